@@ -1,0 +1,3 @@
+from devias_tk.cli import main
+
+main()

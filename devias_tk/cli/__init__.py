@@ -1,0 +1,52 @@
+"""The `devias-tk` command line: argument parsing and printing only; the work lives in the stages."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from devias_tk import __version__
+from devias_tk.cli import data
+from devias_tk.cli.common import print_error
+from devias_tk.errors import DeviasError
+
+app = typer.Typer(
+    name="devias-tk",
+    help="DEVIAS as a toolkit: cached FAME masks and scene labels, disentangled action/scene slot models, "
+    "seen/unseen evaluation with the harmonic mean.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(data.app, name="data")
+# Groups filled by later stages; listed now so the command tree is stable.
+for name, text in (
+    ("masks", "FAME pseudo-human masks, extracted once into a Zarr store. (not implemented yet)"),
+    ("scenes", "Scene model training and cached pseudo scene labels. (not implemented yet)"),
+    ("train", "Train DEVIAS and its baselines from the caches. (not implemented yet)"),
+    ("eval", "Seen/unseen evaluation suites, H.M. report, k-NN check. (not implemented yet)"),
+    ("bench", "Throughput benchmarks of each stage. (not implemented yet)"),
+):
+    app.add_typer(typer.Typer(no_args_is_help=True), name=name, help=text)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"devias-tk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """DEVIAS toolkit."""
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except DeviasError as exc:
+        print_error(exc)
+        sys.exit(2)

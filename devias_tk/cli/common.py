@@ -1,0 +1,43 @@
+"""Console objects and option helpers shared by the CLI groups."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.markup import escape
+
+from devias_tk.errors import DeviasError
+from devias_tk.utils.progress import default_jobs
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JOBS_HELP = "Parallel worker processes (default: all CPU cores)."
+
+
+def resolve_jobs(jobs: int | None) -> int:
+    return default_jobs() if jobs is None or jobs <= 0 else jobs
+
+
+def print_error(exc: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+
+
+def user_errors(fn: F) -> F:
+    """Turn DeviasError into a one-line message and exit status 2 (typer would print a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DeviasError as exc:
+            print_error(exc)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]

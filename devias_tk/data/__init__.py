@@ -1,0 +1,1 @@
+"""Dataset lists, video decoding, clip sampling, transforms and the synthetic benchmark."""

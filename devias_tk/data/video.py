@@ -1,0 +1,112 @@
+"""Decoding video files with decord, with every failure turned into a VideoReadError naming the file.
+
+Frames come back as uint8 RGB arrays of shape (T, H, W, 3).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from devias_tk.errors import VideoReadError
+
+try:  # decord is a hard dependency; import lazily-failing so `--help` works without it
+    import decord
+
+    decord.logging.set_level(decord.logging.QUIET)
+except ImportError:  # pragma: no cover - reported when a video is opened
+    decord = None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+
+
+def _first_line(exc: BaseException, path: str | os.PathLike | None = None) -> str:
+    """A short, path-free, timestamp-free first line of a decoder error message."""
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    line = re.sub(r"^\[[0-9:]+\]\s*\S+:\d+:\s*", "", line)  # decord's "[hh:mm:ss] file.cc:NN:" prefix
+    if path is not None:
+        line = line.replace(str(path), "<file>")
+    return line[:120]
+
+
+def check_file(path: str | os.PathLike) -> Path:
+    """Fail early, with a precise reason, on paths that cannot be a video at all."""
+    path = Path(path)
+    if not path.exists():
+        raise VideoReadError(str(path), "file not found")
+    if not path.is_file():
+        raise VideoReadError(str(path), "not a regular file")
+    if path.stat().st_size == 0:
+        raise VideoReadError(str(path), "empty file (0 bytes)")
+    return path
+
+
+class Video:
+    """An opened video file. Use `frames(indices)` to decode; indices may be in any order."""
+
+    def __init__(self, path: str | os.PathLike, num_threads: int = 1) -> None:
+        self.path = check_file(path)
+        if decord is None:
+            raise VideoReadError(str(path), "decord is not installed (pip install decord)")
+        try:
+            self._reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=num_threads)
+        except Exception as exc:  # decord raises its own DECORDError and RuntimeError
+            raise VideoReadError(str(path), f"not a decodable video ({_first_line(exc, self.path)})") from None
+        num_frames = len(self._reader)
+        if num_frames <= 0:
+            raise VideoReadError(str(path), "video has no frames")
+        try:
+            height, width = self._reader[0].shape[:2]
+        except Exception as exc:
+            raise VideoReadError(str(path), f"cannot decode the first frame ({_first_line(exc)})") from None
+        self._reader.seek(0)
+        self.info = VideoInfo(num_frames, float(self._reader.get_avg_fps()), int(height), int(width))
+
+    def __len__(self) -> int:
+        return self.info.num_frames
+
+    def frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Decode the given frame indices into a (T, H, W, 3) uint8 RGB array."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size == 0:
+            return np.zeros((0, self.info.height, self.info.width, 3), np.uint8)
+        if idx.min() < 0 or idx.max() >= self.info.num_frames:
+            raise VideoReadError(
+                str(self.path), f"frame index out of range [0, {self.info.num_frames}): {idx.min()}..{idx.max()}"
+            )
+        # Decode each distinct frame once; repeated indices (short videos) are copied afterwards.
+        unique, inverse = np.unique(idx, return_inverse=True)
+        try:
+            batch = self._reader.get_batch(unique.tolist()).asnumpy()
+        except Exception as exc:
+            raise VideoReadError(
+                str(self.path), f"truncated or corrupt: decoding frames failed ({_first_line(exc)})"
+            ) from None
+        finally:
+            # decord grows memory across get_batch calls unless it is rewound.
+            self._reader.seek(0)
+        if batch.shape[0] != unique.size:
+            raise VideoReadError(str(self.path), f"decoder returned {batch.shape[0]} of {unique.size} frames")
+        return batch[inverse]
+
+
+def video_info(path: str | os.PathLike) -> VideoInfo:
+    """Frame count, frame rate and size, read from the container and the first frame."""
+    return Video(path).info
+
+
+def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Open a video and decode the given frames (T, H, W, 3) uint8 RGB."""
+    return Video(path).frames(indices)

@@ -1,0 +1,1 @@
+"""Small helpers shared by stages: atomic file writes, progress bars, parallel maps."""

@@ -1,0 +1,63 @@
+"""Shared fixtures: videos whose frames encode their own index, and generated benchmarks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from devias_tk.data.encode import write_video
+from devias_tk.data.synthetic import benchmark
+
+INDEX_BITS = 8
+BAR = 8  # pixels per bit bar
+
+
+def index_frame(i: int, height: int = 48, width: int = 64) -> np.ndarray:
+    """A frame whose 8 vertical bars spell i in binary (bit b = bar b white)."""
+    frame = np.zeros((height, width, 3), np.uint8)
+    for b in range(INDEX_BITS):
+        if (i >> b) & 1:
+            frame[:, b * BAR : (b + 1) * BAR] = 255
+    return frame
+
+
+def decode_index(frame: np.ndarray, rows: int = 48) -> int:
+    """Inverse of index_frame, robust to compression (reads the middle of each bar in the top rows)."""
+    value = 0
+    for b in range(INDEX_BITS):
+        if frame[:rows, b * BAR + 2 : (b + 1) * BAR - 2].mean() > 127:
+            value |= 1 << b
+    return value
+
+
+def write_index_video(path: Path, num_frames: int, noise_rows: int = 0) -> Path:
+    """Frames spell their index in the top 48 rows; `noise_rows` of random pixels below make the file large."""
+    frames = np.stack([index_frame(i) for i in range(num_frames)])
+    if noise_rows:
+        noise = np.random.default_rng(0).integers(0, 256, (num_frames, noise_rows, frames.shape[2], 3), np.uint8)
+        frames = np.concatenate([frames, noise], axis=1)
+    write_video(path, frames, fps=25)
+    return path
+
+
+@pytest.fixture(scope="session")
+def index_video(tmp_path_factory) -> Path:
+    """A 100-frame video whose frame i shows i in binary."""
+    return write_index_video(tmp_path_factory.mktemp("videos") / "index.avi", 100)
+
+
+@pytest.fixture(scope="session")
+def tiny_benchmark(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bench") / "tiny"
+    benchmark.generate(root, benchmark.PRESETS["tiny"], seed=3, jobs=2, preset="tiny")
+    return root
+
+
+@pytest.fixture(scope="session")
+def default_benchmark(tmp_path_factory) -> Path:
+    """The real default preset (about 20 s to generate on 2 cores)."""
+    root = tmp_path_factory.mktemp("bench") / "default"
+    benchmark.generate(root, benchmark.PRESETS["default"], seed=0, jobs=2, preset="default")
+    return root
