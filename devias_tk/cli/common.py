@@ -36,7 +36,7 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except DeviasError as exc:
+        except (DeviasError, OSError) as exc:  # OSError: permissions, full disk, ... - fixable by the user
             print_error(exc)
             sys.exit(2)
 

@@ -341,12 +341,10 @@ def _write_index_files(root: Path, cfg: SynthConfig, p: Plan) -> None:
     # UCF-101-style split files (1-based classInd; paths relative to videos/).
     names = action_names(cfg)
     atomic_write_text(root / "splits" / "classInd.txt", "".join(f"{i + 1} {n}\n" for i, n in enumerate(names)))
-    train = [e for e in by_split["train"]]
-    test = [e for e in by_split["test"]]
     atomic_write_text(root / "splits" / "trainlist01.txt",
-                      "".join(f"{e.path.removeprefix('videos/')} {e.action + 1}\n" for e in train))
+                      "".join(f"{e.path.removeprefix('videos/')} {e.action + 1}\n" for e in by_split["train"]))
     atomic_write_text(root / "splits" / "testlist01.txt",
-                      "".join(f"{e.path.removeprefix('videos/')}\n" for e in test))
+                      "".join(f"{e.path.removeprefix('videos/')}\n" for e in by_split["test"]))
     for name, items in p.image_lists.items():
         atomic_write_text(root / "scene_images" / f"{name}.txt", "".join(f"{rel} {s}\n" for rel, s in items))
 
@@ -377,6 +375,8 @@ def generate(
     p = plan(cfg, seed)
     meta = _meta(cfg, seed, preset, p)
     meta_path = root / "meta.json"
+    if root.exists() and not root.is_dir():
+        raise DeviasError(f"{root} exists and is not a folder")
     if meta_path.exists():
         existing = json.loads(meta_path.read_text())
         if _settings(existing) != _settings(json.loads(json.dumps(meta))):
