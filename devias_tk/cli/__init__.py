@@ -7,7 +7,7 @@ import sys
 import typer
 
 from devias_tk import __version__
-from devias_tk.cli import data
+from devias_tk.cli import data, masks
 from devias_tk.cli.common import print_error
 from devias_tk.errors import DeviasError
 
@@ -20,9 +20,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(masks.app, name="masks")
 # Groups filled by later stages; listed now so the command tree is stable.
 for name, text in (
-    ("masks", "FAME pseudo-human masks, extracted once into a Zarr store. (not implemented yet)"),
     ("scenes", "Scene model training and cached pseudo scene labels. (not implemented yet)"),
     ("train", "Train DEVIAS and its baselines from the caches. (not implemented yet)"),
     ("eval", "Seen/unseen evaluation suites, H.M. report, k-NN check. (not implemented yet)"),

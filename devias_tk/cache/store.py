@@ -1,0 +1,209 @@
+"""A Zarr v3 store holding one group per video, written atomically and resumably.
+
+Layout::
+
+    STORE.zarr/
+      zarr.json                 root group; attrs: kind, format, stage parameters, source list hash, version
+      videos/<key>/             one group per finished video (arrays + attrs); <key> = URL-quoted list path
+      failures/<key>/           one empty group per failed video; attrs: path, reason
+      _partial/                 work in progress (not a Zarr node); renamed into place when complete
+
+A video's group is built under `_partial/` and moved into `videos/` with one rename, so readers
+and re-runs see a video either complete or not at all, and concurrent writers (worker processes,
+several machines on a shared filesystem with `--shard`) never touch the same files.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import numpy as np
+import zarr
+from zarr.codecs import ZstdCodec
+from zarr.storage import LocalStore
+
+from devias_tk.errors import DeviasError
+
+FORMAT = "devias-tk/video-store/1"
+VIDEOS, FAILURES, PARTIAL = "videos", "failures", "_partial"
+
+
+def video_key(path: str) -> str:
+    """A flat, reversible group name for a list path."""
+    return quote(path, safe="")
+
+
+def key_to_path(key: str) -> str:
+    return unquote(key)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _jsonable(value: object) -> object:
+    return json.loads(json.dumps(value))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+class VideoStore:
+    """Per-video groups under one root; see the module docstring for the layout."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        meta = self.path / "zarr.json"
+        if not meta.is_file():
+            raise DeviasError(f"{self.path}: not a devias-tk store (no zarr.json)")
+        self.attrs: dict = json.loads(meta.read_text()).get("attributes", {})
+        if self.attrs.get("format") != FORMAT:
+            raise DeviasError(f"{self.path}: not a devias-tk store (format {self.attrs.get('format')!r})")
+
+    # ------------------------------------------------------------------ creating and checking
+
+    @classmethod
+    def open_or_create(cls, path: str | os.PathLike, attrs: Mapping, identity: tuple[str, ...]) -> VideoStore:
+        """Open a store whose `identity` attributes equal `attrs`' ones, or create it.
+
+        Creation builds the root in a temporary folder and renames it, so several processes or
+        machines starting together agree on one root.
+        """
+        path = Path(path)
+        attrs = _jsonable({**attrs, "format": FORMAT})
+        if not path.exists():
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+            root = zarr.open_group(store=LocalStore(tmp), mode="w", zarr_format=3)
+            root.attrs.update(attrs)
+            root.create_group(VIDEOS)
+            root.create_group(FAILURES)
+            try:
+                os.rename(tmp, path)
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)  # another process created it first
+            if not path.exists():
+                raise DeviasError(f"{path}: could not create the store")
+        store = cls(path)
+        differences = [
+            f"{k}: store has {store.attrs.get(k)!r}, this run has {attrs.get(k)!r}"
+            for k in identity
+            if store.attrs.get(k) != attrs.get(k)
+        ]
+        if differences:
+            raise DeviasError(
+                f"{path} was built with other settings ({'; '.join(differences)}); "
+                "use another --out or delete the store"
+            )
+        (path / PARTIAL).mkdir(exist_ok=True)
+        return store
+
+    # ------------------------------------------------------------------ listing
+
+    def _keys(self, folder: str) -> set[str]:
+        base = self.path / folder
+        if not base.is_dir():
+            return set()
+        return {p.name for p in base.iterdir() if not p.name.startswith(".") and (p / "zarr.json").is_file()}
+
+    def done(self) -> set[str]:
+        """List paths of the videos whose group is complete."""
+        return {key_to_path(k) for k in self._keys(VIDEOS)}
+
+    def failures(self) -> dict[str, str]:
+        """List path -> recorded failure reason."""
+        out = {}
+        for key in self._keys(FAILURES):
+            meta = json.loads((self.path / FAILURES / key / "zarr.json").read_text())
+            out[key_to_path(key)] = meta.get("attributes", {}).get("reason", "?")
+        return out
+
+    def has(self, video: str) -> bool:
+        return (self.path / VIDEOS / video_key(video) / "zarr.json").is_file()
+
+    # ------------------------------------------------------------------ writing
+
+    def _staging_dir(self) -> Path:
+        return self.path / PARTIAL / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+
+    def _move_into(self, staging: Path, folder: str, video: str) -> None:
+        target = self.path / folder / video_key(video)
+        if target.exists():  # a re-recorded failure, or the same video finished twice
+            shutil.rmtree(target)
+        os.rename(staging, target)
+
+    def commit(self, video: str, arrays: Mapping[str, tuple[np.ndarray, tuple[int, ...]]], attrs: Mapping) -> None:
+        """Write a video's arrays (data, chunk shape) and attributes, then make them visible at once.
+
+        Each array is one shard file with the given inner chunks, compressed with zstd.
+        """
+        staging = self._staging_dir()
+        try:
+            group = zarr.open_group(store=LocalStore(staging), mode="w", zarr_format=3)
+            for name, (data, chunks) in arrays.items():
+                arr = group.create_array(
+                    name, shape=data.shape, dtype=data.dtype, chunks=chunks, shards=data.shape,
+                    compressors=ZstdCodec(level=3),
+                )
+                arr[...] = data
+            group.attrs.update(_jsonable({**attrs, "path": video}))
+            self._move_into(staging, VIDEOS, video)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        self.clear_failure(video)
+
+    def record_failure(self, video: str, reason: str) -> None:
+        staging = self._staging_dir()
+        try:
+            group = zarr.open_group(store=LocalStore(staging), mode="w", zarr_format=3)
+            group.attrs.update({"path": video, "reason": reason})
+            self._move_into(staging, FAILURES, video)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def clear_failure(self, video: str) -> None:
+        target = self.path / FAILURES / video_key(video)
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+
+    def remove_stale_partials(self) -> int:
+        """Delete work left in `_partial/` by dead processes of this host (killed runs)."""
+        base = self.path / PARTIAL
+        if not base.is_dir():
+            return 0
+        host = socket.gethostname()
+        removed = 0
+        for entry in base.iterdir():
+            parts = entry.name.rsplit("-", 2)  # host-pid-uuid; host names may contain '-'
+            if len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not _pid_alive(int(parts[1])):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        return removed
+
+    # ------------------------------------------------------------------ reading
+
+    def group(self, video: str) -> zarr.Group:
+        if not self.has(video):
+            raise DeviasError(f"{self.path}: no entry for {video!r}")
+        return zarr.open_group(store=LocalStore(self.path / VIDEOS / video_key(video), read_only=True), mode="r")
+
+    def video_attrs(self, video: str) -> dict:
+        meta = self.path / VIDEOS / video_key(video) / "zarr.json"
+        if not meta.is_file():
+            raise DeviasError(f"{self.path}: no entry for {video!r}")
+        return json.loads(meta.read_text()).get("attributes", {})

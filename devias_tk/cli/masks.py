@@ -1,0 +1,132 @@
+"""`devias-tk masks ...`: extract FAME masks into a store, look at them, score them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from devias_tk.cache.store import VideoStore
+from devias_tk.cli.common import JOBS_HELP, console, err_console, resolve_jobs, user_errors
+from devias_tk.data.lists import read_list
+from devias_tk.masks import extract as extract_mod
+from devias_tk.masks import quality, sheet
+from devias_tk.masks.windows import WindowSpec, window_indices
+
+app = typer.Typer(help="FAME pseudo-human masks, extracted once into a Zarr store.", no_args_is_help=True)
+
+
+@app.command()
+@user_errors
+def extract(
+    root: Annotated[Path, typer.Option(help="Dataset root the list's paths are relative to.")],
+    list_file: Annotated[Path, typer.Option("--list", help="Toolkit list file of the videos.")],
+    out: Annotated[Path, typer.Option(help="Mask store to create or resume (e.g. masks/train.zarr).")],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
+    size: Annotated[int, typer.Option(help="Working short side of the clip masks, pixels.")] = 112,
+    tubelet_size: Annotated[int, typer.Option(help="Short side of the per-tubelet masks (0: size // 4).")] = 0,
+    window: Annotated[int, typer.Option(help="Frames per clip (as in training).")] = 16,
+    stride: Annotated[int, typer.Option(help="Frame step inside a clip (as in training).")] = 4,
+    hop: Annotated[int, typer.Option(help="Frames between cached window starts (0: = stride).")] = 0,
+    shard: Annotated[str, typer.Option(help="Process shard i of n of the list ('i/n').")] = "0/1",
+    max_failures: Annotated[int, typer.Option(help="Exit with status 1 when more videos fail than this.")] = 0,
+    timeout: Annotated[float, typer.Option(help="Seconds one video may take before its worker is killed.")] = 300.0,
+    retry_failed: Annotated[bool, typer.Option(help="Retry videos recorded as failed by an earlier run.")] = True,
+) -> None:
+    """Compute FAME soft masks for every cached clip window of every listed video.
+
+    Windows start every --hop frames; a training clip drawn on the same grid finds its masks
+    exactly. Resumable: re-running skips finished videos. Example:
+    [bold]devias-tk masks extract --root data/synthetic --list data/synthetic/lists/train.txt --out data/masks/train.zarr[/]
+    """
+    spec = WindowSpec(window=window, stride=stride, hop=hop or stride, size=size,
+                      tubelet_size=tubelet_size or max(1, size // 4))
+    summary = extract_mod.extract(
+        root, list_file, out, spec, jobs=resolve_jobs(jobs), shard=extract_mod.parse_shard(shard),
+        timeout=timeout, retry_failed=retry_failed, log=lambda m: err_console.print(f"[yellow]{m}[/]"),
+    )
+    table = Table(title=f"masks: {out}")
+    for col in ("listed", "already done", "done now", "padded (short)", "failed", "seconds"):
+        table.add_column(col, justify="right")
+    table.add_row(str(summary.listed), str(summary.skipped), str(summary.done), str(len(summary.padded)),
+                  f"[red]{len(summary.failed)}[/]" if summary.failed else "0", f"{summary.seconds:.1f}")
+    console.print(table)
+    if summary.padded:
+        console.print(f"[yellow]{len(summary.padded)} videos are shorter than one window and were padded by "
+                      f"repeating their last frame[/], e.g. {summary.padded[0]}")
+    if summary.failed:
+        failures = Table(title="failed videos (recorded in the store)")
+        failures.add_column("video")
+        failures.add_column("reason")
+        for path, reason in sorted(summary.failed.items()):
+            failures.add_row(path, reason)
+        console.print(failures)
+    if len(summary.failed) > max_failures:
+        err_console.print(f"[red]{len(summary.failed)} failures exceed --max-failures {max_failures}[/]")
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def show(
+    store: Annotated[Path, typer.Argument(help="Mask store.")],
+    root: Annotated[Path, typer.Option(help="Dataset root.")],
+    video: Annotated[str, typer.Option(help="The video's path as written in the list.")],
+    out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("mask_sheet.png"),
+    window_index: Annotated[int, typer.Option("--window-index", help="Which cached window (-1: middle).")] = -1,
+    beta: Annotated[float, typer.Option(help="Foreground share of the overlaid hard mask.")] = 0.3,
+) -> None:
+    """Draw a window's frames with the hard mask overlaid, its soft mask and its per-tubelet masks.
+
+    Example: [bold]devias-tk masks show data/masks/train.zarr --root data/synthetic --video videos/Walk/v_Walk_g08_c01.avi --out walk.png[/]
+    """
+    path = sheet.mask_sheet(VideoStore(store), root, video, out, window_index, beta)
+    console.print(f"wrote {path}")
+
+
+@app.command("eval")
+@user_errors
+def eval_cmd(
+    store: Annotated[Path, typer.Argument(help="Mask store.")],
+    root: Annotated[Path, typer.Option(help="Dataset root.")],
+    list_file: Annotated[Path, typer.Option("--list", help="List of the videos to score.")],
+    gt_dir: Annotated[Path | None, typer.Option(help="Ground-truth masks (default: ROOT/gt_masks).")] = None,
+    beta: Annotated[list[float] | None, typer.Option(help="Foreground shares to score (repeatable).")] = None,
+) -> None:
+    """Mean IoU of the top-beta FAME mask against ground-truth actor masks, beside a centre box of the same area.
+
+    Ground truth: GT_DIR/<video path without extension>.npz holding 'mask' bool (T, H, W), as the
+    synthetic benchmark writes. Example:
+    [bold]devias-tk masks eval data/masks/train.zarr --root data/synthetic --list data/synthetic/lists/train.txt[/]
+    """
+    betas = beta or [0.3]
+    vs = VideoStore(store)
+    spec = WindowSpec(**{k: vs.attrs[k] for k in ("window", "stride", "hop", "size", "tubelet_size")})
+    gt_dir = gt_dir or root / "gt_masks"
+    scores = {b: ([], []) for b in betas}
+    missing = 0
+    for entry in read_list(list_file):
+        if not vs.has(entry.path) or not quality.gt_mask_path(gt_dir, entry.path).is_file():
+            missing += 1
+            continue
+        gt = np.load(quality.gt_mask_path(gt_dir, entry.path))["mask"]
+        attrs = vs.video_attrs(entry.path)
+        soft = vs.group(entry.path)["soft"][...]
+        indices = window_indices(attrs["num_frames"], attrs["starts"], spec)
+        for b in betas:
+            f, p = quality.window_ious(soft, gt, indices, b)
+            scores[b][0].extend(f)
+            scores[b][1].extend(p)
+    table = Table(title=f"mask IoU vs ground truth: {list_file.name}")
+    for col in ("beta", "windows", "FAME mIoU", "centre-box mIoU", "margin"):
+        table.add_column(col, justify="right")
+    for b in betas:
+        f, p = scores[b]
+        if f:
+            table.add_row(f"{b:g}", str(len(f)), f"{np.mean(f):.3f}", f"{np.mean(p):.3f}", f"{np.mean(f) - np.mean(p):+.3f}")
+    console.print(table)
+    if missing:
+        console.print(f"[yellow]{missing} listed videos have no mask or no ground truth and were skipped[/]")

@@ -1,0 +1,1 @@
+"""FAME pseudo-human masks: the algorithm (fame.py) and the caching stage (extract.py)."""

@@ -1,0 +1,185 @@
+"""`masks extract`: FAME soft masks for every cached window of every video of a list, into a store.
+
+Per video group (see devias_tk.cache.store for the store layout):
+
+- ``soft``     uint8 (num_windows, H, W): clip-level soft mask at the working size (short side `size`)
+- ``tubelet``  uint8 (num_windows, window // 2, h, w): per-tubelet soft masks (short side `tubelet_size`)
+- attrs: path, num_frames, fps, source_height/width, starts (window start frames), padded
+
+Both arrays are one shard file each, one inner chunk per window, zstd-compressed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from devias_tk import __version__
+from devias_tk.cache.store import VideoStore, file_sha256
+from devias_tk.data.lists import VideoEntry, read_list, resolve
+from devias_tk.data.video import Video
+from devias_tk.errors import DeviasError, VideoReadError
+from devias_tk.masks import fame
+from devias_tk.masks.windows import SHORT_POLICY, WindowSpec, compute_windows, window_indices, window_starts
+from devias_tk.utils.progress import progress_bar
+from devias_tk.utils.workers import supervised_map
+
+KIND = "fame-masks"
+FORMAT_VERSION = 1
+IDENTITY = ("kind", "format_version", "params", "window", "stride", "hop", "size", "tubelet_size",
+            "short_policy", "list_sha256")
+# Fault injection for tests of the time limit and crash handling: "hang:<substring>" or
+# "crash:<substring>" makes a worker hang / die on videos whose path contains <substring>.
+FAULT_ENV = "DEVIAS_TK_FAULT"
+
+
+def store_attributes(spec: WindowSpec, params: fame.FameParams, list_path: Path, num_videos: int) -> dict:
+    return {
+        "kind": KIND,
+        "format_version": FORMAT_VERSION,
+        "toolkit_version": __version__,
+        "algorithm": "FAME soft mask (motion seeds + 1000-bin HSV colour model), uint8 = round(255 * p)",
+        "params": params.to_dict(),
+        **dataclasses.asdict(spec),
+        "short_policy": SHORT_POLICY,
+        "source_list": Path(list_path).name,
+        "list_sha256": file_sha256(list_path),
+        "num_videos": num_videos,
+    }
+
+
+@dataclass(frozen=True)
+class _Task:
+    video: str  # path as written in the list (the store key)
+    source: str  # file to decode
+    store: str
+    spec: WindowSpec
+    params: fame.FameParams
+
+
+def _inject_fault(source: str) -> None:
+    fault = os.environ.get(FAULT_ENV, "")
+    kind, _, needle = fault.partition(":")
+    if needle and needle in source:
+        if kind == "hang":
+            while True:  # like a decoder spinning forever
+                time.sleep(1)
+        if kind == "crash":
+            os._exit(134)
+
+
+def _worker_init() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # one worker per core
+
+
+def process_video(task: _Task) -> dict:
+    """Decode once, compute every window's masks, commit the group. Runs in a worker process."""
+    _inject_fault(task.source)
+    started = time.perf_counter()
+    try:
+        video = Video(task.source)
+        starts, padded = window_starts(len(video), task.spec)
+        indices = window_indices(len(video), starts, task.spec)
+        unique, positions = np.unique(indices, return_inverse=True)
+        decoded = video.frames(unique)
+    except VideoReadError as exc:
+        return {"ok": False, "reason": exc.reason}
+    decoded_at = time.perf_counter()
+    soft, tubelet = compute_windows(decoded, positions.reshape(indices.shape), task.spec, task.params)
+    computed_at = time.perf_counter()
+    VideoStore(task.store).commit(
+        task.video,
+        {"soft": (soft, (1, *soft.shape[1:])), "tubelet": (tubelet, (1, *tubelet.shape[1:]))},
+        {
+            "num_frames": len(video), "fps": video.info.fps, "source_height": video.info.height,
+            "source_width": video.info.width, "starts": starts, "padded": padded,
+        },
+    )
+    return {
+        "ok": True, "padded": padded, "num_frames": len(video), "windows": len(starts),
+        "decode_s": decoded_at - started, "fame_s": computed_at - decoded_at,
+        "write_s": time.perf_counter() - computed_at,
+    }
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise DeviasError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise DeviasError(f"--shard {text}: need 0 <= i < n")
+    return i, n
+
+
+@dataclass
+class ExtractSummary:
+    store: Path
+    listed: int  # videos in this shard of the list
+    skipped: int  # already in the store
+    done: int  # finished in this run
+    failed: dict[str, str] = field(default_factory=dict)  # path -> reason, this shard, after the run
+    padded: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # summed per-video seconds by phase
+
+
+def extract(
+    root: str | Path,
+    list_path: str | Path,
+    out: str | Path,
+    spec: WindowSpec = WindowSpec(),
+    params: fame.FameParams = fame.FameParams(),
+    jobs: int = 1,
+    shard: tuple[int, int] = (0, 1),
+    timeout: float = 300.0,
+    retry_failed: bool = True,
+    show_progress: bool = True,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> ExtractSummary:
+    """Fill `out` with masks for every video of `list_path` (this shard); resumes finished work."""
+    spec.validate()
+    started = time.perf_counter()
+    entries: list[VideoEntry] = read_list(list_path)
+    mine = entries[shard[0] :: shard[1]]
+    store = VideoStore.open_or_create(out, store_attributes(spec, params, Path(list_path), len(entries)), IDENTITY)
+    removed = store.remove_stale_partials()
+    if removed:
+        log(f"removed {removed} partial entries left by an interrupted run")
+    done = store.done()
+    earlier_failures = store.failures()
+    todo = [e for e in mine if e.path not in done and (retry_failed or e.path not in earlier_failures)]
+    summary = ExtractSummary(Path(out), len(mine), len(mine) - len(todo), 0)
+    tasks = [_Task(e.path, str(resolve(root, e)), str(store.path), spec, params) for e in todo]
+    timings = {"decode_s": 0.0, "fame_s": 0.0, "write_s": 0.0}
+    if tasks:
+        bar = (progress_bar("masks", len(tasks), "videos", show_failures=True) if show_progress
+               else contextlib.nullcontext(lambda *_a, **_k: None))
+        with bar as advance:
+            for result in supervised_map(process_video, tasks, jobs, timeout, _worker_init):
+                task: _Task = result.item
+                value = result.value if result.ok else {"ok": False, "reason": result.error}
+                if value["ok"]:
+                    summary.done += 1
+                    if value["padded"]:
+                        summary.padded.append(task.video)
+                    for k in timings:
+                        timings[k] += value[k]
+                else:
+                    store.record_failure(task.video, value["reason"])
+                advance(1, 0 if value["ok"] else 1)
+    final = store.failures()
+    summary.failed = {e.path: final[e.path] for e in mine if e.path in final}
+    summary.timings = timings
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,133 @@
+"""FAME (Ding et al., CVPR 2022) foreground masks as plain functions over numpy arrays.
+
+A clip is `clip_len` sampled frames, float32 RGB in [0, 1], shape (T, H, W, 3):
+
+1. motion map D: mean over consecutive sampled-frame pairs of sum_c |x_t - x_t+1|, Gaussian-blurred
+   (odd kernel k = int(0.1 * short_side) // 2 * 2 + 1, sigma k / 3), min-max normalised;
+2. colour model on the clip's temporal mean frame in HSV with hue in [0, 1):
+   hx = (s cos(2 pi h) + 1) / 2, hy = (s sin(2 pi h) + 1) / 2, v; each quantised to 10 levels
+   (round(x * 9)) -> 1000 bins;
+3. foreground seeds = the top 50% of D, background seeds = the bottom 10%; a histogram over the
+   bins for each, +1 on every background bin (Laplace), each normalised to sum 1;
+4. per pixel p_fg / (p_fg + p_bg) of its bin, blurred, min-max normalised -> the soft mask.
+The hard mask keeps the top beta * H * W pixels. A per-tubelet mask uses D of one frame pair
+(2j, 2j+1) and the whole clip's colours.
+
+The authors' release converts hue from radians with a second 2*pi factor; here hue is in [0, 1)
+as the method defines it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+NUM_LEVELS = 10
+NUM_BINS = NUM_LEVELS**3
+EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class FameParams:
+    fg_fraction: float = 0.5  # top share of motion pixels used as foreground seeds
+    bg_fraction: float = 0.1  # bottom share used as background seeds
+    blur_fraction: float = 0.1  # Gaussian kernel ~ this fraction of the short side
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def blur_kernel_size(short_side: int, blur_fraction: float = 0.1) -> int:
+    """Odd Gaussian kernel size int(f * short_side) // 2 * 2 + 1 (11 for a 112-pixel short side)."""
+    return int(blur_fraction * short_side) // 2 * 2 + 1
+
+
+def gaussian_blur(image: np.ndarray, kernel: int) -> np.ndarray:
+    if kernel <= 1:
+        return image
+    return cv2.GaussianBlur(image, (kernel, kernel), sigmaX=kernel / 3, sigmaY=kernel / 3,
+                            borderType=cv2.BORDER_REFLECT_101)
+
+
+def min_max(image: np.ndarray) -> np.ndarray:
+    lo, hi = float(image.min()), float(image.max())
+    return ((image - lo) / (hi - lo + EPS)).astype(np.float32)
+
+
+def pair_differences(frames: np.ndarray) -> np.ndarray:
+    """sum_c |x_t - x_t+1| for each consecutive pair: (T, H, W, 3) -> (T - 1, H, W)."""
+    return np.abs(np.diff(frames, axis=0)).sum(axis=-1)
+
+
+def motion_map(differences: np.ndarray, kernel: int) -> np.ndarray:
+    """Blurred, min-max normalised mean of pair differences (P, H, W) -> (H, W)."""
+    return min_max(gaussian_blur(differences.mean(axis=0).astype(np.float32), kernel))
+
+
+def colour_bins(mean_frame: np.ndarray) -> np.ndarray:
+    """Bin index in [0, 1000) of every pixel of a float RGB frame in [0, 1], shape (H, W, 3)."""
+    hsv = cv2.cvtColor(np.clip(mean_frame, 0, 1).astype(np.float32), cv2.COLOR_RGB2HSV)
+    hue = hsv[..., 0] / 360.0  # OpenCV gives degrees for float input
+    sat, val = hsv[..., 1], hsv[..., 2]
+    hx = (sat * np.cos(2 * np.pi * hue) + 1) / 2
+    hy = (sat * np.sin(2 * np.pi * hue) + 1) / 2
+    q = [np.rint(np.clip(c, 0, 1) * (NUM_LEVELS - 1)).astype(np.int32) for c in (hx, hy, val)]
+    return q[0] * NUM_LEVELS**2 + q[1] * NUM_LEVELS + q[2]
+
+
+def seed_indices(motion: np.ndarray, fraction: float, top: bool) -> np.ndarray:
+    """Flat indices of the `fraction` of pixels with the highest (top) or lowest motion."""
+    flat = motion.reshape(-1)
+    count = max(1, int(fraction * flat.size))
+    if count >= flat.size:
+        return np.arange(flat.size)
+    order = np.argpartition(-flat if top else flat, count - 1)
+    return order[:count]
+
+
+def foreground_likelihood(motion: np.ndarray, bins: np.ndarray, params: FameParams) -> np.ndarray:
+    """p_fg / (p_fg + p_bg) of each pixel's colour bin, from motion-selected seeds: (H, W) in [0, 1]."""
+    flat_bins = bins.reshape(-1)
+    fg = np.bincount(flat_bins[seed_indices(motion, params.fg_fraction, True)], minlength=NUM_BINS)
+    bg = np.bincount(flat_bins[seed_indices(motion, params.bg_fraction, False)], minlength=NUM_BINS) + 1.0
+    p_fg = fg / fg.sum()
+    p_bg = bg / bg.sum()
+    ratio = (p_fg / (p_fg + p_bg)).astype(np.float32)
+    return ratio[bins]
+
+
+def soft_mask_from(motion: np.ndarray, bins: np.ndarray, kernel: int, params: FameParams) -> np.ndarray:
+    return min_max(gaussian_blur(foreground_likelihood(motion, bins, params), kernel))
+
+
+def fame_soft_mask(frames: np.ndarray, params: FameParams = FameParams()) -> np.ndarray:
+    """The clip-level soft mask (H, W) in [0, 1] of a (T, H, W, 3) float clip."""
+    kernel = blur_kernel_size(min(frames.shape[1:3]), params.blur_fraction)
+    motion = motion_map(pair_differences(frames), kernel)
+    return soft_mask_from(motion, colour_bins(frames.mean(axis=0)), kernel, params)
+
+
+def fame_tubelet_masks(frames: np.ndarray, params: FameParams = FameParams()) -> np.ndarray:
+    """Per-tubelet soft masks (T // 2, H, W): D from frames (2j, 2j + 1), colours from the whole clip."""
+    kernel = blur_kernel_size(min(frames.shape[1:3]), params.blur_fraction)
+    bins = colour_bins(frames.mean(axis=0))
+    diffs = pair_differences(frames)[0::2]
+    return np.stack([soft_mask_from(motion_map(d[None], kernel), bins, kernel, params) for d in diffs])
+
+
+def top_fraction_mask(soft: np.ndarray, beta: float) -> np.ndarray:
+    """Hard mask with exactly round(beta * H * W) ones on the highest soft values (ties: lower flat index)."""
+    flat = soft.reshape(-1)
+    count = round(beta * flat.size)
+    mask = np.zeros(flat.size, bool)
+    if count > 0:
+        order = np.argsort(-flat, kind="stable")
+        mask[order[:count]] = True
+    return mask.reshape(soft.shape)
+
+
+def to_uint8(soft: np.ndarray) -> np.ndarray:
+    """Quantise a [0, 1] map to uint8 for caching (resolution 1/255)."""
+    return np.rint(np.clip(soft, 0, 1) * 255).astype(np.uint8)

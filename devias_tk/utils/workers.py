@@ -1,0 +1,120 @@
+"""A process pool that survives its tasks: a task that hangs past its time limit or kills its
+worker (segfault, abort) is reported as a failure and the worker is replaced.
+
+joblib cannot do this: one hung task blocks its worker forever, and a dead worker breaks the whole
+pool. Decoders do both on broken files (decord can spin holding the GIL), so stages that decode
+untrusted videos run their per-video work here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+
+@dataclass
+class TaskResult:
+    index: int  # position of the item in the input sequence
+    item: Any
+    ok: bool
+    value: Any = None  # the function's return value when ok
+    error: str | None = None  # why it failed otherwise
+
+
+def _worker_loop(conn: Connection, fn: Callable[[Any], Any], initializer: Callable[[], None] | None) -> None:
+    if initializer is not None:
+        initializer()
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        index, item = message
+        try:
+            conn.send((index, True, fn(item)))
+        except Exception as exc:  # report, keep serving
+            conn.send((index, False, f"{type(exc).__name__}: {exc}"))
+
+
+@dataclass
+class _Worker:
+    process: mp.process.BaseProcess
+    conn: Connection
+    task: tuple[int, Any] | None = None
+    started: float = 0.0
+
+
+def supervised_map(
+    fn: Callable[[Any], Any],
+    items: Sequence[Any],
+    jobs: int,
+    timeout: float,
+    initializer: Callable[[], None] | None = None,
+) -> Iterator[TaskResult]:
+    """Run `fn(item)` for every item on `jobs` worker processes; yield results as they finish.
+
+    `fn` and `initializer` must be picklable (module-level functions or partials of them). Workers
+    are started with 'spawn' so that no thread state (Zarr's event loop, OpenMP pools) is forked.
+    """
+    ctx = mp.get_context("spawn")
+    pending = deque(enumerate(items))
+
+    def start() -> _Worker:
+        parent, child = ctx.Pipe()
+        process = ctx.Process(target=_worker_loop, args=(child, fn, initializer), daemon=True)
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def stop(worker: _Worker) -> None:
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=5)
+        worker.conn.close()
+
+    workers = [start() for _ in range(max(1, min(jobs, len(items))))]
+    try:
+        while pending or any(w.task is not None for w in workers):
+            for w in workers:
+                if w.task is None and pending:
+                    w.task = pending.popleft()
+                    w.started = time.monotonic()
+                    w.conn.send(w.task)
+            busy = [w for w in workers if w.task is not None]
+            now = time.monotonic()
+            wait_for = max(0.0, min(w.started + timeout - now for w in busy))
+            ready = wait([w.conn for w in busy], timeout=wait_for)
+            for i, w in enumerate(workers):
+                if w.task is None:
+                    continue
+                index, item = w.task
+                if w.conn in ready:
+                    try:
+                        got_index, ok, payload = w.conn.recv()
+                    except (EOFError, ConnectionError):
+                        w.process.join(timeout=5)
+                        yield TaskResult(index, item, False, error=f"worker died (exit code {w.process.exitcode})")
+                        stop(w)
+                        workers[i] = start()
+                        continue
+                    w.task = None
+                    yield TaskResult(got_index, item, ok, payload if ok else None, None if ok else payload)
+                elif time.monotonic() - w.started > timeout:
+                    stop(w)
+                    yield TaskResult(index, item, False, error=f"timed out after {timeout:g} s (killed)")
+                    workers[i] = start()
+    finally:
+        for w in workers:
+            with contextlib.suppress(OSError, ValueError):
+                w.conn.send(None)
+        for w in workers:
+            w.process.join(timeout=2)
+            stop(w)
