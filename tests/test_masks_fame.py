@@ -65,6 +65,8 @@ def test_top_fraction_mask_counts_and_ties():
     mask = fame.top_fraction_mask(soft, 0.5)  # 3 of 6; the tie at 0.5 is broken by flat index
     assert mask.tolist() == [[True, False, True], [True, False, False]]
     assert fame.top_fraction_mask(soft, 0.0).sum() == 0 and fame.top_fraction_mask(soft, 1.0).all()
+    cached = np.array([[0, 255, 3], [254, 1, 2]], np.uint8)  # uint8 maps from the store
+    assert fame.top_fraction_mask(cached, 2 / 6).tolist() == [[False, True, False], [True, False, False]]
 
 
 def _moving_square_clip(frames: int = 16, size: int = 64) -> tuple[np.ndarray, np.ndarray]:

@@ -79,7 +79,7 @@ def colour_bins(mean_frame: np.ndarray) -> np.ndarray:
 
 def seed_indices(motion: np.ndarray, fraction: float, top: bool) -> np.ndarray:
     """Flat indices of the `fraction` of pixels with the highest (top) or lowest motion."""
-    flat = motion.reshape(-1)
+    flat = motion.reshape(-1).astype(np.float32)
     count = max(1, int(fraction * flat.size))
     if count >= flat.size:
         return np.arange(flat.size)
@@ -119,7 +119,7 @@ def fame_tubelet_masks(frames: np.ndarray, params: FameParams = FameParams()) ->
 
 def top_fraction_mask(soft: np.ndarray, beta: float) -> np.ndarray:
     """Hard mask with exactly round(beta * H * W) ones on the highest soft values (ties: lower flat index)."""
-    flat = soft.reshape(-1)
+    flat = soft.reshape(-1).astype(np.float32)  # negating uint8 would wrap around
     count = round(beta * flat.size)
     mask = np.zeros(flat.size, bool)
     if count > 0:

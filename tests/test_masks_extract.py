@@ -1,0 +1,206 @@
+"""The mask stage end to end: layout, bad inputs, time limit, crashes, kill -9 and resume, shards, quality."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from devias_tk.cache.store import VideoStore
+from devias_tk.cli import app
+from devias_tk.data.encode import write_video
+from devias_tk.data.lists import VideoEntry, read_list, write_list
+from devias_tk.masks import extract as ex
+from devias_tk.masks import quality
+from devias_tk.masks.windows import WindowSpec, window_indices
+
+SPEC = WindowSpec(window=8, stride=2, hop=2, size=48, tubelet_size=12)
+runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+
+
+def _store_files(path: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((path / "videos").rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_store_layout(tiny_benchmark, tmp_path):
+    out = tmp_path / "m.zarr"
+    summary = ex.extract(tiny_benchmark, tiny_benchmark / "lists/train.txt", out, SPEC, jobs=2, show_progress=False)
+    entries = read_list(tiny_benchmark / "lists/train.txt")
+    assert (summary.listed, summary.done, summary.failed, summary.padded) == (len(entries), len(entries), {}, [])
+    store = VideoStore(out)
+    assert store.attrs["kind"] == "fame-masks" and store.attrs["window"] == 8 and store.attrs["hop"] == 2
+    assert store.attrs["params"] == {"fg_fraction": 0.5, "bg_fraction": 0.1, "blur_fraction": 0.1}
+    assert store.attrs["list_sha256"] == hashlib.sha256((tiny_benchmark / "lists/train.txt").read_bytes()).hexdigest()
+    assert store.done() == {e.path for e in entries}
+    attrs = store.video_attrs(entries[0].path)
+    assert attrs["num_frames"] == 32 and attrs["starts"] == list(range(0, 18, 2)) and attrs["padded"] is False
+    group = store.group(entries[0].path)
+    soft, tub = group["soft"], group["tubelet"]
+    assert soft.shape == (9, 48, 64) and soft.dtype == np.uint8 and soft.chunks == (1, 48, 64)
+    assert tub.shape == (9, 4, 12, 16) and tub.chunks == (1, 4, 12, 16)
+    assert soft[...].max() == 255 and soft[...].min() == 0
+    # a second run finds everything done
+    again = ex.extract(tiny_benchmark, tiny_benchmark / "lists/train.txt", out, SPEC, jobs=1, show_progress=False)
+    assert (again.skipped, again.done) == (len(entries), 0)
+
+
+@pytest.fixture()
+def bad_dataset(tiny_benchmark, tmp_path):
+    root = tmp_path / "bad"
+    good = read_list(tiny_benchmark / "lists/train.txt")[:3]
+    for e in good:
+        (root / e.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tiny_benchmark / e.path, root / e.path)
+    (root / "x").mkdir()
+    (root / "x/empty.avi").write_bytes(b"")
+    (root / "x/header_only.avi").write_bytes((tiny_benchmark / good[0].path).read_bytes()[:300])
+    (root / "x/noise.avi").write_bytes(np.random.default_rng(0).bytes(20_000))
+    (root / "x/notes.avi").write_text("not a video\n" * 50)
+    write_video(root / "x/short.avi", np.full((5, 48, 64, 3), 128, np.uint8), fps=25)
+    entries = [*good, *(VideoEntry(f"x/{n}") for n in ("missing.avi", "empty.avi", "header_only.avi", "noise.avi",
+                                                      "notes.avi", "short.avi"))]
+    write_list(root / "list.txt", entries)
+    return root, good
+
+
+def test_bad_inputs_are_recorded_and_the_rest_finishes(bad_dataset, tmp_path):
+    root, good = bad_dataset
+    out = tmp_path / "m.zarr"
+    summary = ex.extract(root, root / "list.txt", out, SPEC, jobs=2, show_progress=False)
+    assert summary.done == 4 and summary.padded == ["x/short.avi"]
+    assert summary.failed == {
+        "x/missing.avi": "file not found",
+        "x/empty.avi": "empty file (0 bytes)",
+        "x/header_only.avi": summary.failed["x/header_only.avi"],
+        "x/noise.avi": summary.failed["x/noise.avi"],
+        "x/notes.avi": summary.failed["x/notes.avi"],
+    }
+    for name in ("header_only", "noise", "notes"):
+        assert summary.failed[f"x/{name}.avi"].startswith("not a decodable video")
+    store = VideoStore(out)
+    assert store.failures() == summary.failed
+    assert store.done() == {*(e.path for e in good), "x/short.avi"}
+    short = store.video_attrs("x/short.avi")
+    assert short["padded"] is True and short["starts"] == [0] and short["num_frames"] == 5
+
+    result = runner.invoke(app, ["masks", "extract", "--root", str(root), "--list", str(root / "list.txt"),
+                                 "--out", str(out), "--window", "8", "--stride", "2", "--size", "48", "-j", "1"])
+    assert result.exit_code == 1
+    assert "x/empty.avi" in result.output and "empty file (0 bytes)" in result.output
+    assert "5 failures exceed --max-failures 0" in result.output
+    result = runner.invoke(app, ["masks", "extract", "--root", str(root), "--list", str(root / "list.txt"),
+                                 "--out", str(out), "--window", "8", "--stride", "2", "--size", "48",
+                                 "--max-failures", "5", "--no-retry-failed"])
+    assert result.exit_code == 0, result.output
+
+
+def test_hung_and_crashing_decodes_are_killed_and_recorded(bad_dataset, tmp_path, monkeypatch):
+    root, good = bad_dataset
+    write_list(root / "good.txt", good)
+    out = tmp_path / "m.zarr"
+    monkeypatch.setenv(ex.FAULT_ENV, f"hang:{Path(good[0].path).name}")
+    started = time.monotonic()
+    summary = ex.extract(root, root / "good.txt", out, SPEC, jobs=2, timeout=3, show_progress=False)
+    assert time.monotonic() - started < 30
+    assert summary.failed == {good[0].path: "timed out after 3 s (killed)"} and summary.done == 2
+    monkeypatch.setenv(ex.FAULT_ENV, f"crash:{Path(good[0].path).name}")
+    summary = ex.extract(root, root / "good.txt", out, SPEC, jobs=1, timeout=30, show_progress=False)
+    assert summary.failed == {good[0].path: "worker died (exit code 134)"} and summary.skipped == 2
+    monkeypatch.delenv(ex.FAULT_ENV)
+    summary = ex.extract(root, root / "good.txt", out, SPEC, jobs=1, show_progress=False)
+    assert summary.failed == {} and summary.done == 1  # a retry succeeds and clears the failure
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "devias_tk", "masks", "extract", *args]
+
+
+def test_kill_9_then_resume_gives_the_same_store(default_benchmark, tmp_path):
+    root = default_benchmark
+    write_list(tmp_path / "list.txt", read_list(root / "lists/train.txt")[:40])
+    args = ["--root", str(root), "--list", str(tmp_path / "list.txt"), "--window", "16", "--stride", "2",
+            "--hop", "2", "--size", "64", "-j", "1"]
+    reference = tmp_path / "reference.zarr"
+    subprocess.run(_cli(*args, "--out", str(reference)), check=True, capture_output=True)
+
+    killed = tmp_path / "killed.zarr"
+    proc = subprocess.Popen(_cli(*args, "--out", str(killed)), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (killed / "videos").is_dir() and len(list((killed / "videos").iterdir())) >= 6:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial_count = len(list((killed / "videos").iterdir())) - 1  # minus videos/zarr.json
+    assert 0 < partial_count < 40, "the run should have been killed in the middle"
+    subprocess.run(_cli(*args, "--out", str(killed)), check=True, capture_output=True)
+    assert _store_files(killed) == _store_files(reference)
+    assert VideoStore(killed).attrs == VideoStore(reference).attrs
+    assert list((killed / "_partial").iterdir()) == []
+
+
+def test_shards_fill_one_store(tiny_benchmark, tmp_path):
+    list_path = tiny_benchmark / "lists/test.txt"
+    whole = tmp_path / "whole.zarr"
+    ex.extract(tiny_benchmark, list_path, whole, SPEC, jobs=1, show_progress=False)
+    sharded = tmp_path / "sharded.zarr"
+    first = ex.extract(tiny_benchmark, list_path, sharded, SPEC, jobs=1, shard=(0, 2), show_progress=False)
+    second = ex.extract(tiny_benchmark, list_path, sharded, SPEC, jobs=1, shard=(1, 2), show_progress=False)
+    assert first.listed + second.listed == len(read_list(list_path)) and first.done and second.done
+    assert _store_files(sharded) == _store_files(whole)
+
+
+def test_fame_beats_a_centre_box_of_the_same_area(default_benchmark, tmp_path):
+    """On the synthetic benchmark (actors cover ~13% of a clip's frame), at beta = 0.1."""
+    root = default_benchmark
+    entries = read_list(root / "lists/train.txt")[::10] + read_list(root / "lists/hat-far.txt")[::10]
+    write_list(tmp_path / "list.txt", entries)
+    spec = WindowSpec(window=16, stride=4, hop=4, size=112, tubelet_size=28)
+    out = tmp_path / "m.zarr"
+    ex.extract(root, tmp_path / "list.txt", out, spec, jobs=2, show_progress=False)
+    store = VideoStore(out)
+    fame_scores, prior_scores = [], []
+    for e in entries:
+        attrs = store.video_attrs(e.path)
+        gt = np.load(quality.gt_mask_path(root / "gt_masks", e.path))["mask"]
+        f, p = quality.window_ious(store.group(e.path)["soft"][...], gt,
+                                   window_indices(attrs["num_frames"], attrs["starts"], spec), 0.1)
+        fame_scores += f
+        prior_scores += p
+    assert len(fame_scores) == len(entries)
+    assert np.mean(fame_scores) >= np.mean(prior_scores) + 0.05
+
+
+def test_show_and_eval_commands(tiny_benchmark, tmp_path):
+    out = tmp_path / "m.zarr"
+    ex.extract(tiny_benchmark, tiny_benchmark / "lists/train.txt", out, SPEC, jobs=1, show_progress=False)
+    video = read_list(tiny_benchmark / "lists/train.txt")[0].path
+    png = tmp_path / "sheet.png"
+    result = runner.invoke(app, ["masks", "show", str(out), "--root", str(tiny_benchmark), "--video", video,
+                                 "--out", str(png)])
+    assert result.exit_code == 0, result.output
+    import cv2
+
+    sheet = cv2.imread(str(png))
+    assert sheet.shape[0] == 2 * (48 + 14 + 2) and sheet.shape[1] >= 5 * 64
+    result = runner.invoke(app, ["masks", "show", str(out), "--root", str(tiny_benchmark), "--video", "nope.avi"])
+    assert result.exit_code == 2 and "no entry for 'nope.avi'" in result.output
+    result = runner.invoke(app, ["masks", "eval", str(out), "--root", str(tiny_benchmark), "--list",
+                                 str(tiny_benchmark / "lists/train.txt"), "--beta", "0.1", "--beta", "0.3"])
+    assert result.exit_code == 0, result.output
+    assert "FAME mIoU" in result.output and "0.1" in result.output and "0.3" in result.output
