@@ -49,8 +49,8 @@ def test_store_layout(tiny_benchmark, tmp_path):
     assert attrs["num_frames"] == 32 and attrs["starts"] == list(range(0, 18, 2)) and attrs["padded"] is False
     group = store.group(entries[0].path)
     soft, tub = group["soft"], group["tubelet"]
-    assert soft.shape == (9, 48, 64) and soft.dtype == np.uint8 and soft.chunks == (1, 48, 64)
-    assert tub.shape == (9, 4, 12, 16) and tub.chunks == (1, 4, 12, 16)
+    assert soft.shape == (9, 48, 64) and soft.dtype == np.uint8 and soft.chunks == (9, 48, 64)
+    assert tub.shape == (9, 4, 12, 16) and tub.chunks == (9, 4, 12, 16)
     assert soft[...].max() == 255 and soft[...].min() == 0
     # a second run finds everything done
     again = ex.extract(tiny_benchmark, tiny_benchmark / "lists/train.txt", out, SPEC, jobs=1, show_progress=False)

@@ -148,15 +148,15 @@ class VideoStore:
     def commit(self, video: str, arrays: Mapping[str, tuple[np.ndarray, tuple[int, ...]]], attrs: Mapping) -> None:
         """Write a video's arrays (data, chunk shape) and attributes, then make them visible at once.
 
-        Each array is one shard file with the given inner chunks, compressed with zstd.
+        Chunks are zstd-compressed; callers choose chunk shapes so that one video's array is one or
+        a few files (small chunks cost more to write than they save on reads at these sizes).
         """
         staging = self._staging_dir()
         try:
             group = zarr.open_group(store=LocalStore(staging), mode="w", zarr_format=3)
             for name, (data, chunks) in arrays.items():
                 arr = group.create_array(
-                    name, shape=data.shape, dtype=data.dtype, chunks=chunks, shards=data.shape,
-                    compressors=ZstdCodec(level=3),
+                    name, shape=data.shape, dtype=data.dtype, chunks=chunks, compressors=ZstdCodec(level=3)
                 )
                 arr[...] = data
             group.attrs.update(_jsonable({**attrs, "path": video}))

@@ -6,7 +6,8 @@ Per video group (see devias_tk.cache.store for the store layout):
 - ``tubelet``  uint8 (num_windows, window // 2, h, w): per-tubelet soft masks (short side `tubelet_size`)
 - attrs: path, num_frames, fps, source_height/width, starts (window start frames), padded
 
-Both arrays are one shard file each, one inner chunk per window, zstd-compressed.
+Both arrays are chunked by up to CHUNK_WINDOWS windows along the first axis (one file per array for a
+UCF-101-length video), zstd-compressed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from devias_tk.utils.progress import progress_bar
 from devias_tk.utils.workers import supervised_map
 
 KIND = "fame-masks"
+CHUNK_WINDOWS = 32
 FORMAT_VERSION = 1
 IDENTITY = ("kind", "format_version", "params", "window", "stride", "hop", "size", "tubelet_size",
             "short_policy", "list_sha256")
@@ -98,7 +100,8 @@ def process_video(task: _Task) -> dict:
     computed_at = time.perf_counter()
     VideoStore(task.store).commit(
         task.video,
-        {"soft": (soft, (1, *soft.shape[1:])), "tubelet": (tubelet, (1, *tubelet.shape[1:]))},
+        {name: (data, (min(CHUNK_WINDOWS, len(data)), *data.shape[1:])) for name, data in
+         (("soft", soft), ("tubelet", tubelet))},
         {
             "num_frames": len(video), "fps": video.info.fps, "source_height": video.info.height,
             "source_width": video.info.width, "starts": starts, "padded": padded,

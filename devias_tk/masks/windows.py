@@ -68,10 +68,32 @@ def compute_windows(
 
     `decoded` holds the distinct frames the windows need (uint8, (F, H, W, 3)); `positions[k, i]` is
     the row of `decoded` holding frame i of window k. Returns uint8 clip masks (K, h, w) at the
-    working size and uint8 per-tubelet masks (K, window // 2, ht, wt) at the tubelet size.
+    working size and uint8 per-tubelet masks (K, window // 2, ht, wt) at the tubelet size. Results
+    equal `fame_soft_mask` / `fame_tubelet_masks` applied to each window; frame differences shared
+    by overlapping windows are computed once.
     """
     big = resize_frames(decoded, spec.size)
     small = resize_frames(decoded, spec.tubelet_size)
-    clip_masks = np.stack([fame.to_uint8(fame.fame_soft_mask(big[p], params)) for p in positions])
-    tubelets = np.stack([fame.to_uint8(fame.fame_tubelet_masks(small[p], params)) for p in positions])
-    return clip_masks, tubelets
+    big_kernel = fame.blur_kernel_size(min(big.shape[1:3]), params.blur_fraction)
+    small_kernel = fame.blur_kernel_size(min(small.shape[1:3]), params.blur_fraction)
+    big_diffs: dict[tuple[int, int], np.ndarray] = {}
+    small_diffs: dict[tuple[int, int], np.ndarray] = {}
+
+    def diff(cache: dict, frames: np.ndarray, a: int, b: int) -> np.ndarray:
+        if (a, b) not in cache:
+            cache[(a, b)] = fame.abs_channel_sum(frames[b], frames[a])
+        return cache[(a, b)]
+
+    clip_masks, tubelets = [], []
+    for p in positions:
+        pairs = list(zip(p[:-1].tolist(), p[1:].tolist(), strict=True))
+        motion = fame.motion_map(np.stack([diff(big_diffs, big, a, b) for a, b in pairs]), big_kernel)
+        bins = fame.colour_bins(big[p].mean(axis=0))
+        clip_masks.append(fame.to_uint8(fame.soft_mask_from(motion, bins, big_kernel, params)))
+        small_bins = fame.colour_bins(small[p].mean(axis=0))
+        tubelets.append(np.stack([
+            fame.to_uint8(fame.soft_mask_from(
+                fame.motion_map(diff(small_diffs, small, a, b)[None], small_kernel), small_bins, small_kernel, params))
+            for a, b in pairs[0::2]
+        ]))
+    return np.stack(clip_masks), np.stack(tubelets)
