@@ -183,6 +183,7 @@ class VideoViT(nn.Module):
         block's attention of the prefix tokens over the patch tokens, mean over heads, softmax over all
         P + N keys and then restricted to the N patch keys: (B, P, N).
         """
+        self.patch_embed.grid(*x.shape[2:])  # a clip that does not tile would be silently cropped
         tokens = self.patch_embed(x)
         batch, num_patches, _ = tokens.shape
         tokens = tokens + self.position_table(num_patches, tokens.device).to(tokens.dtype)

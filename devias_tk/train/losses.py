@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from devias_tk.models.devias import select_slot
-from devias_tk.train.matching import match_slots, scene_index
+from devias_tk.train.matching import ASSIGNMENTS, COSTS, match_slots, scene_index
 
 SCENE_LOSSES = ("ce", "kl", "release-kl")
 CLASS_LOSSES = ("unified", "split")
@@ -51,6 +51,10 @@ class LossConfig:
             raise ValueError(f"scene_loss must be one of {SCENE_LOSSES} (got {self.scene_loss!r})")
         if self.class_loss not in CLASS_LOSSES:
             raise ValueError(f"class_loss must be one of {CLASS_LOSSES} (got {self.class_loss!r})")
+        if self.assignment not in ASSIGNMENTS:
+            raise ValueError(f"assignment must be one of {ASSIGNMENTS} (got {self.assignment!r})")
+        if self.match_cost not in COSTS:
+            raise ValueError(f"match_cost must be one of {COSTS} (got {self.match_cost!r})")
 
 
 LOSS_KEYS = frozenset(f.name for f in fields(LossConfig))
