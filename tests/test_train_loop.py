@@ -55,3 +55,18 @@ def test_devias_loss_goes_down_on_cpu():
 def test_two_token_loss_goes_down_on_cpu():
     losses = run("two-token", 20)
     assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:3]) / 3
+
+
+def test_training_step_compiles_as_one_graph():
+    """fullgraph=True fails on any graph break, e.g. an .item() or .cpu() in matching or the losses:
+    the K = 2 path has no host sync."""
+    torch.manual_seed(0)
+    model = build_model("devias", num_actions=A, num_scenes=S, **TINY, slot_head_dim=16, amd_hidden=(32, 16))
+    clips, _, targets = fixed_batch(2)
+
+    def step(x, t):
+        return devias_loss(model(x), t, A)
+
+    loss, _ = torch.compile(step, backend="eager", fullgraph=True)(clips, targets)
+    expected, _ = step(clips, targets)
+    torch.testing.assert_close(loss, expected)

@@ -49,7 +49,7 @@ def sinusoid_table(num_positions: int, dim: int, device: torch.device | str | No
     """
     pos = torch.arange(num_positions, dtype=torch.float64, device=device)[:, None]
     j = torch.arange(dim, device=device)
-    inv = torch.pow(torch.tensor(10000.0, dtype=torch.float64, device=device), -(2 * (j // 2)).double() / dim)
+    inv = torch.pow(10000.0, -(2 * (j // 2)).double() / dim)  # scalar base: no host-to-device copy
     angle = pos * inv[None, :]
     table = torch.where(j[None, :] % 2 == 0, torch.sin(angle), torch.cos(angle))
     return table.float()

@@ -53,7 +53,8 @@ def scene_mix(
     """Eq. 8 over a batch. clips (B, C, T, H, W); masks: the clips' hard masks, (B, H, W) or any shape
     broadcastable to the clips (one mask for all frames in the paper); scene: (B,) or (B, S).
 
-    Random numbers come from `generator` (on its own device, then moved to the clips' device).
+    Random numbers come from `generator` (on its own device, then moved to the clips' device; a
+    generator on the clips' device avoids even that copy).
     """
     batch = clips.shape[0]
     device = clips.device
@@ -63,8 +64,9 @@ def scene_mix(
     if batch < 2:
         mixed = torch.zeros(batch, dtype=torch.bool, device=device)
         return SceneMix(clips, scene, mixed, torch.arange(batch, device=device))
-    apply = (torch.rand(batch, generator=generator, device=rng_device) < p_aug).to(device)
-    perm = random_derangement(batch, generator, rng_device).to(device)
+    # non_blocking: a CPU generator feeding CUDA clips must not make the host wait for the GPU
+    apply = (torch.rand(batch, generator=generator, device=rng_device) < p_aug).to(device, non_blocking=True)
+    perm = random_derangement(batch, generator, rng_device).to(device, non_blocking=True)
     m = masks.to(clips.dtype)
     pasted = clips[perm] * (1 - m) + clips * m
     out = torch.where(apply.view(batch, 1, 1, 1, 1), pasted, clips)
@@ -79,8 +81,9 @@ def be_mix(
     """BE on clips (B, C, T, H, W) -> (mixed clips, lambda (scalar tensor), chosen frame per clip (B,))."""
     batch, channels, frames, height, width = clips.shape
     rng_device = _rng_device(generator, clips.device)
-    index = torch.randint(0, frames, (batch,), generator=generator, device=rng_device).to(clips.device)
-    lam = (torch.rand((), generator=generator, device=rng_device) * max_lambda).to(clips.device)
+    index = torch.randint(0, frames, (batch,), generator=generator, device=rng_device)
+    lam = torch.rand((), generator=generator, device=rng_device) * max_lambda
+    index, lam = index.to(clips.device, non_blocking=True), lam.to(clips.device, non_blocking=True)
     frame = clips.gather(2, index.view(batch, 1, 1, 1, 1).expand(batch, channels, 1, height, width))
     lam_c = lam.to(clips.dtype)
     return (1 - lam_c) * clips + lam_c * frame, lam, index
