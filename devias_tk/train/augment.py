@@ -7,14 +7,14 @@
   background; a batch of one is never mixed. Masked-out samples are returned bit-identical.
 - `be_mix`: the BE baseline: per clip one random frame of the same clip, one lambda ~ U(0, 0.3) per
   batch, x_t <- (1 - lambda) x_t + lambda x_frame.
-- `top_beta_mask`: soft mask -> hard mask with exactly k = floor(beta * H * W + 0.5) ones per map.
+- `top_beta_mask`: soft mask -> hard mask with exactly k = round(beta * H * W) ones per map (Python's
+  round, as `devias_tk.masks.fame.top_fraction_mask`, so both give the same masks).
 - `amd_target` / `tubelet_targets`: masks pooled to the AMD target (B, h'*w') and to the guidance
   target (B, t'*h'*w') in the backbone's token order (tubelet-major, then raster).
 """
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
@@ -90,13 +90,13 @@ def be_mix(
 
 
 def top_beta_mask(soft: torch.Tensor, beta: float) -> torch.Tensor:
-    """Soft masks (..., H, W) -> float hard masks with the top k = floor(beta*H*W + 0.5) pixels of each map set to 1.
+    """Soft masks (..., H, W) -> float hard masks with the top k = round(beta*H*W) pixels of each map set to 1.
 
     Ties are broken in raster order (the earlier pixel wins), via a stable descending sort, so the
     count is exact and the result deterministic.
     """
     height, width = soft.shape[-2:]
-    k = math.floor(beta * height * width + 0.5)
+    k = round(beta * height * width)  # Python's round (half to even), like the masks stage
     flat = soft.reshape(*soft.shape[:-2], height * width)
     order = torch.sort(flat, dim=-1, descending=True, stable=True).indices
     hard = torch.zeros_like(flat, dtype=torch.float32)
