@@ -57,8 +57,9 @@ def _soft(motion: torch.Tensor, bins: torch.Tensor, kernel: torch.Tensor) -> tor
     fg_idx = flat.topk(n // 2, dim=1).indices
     bg_idx = (-flat).topk(max(1, n // 10), dim=1).indices
     nb = NUM_LEVELS**3
-    fg = torch.zeros(b, nb, device=motion.device).scatter_add_(1, bins.gather(1, fg_idx), torch.ones_like(fg_idx, dtype=torch.float32))
-    bg = torch.ones(b, nb, device=motion.device).scatter_add_(1, bins.gather(1, bg_idx), torch.ones_like(bg_idx, dtype=torch.float32))
+    ones = torch.ones(1, 1, device=motion.device)
+    fg = torch.zeros(b, nb, device=motion.device).scatter_add_(1, bins.gather(1, fg_idx), ones.expand_as(fg_idx))
+    bg = torch.ones(b, nb, device=motion.device).scatter_add_(1, bins.gather(1, bg_idx), ones.expand_as(bg_idx))
     p_fg = fg / fg.sum(1, keepdim=True)
     p_bg = bg / bg.sum(1, keepdim=True)
     ratio = (p_fg / (p_fg + p_bg)).gather(1, bins).view(b, h, w)
