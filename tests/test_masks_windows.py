@@ -4,16 +4,6 @@ from devias_tk.masks import fame
 from devias_tk.masks.windows import WindowSpec, compute_windows, resize_frames, window_indices, window_starts
 
 
-def test_window_grid():
-    spec = WindowSpec(window=16, stride=4, hop=4)
-    starts, padded = window_starts(100, spec)  # last start that fits: 100 - 61 = 39
-    assert starts == [0, 4, 8, 12, 16, 20, 24, 28, 32, 36] and not padded
-    assert window_starts(61, spec) == ([0], False)
-    assert window_starts(40, spec) == ([0], True)
-    idx = window_indices(40, [0], spec)
-    assert idx.tolist() == [[0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 39, 39, 39, 39, 39, 39]]  # last frame repeated
-
-
 def test_compute_windows_matches_the_per_clip_functions():
     rng = np.random.default_rng(0)
     video = rng.integers(0, 256, (30, 40, 52, 3), np.uint8)

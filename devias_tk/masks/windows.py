@@ -1,9 +1,7 @@
-"""Which clip windows of a video get masks, and computing all of them from one decode.
+"""Computing the masks of every window of a video from one decode.
 
-Windows start on a grid of `hop` frames (0, hop, 2*hop, ... up to the last start whose clip fits)
-and take `window` frames every `stride` frames, exactly as the trainer samples a clip whose start
-is drawn from the same grid. A video shorter than one window gets a single window at 0 whose
-indices past the end repeat the last frame ('repeat_last').
+The windows are those of the shared temporal grid (devias_tk.data.windows); `WindowSpec` adds the
+mask resolutions to the grid's window / stride / hop.
 """
 
 from __future__ import annotations
@@ -13,8 +11,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from devias_tk.data import sampling
+from devias_tk.data.windows import SHORT_POLICY, window_indices, window_starts
 from devias_tk.masks import fame
+
+__all__ = ["SHORT_POLICY", "WindowSpec", "compute_windows", "resize_frames", "window_indices", "window_starts"]
 
 
 @dataclass(frozen=True)
@@ -30,23 +30,6 @@ class WindowSpec:
             raise ValueError("window must be an even number of frames >= 2 (tubelets are frame pairs)")
         if min(self.stride, self.hop, self.size, self.tubelet_size) < 1:
             raise ValueError("stride, hop, size and tubelet_size must be positive")
-
-
-SHORT_POLICY: sampling.ShortPolicy = "repeat_last"
-
-
-def window_starts(num_frames: int, spec: WindowSpec) -> tuple[list[int], bool]:
-    """Start frames of the cached windows and whether the video is shorter than one window."""
-    last = sampling.max_start(num_frames, spec.window, spec.stride)
-    padded = num_frames < sampling.clip_span(spec.window, spec.stride)
-    return list(range(0, last + 1, spec.hop)), padded
-
-
-def window_indices(num_frames: int, starts: list[int], spec: WindowSpec) -> np.ndarray:
-    """(num_windows, window) source frame indices."""
-    return np.stack([
-        sampling.clip_indices(num_frames, spec.window, spec.stride, s, SHORT_POLICY) for s in starts
-    ])
 
 
 def resize_frames(frames: np.ndarray, short: int) -> np.ndarray:
