@@ -39,6 +39,17 @@ METHODS: dict[str, tuple[Callable[..., nn.Module], frozenset[str]]] = {
 }
 
 
+def split_config(method: str, config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """(keys `method` uses, keys only other methods use). Lets one recipe switch methods by override;
+    a key no method knows is left in the first part so that `build_model` names it."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    own = BACKBONE_KEYS | METHODS[method][1]
+    others = frozenset().union(*(keys for _, keys in METHODS.values())) - own
+    kept = {k: v for k, v in config.items() if k not in others}
+    return kept, sorted(k for k in config if k in others)
+
+
 def build_model(method: str, *, num_actions: int, num_scenes: int, **config: Any) -> nn.Module:
     """Build `method` (a key of METHODS) with a fresh `VideoViT` backbone (`model.backbone`).
 

@@ -1,0 +1,234 @@
+"""Training configuration: defaults, YAML recipes merged over them, `key=value` overrides, validation.
+
+A recipe is a YAML mapping with the sections below (any subset); `base: other.yaml` (relative to the
+recipe) inherits another recipe first. Overrides use dotted keys (`optim.lr=1e-3`,
+`model.method=two-token`), values parsed as YAML. Unknown keys and wrongly typed values are errors.
+
+Paths: `data.root` and the stores are relative to the working directory; `data.train_list`,
+`data.val_list`, `data.actions` and `data.scenes` are relative to `data.root` unless absolute.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devias_tk.errors import DeviasError
+from devias_tk.train.losses import LossConfig
+
+
+@dataclass
+class DataSection:
+    root: str = ""
+    train_list: str = "lists/train.txt"
+    val_list: str | None = None  # quick single-view validation after each epoch
+    actions: str = "actions.txt"
+    scenes: str = "scenes.txt"
+    mask_store: str | None = None  # FAME store (`masks extract`); needed by DEVIAS and FAME mixing
+    scene_store: str | None = None  # scene-label store (`scenes label`); needed when scene_source = store
+    scene_source: str = "store"  # "store": cached pseudo labels | "list": the list's scene column
+    frames: int = 16
+    stride: int = 4
+    hop: int = 4  # clip starts on this grid (must equal the stores' hop)
+    size: int = 224
+    scale: tuple[float, float] = (0.08, 1.0)  # random-resized-crop area range
+    flip: bool = True
+    num_workers: int = 4
+
+
+@dataclass
+class AugSection:
+    mix: str = "none"  # "fame": scene mix (eq. 8) with FAME masks | "be": background erasing | "none"
+    beta: float = 0.3  # foreground share of the hard mask
+    p_aug: float = 0.4  # share of a batch that gets another clip's background
+    be_max_lambda: float = 0.3
+
+
+@dataclass
+class OptimSection:
+    lr: float = 5e-4  # base learning rate per 256 clips; scaled by total batch / 256
+    min_lr: float = 1e-6
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    layer_decay: float = 0.75
+    slot_lr_scale: float = 0.1
+    warmup_epochs: float = 5.0
+    epochs: int = 100
+    batch_size: int = 12  # per process
+    accum_steps: int = 1
+    clip_grad: float | None = None
+
+
+@dataclass
+class RunSection:
+    seed: int = 0
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    amp: str = "auto"  # "auto" (bf16 on CUDA) | "bf16" | "off"
+    compile: bool = False
+    threads: int = 0  # CPU threads for torch (0: leave torch's default)
+    save_every: int = 1  # epochs between checkpoints
+    save_every_steps: int = 0  # additionally every N steps (0: off)
+    log_every: int = 10  # steps
+    init: str | None = None  # weights to start from (a devias-tk checkpoint or VideoMAE-keyed state dict)
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataSection, "aug": AugSection, "optim": OptimSection, "run": RunSection, "loss": LossConfig,
+}
+MIXES = ("fame", "be", "none")
+
+
+@dataclass
+class TrainConfig:
+    data: DataSection = field(default_factory=DataSection)
+    model: dict[str, Any] = field(default_factory=lambda: {"method": "devias"})
+    loss: LossConfig = field(default_factory=LossConfig)
+    aug: AugSection = field(default_factory=AugSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    run: RunSection = field(default_factory=RunSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {name: _plain(dataclasses.asdict(getattr(self, name))) for name in SECTIONS}
+        out["model"] = dict(self.model)
+        return out
+
+    @property
+    def method(self) -> str:
+        return str(self.model.get("method", "devias"))
+
+    def resolve(self, path: str | None, relative_to_root: bool) -> Path | None:
+        if path is None:
+            return None
+        p = Path(path)
+        return p if p.is_absolute() or not relative_to_root else Path(self.data.root) / p
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _check_type(where: str, value: Any, annotation: Any) -> Any:
+    """Coerce YAML values to the field's type (ints for floats, lists for tuples) or raise."""
+    origin = typing.get_origin(annotation)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _check_type(where, value, option)
+            except DeviasError as exc:
+                errors.append(str(exc))
+        raise DeviasError(errors[0])
+    if origin is tuple:
+        args = typing.get_args(annotation)
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise DeviasError(f"{where}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(_check_type(f"{where}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if annotation is float and isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if annotation is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if annotation is bool and isinstance(value, bool):
+        return value
+    if annotation is str and isinstance(value, str):
+        return value
+    name = getattr(annotation, "__name__", str(annotation))
+    raise DeviasError(f"{where}: expected {name}, got {value!r}")
+
+
+def _build_section(name: str, values: dict[str, Any]) -> Any:
+    cls = SECTIONS[name]
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise DeviasError(f"unknown key(s) in '{name}': {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    try:
+        return cls(**{k: _check_type(f"{name}.{k}", v, hints[k]) for k, v in values.items()})
+    except ValueError as exc:  # a section's own validation (e.g. LossConfig)
+        raise DeviasError(f"{name}: {exc}") from None
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """A recipe file as a nested dict, with `base:` inheritance applied."""
+    path = Path(path)
+    if not path.is_file():
+        raise DeviasError(f"{path}: recipe not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DeviasError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise DeviasError(f"{path}: a recipe is a mapping of sections")
+    base = data.pop("base", None)
+    return _merge(load_recipe(path.parent / base), data) if base else data
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`section.key=value` strings applied to a nested dict (values parsed as YAML)."""
+    tree = copy.deepcopy(tree)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) != 2 or not all(parts):
+            raise DeviasError(f"override {item!r}: use section.key=value (e.g. optim.lr=1e-3)")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        tree.setdefault(parts[0], {})[parts[1]] = value
+    return tree
+
+
+def build_config(tree: dict[str, Any]) -> TrainConfig:
+    """Validate a nested dict against the schema and return a TrainConfig."""
+    unknown = sorted(set(tree) - set(SECTIONS) - {"model"})
+    if unknown:
+        raise DeviasError(f"unknown section(s): {', '.join(unknown)} (known: data, model, loss, aug, optim, run)")
+    sections = {name: _build_section(name, tree.get(name) or {}) for name in SECTIONS}
+    model = dict(tree.get("model") or {})
+    model.setdefault("method", "devias")
+    cfg = TrainConfig(model=model, **sections)
+    if cfg.aug.mix not in MIXES:
+        raise DeviasError(f"aug.mix must be one of {', '.join(MIXES)} (got {cfg.aug.mix!r})")
+    if cfg.data.scene_source not in ("store", "list"):
+        raise DeviasError(f"data.scene_source must be 'store' or 'list' (got {cfg.data.scene_source!r})")
+    if cfg.run.amp not in ("auto", "bf16", "off"):
+        raise DeviasError(f"run.amp must be auto, bf16 or off (got {cfg.run.amp!r})")
+    if not 0 < cfg.aug.beta <= 1:
+        raise DeviasError("aug.beta must be in (0, 1]")
+    if cfg.optim.batch_size < 1 or cfg.optim.accum_steps < 1 or cfg.optim.epochs < 1:
+        raise DeviasError("optim.batch_size, optim.accum_steps and optim.epochs must be positive")
+    return cfg
+
+
+def config_from(recipe: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    tree = load_recipe(recipe) if recipe else {}
+    return build_config(apply_overrides(tree, overrides or []))

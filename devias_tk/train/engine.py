@@ -1,0 +1,388 @@
+"""The training loop: checks before work, DDP/AMP/compile, schedule, checkpoints, resume, logging.
+
+Read top to bottom: `prepare` validates the configuration against the data and caches without
+training; `train` runs epochs of `compute_loss` steps and writes the run directory:
+
+    RUN/config.yaml           the resolved configuration
+    RUN/run.json              toolkit version, git commit, command line, world size
+    RUN/metrics.jsonl         one JSON object per log step and per validation
+    RUN/checkpoints/last.pt   latest state (model, optimizer, epoch, step); best.pt by validation
+    RUN/tensorboard/          scalars, when the tensorboard package is installed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from devias_tk import __version__
+from devias_tk.cache.store import VideoStore, file_sha256
+from devias_tk.data.dataset import ClipDataset, ClipSpec
+from devias_tk.data.lists import VideoEntry, read_class_names, read_list
+from devias_tk.data.windows import ClipGrid
+from devias_tk.errors import DeviasError
+from devias_tk.models.factory import build_model, split_config
+from devias_tk.train import distributed as dist_utils
+from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights, save_checkpoint, unwrap
+from devias_tk.train.config import TrainConfig, build_config
+from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
+from devias_tk.train.optim import build_optimizer, lr_at, param_groups, set_lr
+from devias_tk.train.step import StepSpec, compute_loss, step_generator
+from devias_tk.train.validate import quick_eval
+
+GUIDE_PIXELS_PER_PATCH = 4  # per-tubelet masks are resized to 4x4 pixels per patch before pooling
+SCENE_STORE_KIND = "scene-labels"
+MASK_STORE_KIND = "fame-masks"
+
+
+@dataclass
+class Prepared:
+    cfg: TrainConfig
+    root: Path
+    entries: list[VideoEntry]
+    val_entries: list[VideoEntry]
+    actions: list[str]
+    scenes: list[str]
+    data_spec: TrainDataSpec
+    step_spec: StepSpec
+    model_config: dict[str, Any]
+    model: torch.nn.Module  # built (on CPU) while checking the model configuration
+
+
+def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_path: Path,
+                 entries: list[VideoEntry]) -> VideoStore:
+    if path is None:
+        raise DeviasError(f"this configuration needs a {what} (set data.{what.replace(' ', '_')})")
+    store_path = Path(path)
+    if not store_path.exists():
+        raise DeviasError(f"{store_path}: {what} not found")
+    store = VideoStore(store_path)
+    if store.attrs.get("kind") != kind:
+        raise DeviasError(f"{store_path}: is a {store.attrs.get('kind')!r} store, not a {kind!r} store")
+    for key in ("window", "stride", "hop"):
+        if store.attrs.get(key) != getattr(grid, key):
+            raise DeviasError(f"{store_path}: built with {key}={store.attrs.get(key)}, the recipe uses "
+                              f"{getattr(grid, key)} (data.frames / data.stride / data.hop)")
+    if store.attrs.get("list_sha256") != file_sha256(list_path):
+        raise DeviasError(f"{store_path}: built from another list than {list_path} "
+                          f"({store.attrs.get('source_list')}); rebuild it for this list")
+    done = store.done()
+    missing = [e.path for e in entries if e.path not in done]
+    if missing:
+        raise DeviasError(f"{store_path}: {len(missing)} training videos have no entry (e.g. {missing[0]}); "
+                          "re-run the stage or drop failed videos from the list")
+    return store
+
+
+def prepare(cfg: TrainConfig) -> Prepared:
+    """Every check that can fail before training starts: files, stores, labels, class counts, shapes."""
+    root = Path(cfg.data.root)
+    if not root.is_dir():
+        raise DeviasError(f"data.root {root} is not a folder")
+    list_path = cfg.resolve(cfg.data.train_list, True)
+    entries = read_list(list_path)
+    if not entries:
+        raise DeviasError(f"{list_path}: no videos")
+    actions = read_class_names(cfg.resolve(cfg.data.actions, True))
+    scenes = read_class_names(cfg.resolve(cfg.data.scenes, True))
+    bad = [e.path for e in entries if not 0 <= e.action < len(actions)]
+    if bad:
+        raise DeviasError(f"{list_path}: {len(bad)} videos have no action label in 0..{len(actions) - 1} "
+                          f"(e.g. {bad[0]})")
+    method = cfg.method
+    grid = ClipGrid(cfg.data.frames, cfg.data.stride, cfg.data.hop)
+    if cfg.data.scene_source == "list" and method != "naive-action":
+        bad = [e.path for e in entries if not 0 <= e.scene < len(scenes)]
+        if bad:
+            raise DeviasError(f"{list_path}: {len(bad)} videos have no scene label (e.g. {bad[0]}); "
+                              "use data.scene_source=store with a scene-label store")
+    needs_masks = method == "devias" or cfg.aug.mix == "fame"
+    if needs_masks:
+        _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries)
+    if cfg.data.scene_source == "store" and method != "naive-action":
+        store = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path, entries)
+        if store.attrs.get("num_classes") != len(scenes):
+            raise DeviasError(f"{cfg.data.scene_store}: {store.attrs.get('num_classes')} scene classes, "
+                              f"{cfg.data.scenes} lists {len(scenes)}")
+    try:
+        model_config, _ = split_config(method, {k: v for k, v in cfg.model.items() if k != "method"})
+        model_config.setdefault("frames", cfg.data.frames)
+        model_config.setdefault("img_size", cfg.data.size)
+        probe = build_model(method, num_actions=len(actions), num_scenes=len(scenes), **model_config)
+    except (ValueError, TypeError) as exc:
+        raise DeviasError(f"model: {exc}") from None
+    patch = probe.backbone.patch_size
+    if method == "devias" and cfg.loss.lambda_guide and probe.backbone.tubelet_size != 2:
+        raise DeviasError("attention guidance uses per-frame-pair masks: model.tubelet_size must be 2")
+    grid_side = cfg.data.size // patch
+    data_spec = TrainDataSpec(
+        grid=grid, size=cfg.data.size, scale=cfg.data.scale, flip=cfg.data.flip,
+        guide_shape=(grid_side * GUIDE_PIXELS_PER_PATCH,) * 2, scene_source=cfg.data.scene_source,
+        num_scenes=len(scenes),
+    )
+    step_spec = StepSpec(
+        method=method, num_actions=len(actions), mix=cfg.aug.mix, beta=cfg.aug.beta, p_aug=cfg.aug.p_aug,
+        be_max_lambda=cfg.aug.be_max_lambda, patch_size=patch, guide_pool=GUIDE_PIXELS_PER_PATCH, loss=cfg.loss,
+    )
+    val_entries = read_list(cfg.resolve(cfg.data.val_list, True)) if cfg.data.val_list else []
+    return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe)
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    wanted = cfg.run.device
+    if wanted == "auto":
+        wanted = "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise DeviasError("run.device=cuda but no CUDA device is available")
+    return torch.device(wanted)
+
+
+class _Tensorboard:
+    """Scalars to RUN/tensorboard when the optional tensorboard package is installed."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.writer = None
+        if enabled:
+            with contextlib.suppress(ImportError):
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(path))
+
+    def log(self, values: dict[str, float], step: int) -> None:
+        if self.writer is not None:
+            for k, v in values.items():
+                if isinstance(v, int | float):
+                    self.writer.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    epochs: int
+    seconds: float
+    last: dict[str, float]
+    checksums: list[float]
+
+
+def _loader(dataset: Any, batch_size: int, sampler: Any, workers: int, device: torch.device, seed: int,
+            epoch: int) -> DataLoader:
+    # A fresh loader per epoch: workers get the dataset with this epoch set (no persistent workers).
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=device.type == "cuda",
+        drop_last=False, generator=torch.Generator().manual_seed(seed * 7919 + epoch),
+        multiprocessing_context="spawn" if workers > 0 else None,
+    )
+
+
+def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: Console | None = None,
+          command: str = "") -> TrainResult:
+    """Train `cfg` into `run_dir`. resume: "auto" (continue from RUN/checkpoints/last.pt if present),
+    "never" (refuse a run directory that has checkpoints), or a checkpoint path."""
+    console = console or Console(stderr=True)
+    started = time.perf_counter()
+    device = _device(cfg)
+    info = dist_utils.init_from_env(device.type)
+    if device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    if cfg.run.threads > 0:
+        torch.set_num_threads(cfg.run.threads)
+    torch.manual_seed(cfg.run.seed)  # the model is initialised while preparing
+    prep = prepare(cfg)
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    last_path = ckpt_dir / "last.pt"
+    resume_from: Path | None = None
+    if resume == "auto":
+        resume_from = last_path if last_path.is_file() else None
+    elif resume == "never":
+        if last_path.is_file():
+            raise DeviasError(f"{run_dir} already holds a run; use --resume auto or another --out")
+    else:
+        resume_from = Path(resume)
+    if resume_from is not None and (run_dir / "config.yaml").is_file():
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+        if build_config(saved).to_dict() != cfg.to_dict():
+            raise DeviasError(f"{run_dir} holds a run with another configuration; resume it with its own "
+                              "recipe and overrides, or use another --out")
+
+    model = prep.model.to(device)
+    if cfg.run.init and resume_from is None:
+        report = load_initial_weights(model, cfg.run.init)
+        if info.is_main:
+            console.print(f"init from {cfg.run.init}: {len(report['loaded'])} tensors loaded, "
+                          f"{len(report['missing'])} missing, {len(report['reshaped_skipped'])} skipped (shape), "
+                          f"{len(report['unexpected'])} unexpected")
+    optimizer = build_optimizer(
+        param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay, cfg.optim.slot_lr_scale), cfg.optim.betas
+    )
+    total_batch = cfg.optim.batch_size * cfg.optim.accum_steps * info.world
+    base_lr = cfg.optim.lr * total_batch / 256
+
+    dataset = TrainClips(prep.root, prep.entries, prep.data_spec, cfg.data.mask_store if prep.step_spec.needs_masks
+                         else None, cfg.data.scene_store if cfg.data.scene_source == "store" else None, cfg.run.seed)
+    sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
+    batches_per_epoch = sampler.batches_per_epoch
+    updates_per_epoch = max(1, batches_per_epoch // cfg.optim.accum_steps)
+    total_updates = updates_per_epoch * cfg.optim.epochs
+    warmup_updates = round(cfg.optim.warmup_epochs * updates_per_epoch)
+
+    epoch, epoch_batch, step = 0, 0, 0  # step counts batches (micro-steps) since the start of the run
+    best = -math.inf
+    if resume_from is not None:
+        state = load_checkpoint(resume_from)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        epoch, epoch_batch, step = state["epoch"], state["epoch_batch"], state["step"]
+        best = state.get("best", -math.inf)
+        if info.is_main:
+            console.print(f"resuming {run_dir} at epoch {epoch}, batch {epoch_batch} (step {step})")
+
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        (run_dir / "run.json").write_text(json.dumps({
+            "toolkit_version": __version__, "git_commit": _git_commit(), "command": command or " ".join(sys.argv),
+            "world_size": info.world, "device": str(device), "torch": torch.__version__,
+            "num_actions": len(prep.actions), "num_scenes": len(prep.scenes), "method": cfg.method,
+        }, indent=1) + "\n")
+    net: torch.nn.Module = model
+    if info.enabled:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.run.compile:
+        net = torch.compile(net)
+    autocast = cfg.run.amp == "bf16" or (cfg.run.amp == "auto" and device.type == "cuda")
+
+    val_loader = None
+    if prep.val_entries and info.is_main:
+        spec = ClipSpec(clip_len=cfg.data.frames, stride=cfg.data.stride, size=cfg.data.size, num_clips=1,
+                        num_crops=1, short="repeat_last")
+        val_loader = DataLoader(ClipDataset(prep.root, prep.val_entries, spec, train=False), cfg.optim.batch_size,
+                                num_workers=min(2, cfg.data.num_workers))
+
+    metrics_file = open(run_dir / "metrics.jsonl", "a") if info.is_main else None  # noqa: SIM115
+    board = _Tensorboard(run_dir / "tensorboard", info.is_main)
+
+    def log(values: dict[str, Any]) -> None:
+        if metrics_file is not None:
+            metrics_file.write(json.dumps(values) + "\n")
+            metrics_file.flush()
+            board.log(values, values.get("step", step))
+
+    def checkpoint(name: str, done_epoch: int, done_batch: int) -> Path:
+        path = ckpt_dir / name
+        if info.is_main:
+            save_checkpoint(path, {
+                "model": unwrap(net).state_dict(), "optimizer": optimizer.state_dict(), "epoch": done_epoch,
+                "epoch_batch": done_batch, "step": step, "best": best, "config": cfg.to_dict(),
+                "method": cfg.method, "class_names": {"actions": prep.actions, "scenes": prep.scenes},
+                "model_config": prep.model_config,
+            })
+        dist_utils.barrier(info)
+        return path
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+        TimeRemainingColumn(), console=console, disable=not info.is_main,
+    )
+    last: dict[str, float] = {}
+    last_good = last_path if last_path.is_file() else None
+    net.train()
+    with progress:
+        task = progress.add_task("train", total=batches_per_epoch * cfg.optim.epochs,
+                                 completed=epoch * batches_per_epoch + epoch_batch, status="")
+        window_start, window_clips = time.perf_counter(), 0
+        while epoch < cfg.optim.epochs:
+            dataset.set_epoch(epoch)
+            sampler.set_epoch(epoch, epoch_batch)
+            loader = _loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device, cfg.run.seed, epoch)
+            for batch in loader:
+                update = step // cfg.optim.accum_steps
+                set_lr(optimizer, lr_at(update, total_updates, warmup_updates, base_lr, cfg.optim.min_lr))
+                batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+                sync = info.enabled and (step + 1) % cfg.optim.accum_steps != 0
+                with net.no_sync() if sync else contextlib.nullcontext():
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                        loss, terms = compute_loss(net, batch, prep.step_spec, step_generator(cfg.run.seed, step,
+                                                                                               device))
+                    (loss / cfg.optim.accum_steps).backward()
+                step += 1
+                epoch_batch += 1
+                window_clips += batch["clip"].shape[0] * info.world
+                if step % cfg.optim.accum_steps == 0:
+                    if cfg.optim.clip_grad:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                check_now = device.type == "cpu" or step % cfg.run.log_every == 0
+                if check_now and not bool(torch.isfinite(loss)):
+                    values = {k: float(v) for k, v in terms.items()}
+                    raise DeviasError(
+                        f"non-finite loss at step {step} (epoch {epoch}, batch {epoch_batch}); terms: {values}; "
+                        f"last good checkpoint: {last_good or 'none yet'}"
+                    )
+                if step % cfg.run.log_every == 0 or epoch_batch == batches_per_epoch:
+                    elapsed = time.perf_counter() - window_start
+                    last = {
+                        "step": step, "epoch": epoch + epoch_batch / batches_per_epoch,
+                        "lr": optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0),
+                        "loss": float(dist_utils.all_reduce_mean(loss.detach().float(), info)),
+                        **{k: float(v) for k, v in terms.items()}, "clips_per_s": window_clips / max(elapsed, 1e-9),
+                    }
+                    log(last)
+                    window_start, window_clips = time.perf_counter(), 0
+                    progress.update(task, status=f"epoch {epoch + 1}/{cfg.optim.epochs} loss {last['loss']:.3f} "
+                                                 f"lr {last['lr']:.2e} {last['clips_per_s']:.1f} clips/s")
+                progress.update(task, advance=1)
+                if cfg.run.save_every_steps and step % cfg.run.save_every_steps == 0 \
+                        and step % cfg.optim.accum_steps == 0 and epoch_batch < batches_per_epoch:
+                    last_good = checkpoint("last.pt", epoch, epoch_batch)
+            epoch += 1
+            epoch_batch = 0
+            if val_loader is not None:
+                scores = quick_eval(net, val_loader, device, None, autocast)
+                log({"epoch": epoch, "step": step, **scores})
+                if scores:
+                    console.print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+                    score = sum(scores.values()) / len(scores)
+                    if score > best:
+                        best = score
+                        checkpoint("best.pt", epoch, 0)
+            if epoch % cfg.run.save_every == 0 or epoch == cfg.optim.epochs:
+                last_good = checkpoint("last.pt", epoch, 0)
+    checksums = dist_utils.parameter_checksums(unwrap(net), info)
+    if info.is_main:
+        (run_dir / "parameter_checksums.json").write_text(json.dumps(checksums) + "\n")
+    if metrics_file is not None:
+        metrics_file.close()
+    board.close()
+    dist_utils.shutdown(info)
+    return TrainResult(run_dir, step, epoch, time.perf_counter() - started, last, checksums)

@@ -1,0 +1,62 @@
+"""One training step's computation: masks -> augmentation -> forward -> loss (no optimizer, no I/O).
+
+Shared by the engine and `bench train`, so the benchmark measures exactly what training runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from devias_tk.train import augment
+from devias_tk.train.losses import LossConfig, baseline_loss, devias_loss
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    method: str
+    num_actions: int
+    mix: str  # "fame" | "be" | "none"
+    beta: float
+    p_aug: float
+    be_max_lambda: float
+    patch_size: int
+    guide_pool: int  # pixels of the resized per-tubelet masks per patch (side)
+    loss: LossConfig
+
+    @property
+    def needs_masks(self) -> bool:
+        return self.method == "devias" or self.mix == "fame"
+
+
+def step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
+    """Randomness of a step (mix permutation, BE frame) as a function of (seed, step): resume-exact."""
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)
+
+
+def compute_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], spec: StepSpec,
+                 generator: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Total loss and its detached terms for one batch already on the model's device."""
+    clips, action, scene = batch["clip"], batch["action"], batch["scene"]
+    targets: dict[str, torch.Tensor] = {"action": action}
+    hard = None
+    if spec.needs_masks:
+        hard = augment.top_beta_mask(batch["soft_mask"].float(), spec.beta)
+    if spec.mix == "fame":
+        mixed = augment.scene_mix(clips, hard, scene, spec.p_aug, generator)
+        clips, scene = mixed.clips, mixed.scene
+    elif spec.mix == "be":
+        clips = augment.be_mix(clips, generator, spec.be_max_lambda)[0]
+    targets["scene"] = scene
+    out = model(clips)
+    if spec.method != "devias":
+        return baseline_loss(out, targets, spec.num_actions, spec.loss)
+    if out.get("mask_logits") is not None and spec.loss.lambda_mask:
+        targets["amd"] = augment.amd_target(hard, spec.patch_size)
+    if spec.loss.lambda_guide:
+        tubelet_hard = augment.top_beta_mask(batch["tubelet_mask"].float(), spec.beta)
+        targets["guide"] = augment.tubelet_targets(tubelet_hard, spec.guide_pool, 1)
+    return devias_loss(out, targets, spec.num_actions, spec.loss)

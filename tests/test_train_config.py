@@ -1,0 +1,51 @@
+import pytest
+
+from devias_tk.errors import DeviasError
+from devias_tk.train.config import apply_overrides, build_config, config_from, load_recipe
+
+
+def test_recipe_with_base_and_overrides(tmp_path):
+    (tmp_path / "base.yaml").write_text("optim:\n  lr: 1.0e-3\n  epochs: 10\nmodel:\n  method: devias\n  depth: 4\n")
+    (tmp_path / "child.yaml").write_text("base: base.yaml\noptim:\n  epochs: 3\n")
+    tree = load_recipe(tmp_path / "child.yaml")
+    assert tree == {"optim": {"lr": 1.0e-3, "epochs": 3}, "model": {"method": "devias", "depth": 4}}
+    cfg = config_from(tmp_path / "child.yaml", ["optim.lr=2e-4", "data.scale=[0.2, 1]", "model.method=two-token",
+                                                "loss.scene_loss=kl", "optim.clip_grad=null"])
+    assert cfg.optim.lr == 2e-4 and cfg.optim.epochs == 3 and cfg.data.scale == (0.2, 1.0)
+    assert cfg.method == "two-token" and cfg.model["depth"] == 4 and cfg.loss.scene_loss == "kl"
+    assert cfg.optim.clip_grad is None
+    assert build_config(cfg.to_dict()).to_dict() == cfg.to_dict()  # what the run directory stores round-trips
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optim.lrr=1"], "unknown key(s) in 'optim': lrr"),
+        (["optim.lr=fast"], "optim.lr: expected float, got 'fast'"),
+        (["optim.epochs=2.5"], "optim.epochs: expected int, got 2.5"),
+        (["data.scale=[1]"], "data.scale: expected a list of 2 values"),
+        (["trainer.x=1"], "unknown section(s): trainer"),
+        (["aug.mix=cutmix"], "aug.mix must be one of fame, be, none"),
+        (["loss.scene_loss=mse"], "loss: scene_loss must be one of"),
+        (["optim=3"], "use section.key=value"),
+        (["aug.beta=0"], "aug.beta must be in (0, 1]"),
+    ],
+)
+def test_bad_configuration_is_named(overrides, message):
+    with pytest.raises(DeviasError) as err:
+        config_from(None, overrides)
+    assert message in str(err.value)
+
+
+def test_missing_or_broken_recipe(tmp_path):
+    with pytest.raises(DeviasError, match="recipe not found"):
+        config_from(tmp_path / "none.yaml")
+    (tmp_path / "bad.yaml").write_text("optim: [1, 2\n")
+    with pytest.raises(DeviasError, match="not valid YAML"):
+        config_from(tmp_path / "bad.yaml")
+
+
+def test_overrides_do_not_touch_the_input():
+    tree = {"optim": {"lr": 1.0}}
+    apply_overrides(tree, ["optim.lr=2"])
+    assert tree == {"optim": {"lr": 1.0}}

@@ -1,0 +1,99 @@
+"""The training loader joins each clip with the cached masks and scene distribution of its window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from devias_tk.cache.store import VideoStore
+from devias_tk.data.lists import VideoEntry
+from devias_tk.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from devias_tk.data.windows import ClipGrid
+from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
+
+GRID = ClipGrid(window=4, stride=2, hop=2)
+
+
+@pytest.fixture()
+def ramp_setup(tmp_path):
+    """A video whose red channel is the column (x) and green the row (y), and a mask store whose soft
+    masks carry the same x ramp, so any crop or flip that differs between frames and masks shows."""
+    from devias_tk.data.encode import write_video
+
+    h, w, frames = 48, 96, 12
+    xs = np.linspace(20, 235, w).astype(np.uint8)
+    ys = np.linspace(20, 235, h).astype(np.uint8)
+    video = np.zeros((frames, h, w, 3), np.uint8)
+    video[..., 0] = xs[None, None, :]
+    video[..., 1] = ys[None, :, None]
+    write_video(tmp_path / "ramp.avi", video, fps=25)
+    starts = [0, 2, 4, 6]
+    store = VideoStore.open_or_create(tmp_path / "m.zarr", {"kind": "fame-masks"}, ("kind",))
+    soft = np.broadcast_to(np.linspace(20, 235, 64).astype(np.uint8)[None, None, :], (4, 32, 64)).copy()
+    tub = np.broadcast_to(np.linspace(20, 235, 16).astype(np.uint8)[None, None, None, :], (4, 2, 8, 16)).copy()
+    store.commit("ramp.avi", {"soft": (soft, soft.shape), "tubelet": (tub, tub.shape)},
+                 {"num_frames": frames, "starts": starts})
+    scenes = VideoStore.open_or_create(tmp_path / "s.zarr", {"kind": "scene-labels"}, ("kind",))
+    probs = np.eye(4, 3, dtype=np.float16)[[0, 1, 2, 0]]  # window k -> distribution peaked on class k % 3
+    scenes.commit("ramp.avi", {"probs": (probs, probs.shape)}, {"num_frames": frames, "starts": starts})
+    return tmp_path
+
+
+def test_frames_and_masks_share_the_crop_and_flip(ramp_setup):
+    spec = TrainDataSpec(grid=GRID, size=32, scale=(0.2, 1.0), flip=True, guide_shape=(8, 8), scene_source="store",
+                         num_scenes=3)
+    ds = TrainClips(ramp_setup, [VideoEntry("ramp.avi", 1, -1)], spec, ramp_setup / "m.zarr", ramp_setup / "s.zarr")
+    flips = set()
+    for epoch in range(12):
+        ds.set_epoch(epoch)
+        item = ds[0]
+        red = item["clip"][0, 0].numpy() * IMAGENET_STD[0] + IMAGENET_MEAN[0]
+        red_row = red.mean(axis=0) * 255
+        mask_row = item["soft_mask"].numpy().astype(float).mean(axis=0)
+        assert item["soft_mask"].shape == (32, 32) and item["tubelet_mask"].shape == (2, 8, 8)
+        np.testing.assert_allclose(red_row, mask_row, atol=8)  # same columns, same direction
+        tub_row = item["tubelet_mask"][0].numpy().astype(float).mean(axis=0)
+        np.testing.assert_allclose(tub_row, red_row.reshape(8, 4).mean(axis=1), atol=24)  # 6x coarser map
+        flips.add(bool(red_row[0] > red_row[-1]))
+        assert item["scene"].dtype == torch.float32 and item["scene"].shape == (3,)
+    assert flips == {True, False}  # both orientations occurred
+
+
+def test_the_drawn_window_decides_frames_and_scene(tmp_path):
+    from devias_tk.data.encode import write_video
+
+    video = np.zeros((12, 48, 64, 3), np.uint8)
+    video[..., 0] = (20 + 16 * np.arange(12))[:, None, None]  # frame i is uniformly red 20 + 16 i
+    write_video(tmp_path / "v.avi", video, fps=25)
+    starts = [0, 2, 4]  # the grid of a 12-frame video (last start that fits: 5)
+    scenes = VideoStore.open_or_create(tmp_path / "s.zarr", {"kind": "scene-labels"}, ("kind",))
+    probs = np.eye(3, dtype=np.float16)  # window k -> class k
+    scenes.commit("v.avi", {"probs": (probs, probs.shape)}, {"num_frames": 12, "starts": starts})
+    spec = TrainDataSpec(grid=GRID, size=32, flip=False, scene_source="store", num_scenes=3)
+    ds = TrainClips(tmp_path, [VideoEntry("v.avi", 0, -1)], spec, None, tmp_path / "s.zarr")
+    seen = set()
+    for epoch in range(24):
+        ds.set_epoch(epoch)
+        item = ds[0]
+        k = int(item["scene"].argmax())
+        seen.add(k)
+        red = (item["clip"][0].mean(dim=(1, 2)).numpy() * IMAGENET_STD[0] + IMAGENET_MEAN[0]) * 255
+        frames = np.round((red - 20) / 16).astype(int).tolist()
+        assert frames == [starts[k] + 2 * t for t in range(4)]  # window k's frames, at stride 2
+    assert seen == {0, 1, 2}
+
+
+def test_epoch_sampler_is_seeded_split_and_resumable():
+    a = EpochSampler(103, batch_size=5, seed=1, rank=0, world=2)
+    b = EpochSampler(103, batch_size=5, seed=1, rank=1, world=2)
+    assert a.batches_per_epoch == 10 and len(a) == 50
+    ia, ib = list(a), list(b)
+    assert not set(ia) & set(ib) and len(ia) == len(ib) == 50
+    assert ia == list(EpochSampler(103, 5, 1, 0, 2))  # same seed, same order
+    a.set_epoch(1)
+    assert list(a) != ia
+    a.set_epoch(1, skip_batches=3)
+    full = EpochSampler(103, 5, 1, 0, 2)
+    full.set_epoch(1)
+    assert list(a) == list(full)[15:] and len(a) == 35
