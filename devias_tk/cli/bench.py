@@ -70,3 +70,39 @@ def masks(
     )
     if json_out:
         json_out.write_text(json.dumps(result.__dict__, indent=1, default=str) + "\n")
+
+
+@app.command("train")
+@user_errors
+def train_bench(
+    model: Annotated[str, typer.Option(help="Backbone size: tiny, small or base.")] = "base",
+    method: Annotated[str, typer.Option(help="devias, two-token, naive-action, ...")] = "devias",
+    frames: Annotated[int, typer.Option(help="Frames per clip.")] = 16,
+    size: Annotated[int, typer.Option(help="Crop size.")] = 224,
+    batch: Annotated[list[int] | None, typer.Option(help="Batch size(s) to measure (repeatable).")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    steps: Annotated[int, typer.Option(help="Timed steps (after warm-up).")] = 5,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up steps.")] = 2,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+) -> None:
+    """Steady-state clips/s and peak memory of the full training step (scene mix, matching, all losses,
+    AdamW) on in-memory clips, UCF-101-sized heads (101 actions, 365 scenes); bf16 autocast on CUDA.
+
+    Example: [bold]devias-tk bench train --model base --frames 16 --size 224 --batch 12 --device cuda[/]
+    """
+    import dataclasses
+
+    from devias_tk.bench.train import bench_train
+
+    results = [bench_train(method, model, frames, size, b, device, steps, warmup, compile_model)
+               for b in (batch or [12])]
+    table = Table(title=f"bench train: {method}, ViT-{model}, {frames}x{size}x{size}, {device}")
+    for col in ("batch", "precision", "compiled", "ms/step", "clips/s", "peak GiB", "TFLOP/s (3x fwd)"):
+        table.add_column(col, justify="right")
+    for r in results:
+        table.add_row(str(r.batch), r.precision, str(r.compiled), f"{r.step_ms:.0f}", f"{r.clips_per_s:.2f}",
+                      f"{r.peak_memory_gib:.2f}", f"{r.tflops_per_s:.1f}")
+    console.print(table)
+    if json_out:
+        json_out.write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1) + "\n")
