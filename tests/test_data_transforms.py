@@ -46,3 +46,16 @@ def test_normalisation_values():
     x = tf.to_normalized_tensor_layout(frames)
     assert x.shape == (3, 1, 1, 1)
     np.testing.assert_allclose(x[:, 0, 0, 0], [(1 - 0.485) / 0.229, -0.456 / 0.224, -0.406 / 0.225], rtol=1e-6)
+
+
+def test_color_jitter_is_photometric_and_shared_by_frames():
+    rng = np.random.default_rng(0)
+    frames = np.repeat(rng.integers(0, 256, (1, 8, 8, 3), dtype=np.uint8), 3, axis=0)
+    out = tf.color_jitter(frames, 0.4, np.random.default_rng(1))
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[1], out[2])  # same factors for every frame
+    assert not np.array_equal(out, frames)
+    assert tf.color_jitter(frames, 0.0, rng) is frames
+    grey = np.full((1, 2, 2, 3), 100, np.uint8)  # grey stays grey under contrast and saturation
+    jittered = tf.color_jitter(grey, 0.4, np.random.default_rng(3))
+    assert (jittered == jittered[..., :1]).all()

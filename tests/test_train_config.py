@@ -49,3 +49,12 @@ def test_overrides_do_not_touch_the_input():
     tree = {"optim": {"lr": 1.0}}
     apply_overrides(tree, ["optim.lr=2"])
     assert tree == {"optim": {"lr": 1.0}}
+
+
+@pytest.mark.parametrize("name", ["synthetic", "ucf101", "kinetics400", "hvu"])
+def test_shipped_recipes_parse(name):
+    from pathlib import Path
+
+    cfg = config_from(Path(__file__).parent.parent / "pipelines" / f"{name}.yaml")
+    assert cfg.method == "devias" and cfg.aug.mix == "fame"
+    assert (cfg.data.frames, cfg.data.stride) == (16, 4)

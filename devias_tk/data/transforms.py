@@ -121,3 +121,23 @@ def to_normalized_tensor_layout(
     x = frames.astype(np.float32) / 255.0
     x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(x.transpose(3, 0, 1, 2))
+
+
+def color_jitter(frames: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast and saturation each scaled by U(1 - s, 1 + s), in random order, the same
+    for every frame of the clip (photometric only, so cached masks stay aligned). uint8 in and out."""
+    if strength <= 0:
+        return frames
+    x = frames.astype(np.float32)
+    for op in rng.permutation(3):
+        factor = float(rng.uniform(max(0.0, 1 - strength), 1 + strength))
+        if op == 0:  # brightness
+            x = x * factor
+        elif op == 1:  # contrast: towards the clip's mean grey level
+            grey = (x @ np.array([0.299, 0.587, 0.114], np.float32)).mean()
+            x = (x - grey) * factor + grey
+        else:  # saturation: towards each pixel's grey value
+            grey = (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+            x = (x - grey) * factor + grey
+        x = np.clip(x, 0, 255)
+    return x.astype(np.uint8)

@@ -40,6 +40,7 @@ class DataSection:
     size: int = 224
     scale: tuple[float, float] = (0.08, 1.0)  # random-resized-crop area range
     flip: bool = True
+    color_jitter: float = 0.0  # brightness / contrast / saturation strength (VideoMAE recipes: 0.4)
     num_workers: int = 4
 
 

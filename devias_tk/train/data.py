@@ -30,6 +30,7 @@ class TrainDataSpec:
     size: int  # crop size fed to the model
     scale: tuple[float, float] = (0.08, 1.0)
     flip: bool = True
+    color_jitter: float = 0.0
     guide_shape: tuple[int, int] = (0, 0)  # (h, w) the per-tubelet masks are resized to (0: not needed)
     scene_source: str = "list"  # "list" | "store"
     num_scenes: int = 0
@@ -89,7 +90,7 @@ class TrainClips(Dataset):
         height, width = frames.shape[1:3]
         box = transforms.random_resized_box(height, width, rng, scale=spec.scale)
         flip = spec.flip and bool(rng.random() < 0.5)
-        clip = transforms.crop_resize(frames, box, spec.size)
+        clip = transforms.color_jitter(transforms.crop_resize(frames, box, spec.size), spec.color_jitter, rng)
         if flip:
             clip = transforms.hflip(clip)
         item = {"clip": torch.from_numpy(transforms.to_normalized_tensor_layout(clip)), "action": entry.action,

@@ -130,7 +130,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
         raise DeviasError("attention guidance uses per-frame-pair masks: model.tubelet_size must be 2")
     grid_side = cfg.data.size // patch
     data_spec = TrainDataSpec(
-        grid=grid, size=cfg.data.size, scale=cfg.data.scale, flip=cfg.data.flip,
+        grid=grid, size=cfg.data.size, scale=cfg.data.scale, flip=cfg.data.flip, color_jitter=cfg.data.color_jitter,
         guide_shape=(grid_side * GUIDE_PIXELS_PER_PATCH,) * 2, scene_source=cfg.data.scene_source,
         num_scenes=len(scenes),
     )
