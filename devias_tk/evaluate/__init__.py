@@ -1,0 +1,1 @@
+"""Evaluation: metrics, seen/unseen suites, the k-NN disentanglement check, reports."""
