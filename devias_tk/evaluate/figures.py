@@ -1,0 +1,103 @@
+"""Report figures: action-head confusion, a 2-D projection of action vs scene features, slot attention maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+import numpy as np
+
+from devias_tk.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from devias_tk.utils.atomic import atomic_path
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path
+
+
+def confusion_figure(matrix: np.ndarray, names: list[str], title: str, path: Path) -> Path:
+    """Row-normalised confusion matrix (rows: true class)."""
+    norm = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.45 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel("predicted action")
+    ax.set_ylabel("true action")
+    ax.set_title(title, fontsize=9)
+    if len(names) <= 20:
+        for (i, j), v in np.ndenumerate(matrix):
+            if v:
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=6,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    return _save(fig, path)
+
+
+def projection_figure(action_feat: np.ndarray, scene_feat: np.ndarray, actions: np.ndarray, title: str,
+                      path: Path) -> Path:
+    """PCA of action and scene features together (L2-normalised), coloured by kind; action features
+    also by class (marker colour) so clustering by action shows."""
+    a = action_feat / np.maximum(np.linalg.norm(action_feat, axis=1, keepdims=True), 1e-12)
+    s = scene_feat / np.maximum(np.linalg.norm(scene_feat, axis=1, keepdims=True), 1e-12)
+    both = np.concatenate([a, s])
+    centred = both - both.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ vt[:2].T
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(xy[len(a):, 0], xy[len(a):, 1], s=8, c="tab:orange", alpha=0.6, label="scene features")
+    ax.scatter(xy[: len(a), 0], xy[: len(a), 1], s=8, c=actions, cmap="tab10", marker="^", alpha=0.8,
+               label="action features (colour = action)")
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return _save(fig, path)
+
+
+def _denormalise(clip: np.ndarray) -> np.ndarray:
+    """(C, T, H, W) normalised -> (T, H, W, 3) uint8."""
+    x = clip.transpose(1, 2, 3, 0) * np.asarray(IMAGENET_STD) + np.asarray(IMAGENET_MEAN)
+    return np.clip(x * 255, 0, 255).astype(np.uint8)
+
+
+def attention_grid(examples: list[dict], path: Path, scale: int = 2) -> Path:
+    """Rows per example: one frame per tubelet, then the action slot's and the scene slot's attention
+    over it. Each example: clip (C, T, H, W) normalised, attn (K, t', h', w'), action_slot, scene_slot,
+    title."""
+    rows = []
+    for ex in examples:
+        frames = _denormalise(ex["clip"])
+        t_tokens = ex["attn"].shape[1]
+        step = frames.shape[0] // t_tokens
+        picked = frames[::step][:t_tokens]
+        h, w = picked.shape[1:3]
+        tiles = [[], [], []]
+        for t in range(t_tokens):
+            tiles[0].append(picked[t])
+            for row, slot in ((1, ex["action_slot"]), (2, ex["scene_slot"])):
+                heat = ex["attn"][slot, t].astype(np.float32)
+                heat = (heat - heat.min()) / (heat.max() - heat.min() + 1e-8)
+                heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_NEAREST)
+                colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
+                tiles[row].append((0.45 * picked[t] + 0.55 * colour).astype(np.uint8))
+        block = np.concatenate([np.concatenate(r, axis=1) for r in tiles], axis=0)
+        block = cv2.resize(block, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+        bar = np.full((16, block.shape[1], 3), 255, np.uint8)
+        cv2.putText(bar, ex["title"] + "  (rows: frames, action slot, scene slot)", (3, 12),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        rows.append(np.concatenate([bar, block], axis=0))
+    width = max(r.shape[1] for r in rows)
+    sheet = np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        cv2.imwrite(str(tmp), sheet[:, :, ::-1])
+    return path

@@ -1,0 +1,143 @@
+"""Multi-view predictions of a trained run on a list of videos, saved per split and resumable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from devias_tk.data.dataset import ClipDataset, ClipSpec
+from devias_tk.data.lists import VideoEntry
+from devias_tk.errors import DeviasError, VideoReadError
+from devias_tk.evaluate.metrics import average_views
+from devias_tk.models.factory import build_model
+from devias_tk.train.checkpoint import load_checkpoint
+from devias_tk.utils.atomic import atomic_path, atomic_write_text
+from devias_tk.utils.progress import progress_bar
+
+
+@dataclass
+class RunModel:
+    model: nn.Module
+    method: str
+    actions: list[str]
+    scenes: list[str]
+    config: dict[str, Any]
+    checkpoint: Path
+    checkpoint_sha: str
+
+
+def load_run(run_dir: str | Path, which: str = "auto", device: str | torch.device = "cpu") -> RunModel:
+    """The model of a run directory: checkpoints/best.pt if present ('auto'), else last.pt."""
+    run_dir = Path(run_dir)
+    names = {"auto": ["best.pt", "last.pt"], "best": ["best.pt"], "last": ["last.pt"]}.get(which, [which])
+    path = next((run_dir / "checkpoints" / n for n in names if (run_dir / "checkpoints" / n).is_file()), None)
+    if path is None:
+        raise DeviasError(f"{run_dir}: no checkpoint ({' or '.join(names)}) in checkpoints/")
+    state = load_checkpoint(path)
+    actions, scenes = state["class_names"]["actions"], state["class_names"]["scenes"]
+    model = build_model(state["method"], num_actions=len(actions), num_scenes=len(scenes), **state["model_config"])
+    model.load_state_dict(state["model"])
+    model.to(device).eval()
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return RunModel(model, state["method"], actions, scenes, state["config"], path, sha)
+
+
+class _Tolerant(Dataset):
+    """ClipDataset items, or {'index', 'error'} for a video that cannot be read."""
+
+    def __init__(self, inner: ClipDataset) -> None:
+        self.inner = inner
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index: int) -> dict:
+        try:
+            return self.inner[index]
+        except VideoReadError as exc:
+            return {"index": index, "error": exc.reason}
+
+
+def _collate(items: list[dict]) -> dict:
+    good = [i for i in items if "error" not in i]
+    return {
+        "clip": torch.stack([i["clip"] for i in good]) if good else None,
+        "index": [i["index"] for i in good],
+        "failed": [(i["index"], i["error"]) for i in items if "error" in i],
+    }
+
+
+@torch.no_grad()
+def predict_entries(run: RunModel, root: Path, entries: list[VideoEntry], spec: ClipSpec, device: torch.device,
+                    batch_size: int, workers: int, description: str) -> dict[str, Any]:
+    """View-averaged class probabilities and features for every readable video.
+
+    Returns arrays aligned with `entries` (rows of unreadable videos are zero / NaN and listed in
+    'failed'): action_probs (N, A), scene_probs (N, S), action_feat / scene_feat (N, D) (None where the
+    method lacks the branch), plus 'failed': {list index: reason}.
+    """
+    views = spec.num_clips * spec.num_crops
+    loader = DataLoader(_Tolerant(ClipDataset(root, entries, spec, train=False)), batch_size=batch_size,
+                        num_workers=workers, collate_fn=_collate)
+    out: dict[str, np.ndarray | None] = {}
+    failed: dict[int, str] = {}
+    autocast = device.type == "cuda"
+    with progress_bar(description, len(entries), "videos", show_failures=True) as advance:
+        for batch in loader:
+            for index, reason in batch["failed"]:
+                failed[index] = reason
+            if batch["clip"] is not None:
+                clips = batch["clip"].to(device, non_blocking=True).flatten(0, 1)  # (B * V, C, T, H, W)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                    pred = run.model.predict(clips)
+                rows = np.asarray(batch["index"])
+                for key in ("action_logits", "scene_logits", "action_feat", "scene_feat"):
+                    value = pred.get(key)
+                    if value is None:
+                        out.setdefault(key, None)
+                        continue
+                    value = value.float().cpu().numpy().reshape(len(rows), views, -1)
+                    value = average_views(value) if key.endswith("logits") else value.mean(axis=1)
+                    if out.get(key) is None:
+                        out[key] = np.full((len(entries), value.shape[1]), np.nan, np.float32)
+                    out[key][rows] = value
+            advance(len(batch["index"]) + len(batch["failed"]), len(batch["failed"]))
+    return {
+        "action_probs": out.get("action_logits"), "scene_probs": out.get("scene_logits"),
+        "action_feat": out.get("action_feat"), "scene_feat": out.get("scene_feat"), "failed": failed,
+    }
+
+
+def cached_predictions(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """Saved predictions if they were made with the same checkpoint, views and list; else None."""
+    meta = path.with_suffix(".json")
+    if not (path.is_file() and meta.is_file()):
+        return None
+    saved = json.loads(meta.read_text())
+    if saved.get("key") != key:
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    result: dict[str, Any] = {k: arrays.get(k) for k in ("action_probs", "scene_probs", "action_feat", "scene_feat")}
+    result["failed"] = {int(k): v for k, v in saved.get("failed", {}).items()}
+    return result
+
+
+def save_predictions(path: Path, key: dict[str, Any], result: dict[str, Any], entries: list[VideoEntry]) -> None:
+    arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}
+    arrays["actions"] = np.array([e.action for e in entries])
+    arrays["scenes"] = np.array([e.scene for e in entries])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    atomic_write_text(path.with_suffix(".json"), json.dumps({
+        "key": key, "paths": [e.path for e in entries], "failed": {str(k): v for k, v in result["failed"].items()},
+    }, indent=1) + "\n")

@@ -1,0 +1,224 @@
+"""`eval`: a run on a suite -> per-split predictions, metrics, H.M., report.json / report.md, figures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from devias_tk.cache.store import VideoStore, file_sha256
+from devias_tk.data.dataset import ClipDataset, ClipSpec
+from devias_tk.data.lists import VideoEntry, read_list
+from devias_tk.errors import DeviasError
+from devias_tk.evaluate import figures
+from devias_tk.evaluate.metrics import confusion_matrix, harmonic_mean, topk_accuracy
+from devias_tk.evaluate.predict import RunModel, cached_predictions, load_run, predict_entries, save_predictions
+from devias_tk.evaluate.suite import METRICS, SplitSpec, Suite
+from devias_tk.utils.atomic import atomic_write_text
+
+
+@dataclass
+class SplitResult:
+    name: str
+    seen: bool
+    videos: int
+    failed: dict[int, str]
+    action: float | None = None  # accuracy in [0, 1]
+    scene: float | None = None
+    action_metric: str | None = None
+    scene_metric: str | None = None
+    predictions: dict[str, Any] = field(default_factory=dict, repr=False)
+    entries: list[VideoEntry] = field(default_factory=list, repr=False)
+    scene_labels: np.ndarray | None = field(default=None, repr=False)
+
+
+def scene_labels_for(split: SplitSpec, entries: list[VideoEntry], scenes: list[str]) -> np.ndarray:
+    """Scene labels of a split's videos: the list's column, or the scene store's video-level pseudo label."""
+    if split.scene_labels == "list":
+        return np.array([e.scene for e in entries])
+    store = VideoStore(split.scene_store)
+    names = store.attrs.get("class_names")
+    if names is not None and list(names) != list(scenes):
+        raise DeviasError(f"{split.scene_store}: its scene classes differ from the model's ({len(names)} vs "
+                          f"{len(scenes)})")
+    done = store.done()
+    labels = []
+    for e in entries:
+        labels.append(int(np.argmax(store.group(e.path)["video_probs"][...])) if e.path in done else -1)
+    return np.array(labels)
+
+
+def _clip_spec(config: dict[str, Any], views: tuple[int, int]) -> ClipSpec:
+    data = config["data"]
+    return ClipSpec(clip_len=data["frames"], stride=data["stride"], size=data["size"], num_clips=views[0],
+                    num_crops=views[1], short="repeat_last")
+
+
+def evaluate_split(run: RunModel, split: SplitSpec, root: Path, spec: ClipSpec, out_dir: Path,
+                   device: torch.device, batch_size: int, workers: int) -> SplitResult:
+    """Predictions (cached per split in out_dir, keyed by checkpoint, views, clip shape and list) and metrics."""
+    entries = read_list(split.list)
+    key = {"checkpoint": run.checkpoint_sha, "views": [spec.num_clips, spec.num_crops], "frames": spec.clip_len,
+           "stride": spec.stride, "size": spec.size, "list_sha256": file_sha256(split.list)}
+    path = out_dir / f"{split.name}.npz"
+    predictions = cached_predictions(path, key)
+    if predictions is None:
+        predictions = predict_entries(run, root, entries, spec, device, batch_size, workers, split.name)
+        save_predictions(path, key, predictions, entries)
+    result = SplitResult(split.name, split.seen, len(entries), predictions["failed"], predictions=predictions,
+                         entries=entries)
+    ok = np.ones(len(entries), bool)
+    ok[list(predictions["failed"])] = False
+    if split.action and predictions["action_probs"] is not None:
+        labels = np.array([e.action for e in entries])
+        labels[~ok] = -1
+        result.action = topk_accuracy(np.nan_to_num(predictions["action_probs"]), labels, METRICS[split.action])
+        result.action_metric = split.action
+    if split.scene and predictions["scene_probs"] is not None:
+        labels = scene_labels_for(split, entries, run.scenes)
+        result.scene_labels = labels
+        labels = np.where(ok, labels, -1)
+        result.scene = topk_accuracy(np.nan_to_num(predictions["scene_probs"]), labels, METRICS[split.scene])
+        result.scene_metric = split.scene
+    return result
+
+
+def summarise(results: list[SplitResult]) -> dict[str, Any]:
+    """Seen / unseen action and scene, their means, and the H.M. (percentages)."""
+    seen = next(r for r in results if r.seen)
+    unseen_action = [r for r in results if not r.seen and r.action is not None and not np.isnan(r.action)]
+    unseen_scene = [r for r in results if not r.seen and r.scene is not None and not np.isnan(r.scene)]
+
+    def pct(v: float | None) -> float | None:
+        return None if v is None or np.isnan(v) else round(100 * v, 2)
+
+    summary: dict[str, Any] = {
+        "seen_action": pct(seen.action), "seen_scene": pct(seen.scene),
+        "unseen_action": {r.name: pct(r.action) for r in unseen_action},
+        "unseen_scene": {r.name: pct(r.scene) for r in unseen_scene},
+    }
+    summary["unseen_action_mean"] = pct(float(np.mean([r.action for r in unseen_action]))) if unseen_action else None
+    summary["unseen_scene_mean"] = pct(float(np.mean([r.scene for r in unseen_scene]))) if unseen_scene else None
+    parts = [summary["seen_action"], summary["unseen_action_mean"], summary["seen_scene"], summary["unseen_scene_mean"]]
+    summary["hm"] = round(harmonic_mean(parts), 2) if all(p is not None for p in parts) else None
+    return summary
+
+
+def markdown_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    """A Table 2 / Table 7-like table: one row per (label, summary)."""
+    first = rows[0][1]
+    a_names, s_names = list(first["unseen_action"]), list(first["unseen_scene"])
+
+    def cell(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    header = ["method", "seen action", *a_names, "unseen action mean", "seen scene", *s_names, "unseen scene mean",
+              "H.M."]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, s in rows:
+        values = [s["seen_action"], *(s["unseen_action"].get(n) for n in a_names), s["unseen_action_mean"],
+                  s["seen_scene"], *(s["unseen_scene"].get(n) for n in s_names), s["unseen_scene_mean"], s["hm"]]
+        lines.append("| " + " | ".join([label, *map(cell, values)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_label(config: dict[str, Any]) -> str:
+    """'DEVIAS', 'Two-Token w/ FAME', ... from a run's configuration."""
+    names = {"devias": "DEVIAS", "naive-action": "Naive Action", "naive-scene": "Naive Scene", "one-token": "One-Token",
+             "one-token-unified": "One-Token (unified head)", "two-token": "Two-Token",
+             "two-token-unified": "Two-Token (unified head)"}
+    method = config["model"].get("method", "devias")
+    label = names.get(method, method)
+    mix = config.get("aug", {}).get("mix", "none")
+    if method != "devias" and mix in ("fame", "be"):
+        label += f" w/ {mix.upper()}"
+    return label
+
+
+def _attention_examples(run: RunModel, results: list[SplitResult], root: Path, spec: ClipSpec,
+                        device: torch.device, per_split: int = 2) -> list[dict]:
+    """Centre-view slot attention of a few videos of the seen split and of the first unseen action split."""
+    picks = [r for r in results if r.seen][:1] + [r for r in results if not r.seen and r.action is not None][:1]
+    centre = ClipSpec(clip_len=spec.clip_len, stride=spec.stride, size=spec.size, num_clips=1, num_crops=1,
+                      short=spec.short)
+    examples = []
+    _, h, w = run.model.backbone.grid(spec.clip_len, spec.size, spec.size)
+    for r in picks:
+        ds = ClipDataset(root, r.entries, centre, train=False)
+        for i in [i for i in range(len(r.entries)) if i not in r.failed][:per_split]:
+            clip = ds[i]["clip"][0]
+            with torch.no_grad():
+                out = run.model(clip[None].to(device))
+                pred = run.model.predict_from_output(out)
+            attn = out["attn"][0].float().cpu().numpy().reshape(out["attn"].shape[1], -1, h, w)
+            action = run.actions[int(pred["action_logits"][0].argmax())]
+            examples.append({
+                "clip": clip.numpy(), "attn": attn, "action_slot": int(pred["action_slot"][0]),
+                "scene_slot": int(pred["scene_slot"][0]),
+                "title": f"{r.name}: {r.entries[i].path.split('/')[-1]} -> {action}",
+            })
+    return examples
+
+
+def evaluate(run_dir: str | Path, suite: Suite, views: tuple[int, int] | None = None, device: str = "auto",
+             batch_size: int = 8, workers: int = 2, which: str = "auto") -> dict[str, Any]:
+    """Evaluate a run on a suite; writes RUN/eval/<suite>/ and returns the report dict."""
+    run_dir = Path(run_dir)
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       ("cpu" if device == "auto" else device))
+    run = load_run(run_dir, which, dev)
+    spec = _clip_spec(run.config, views or suite.views)
+    out_dir = run_dir / "eval" / suite.name
+    results = [evaluate_split(run, split, suite.root, spec, out_dir, dev, batch_size, workers)
+               for split in suite.splits]
+    summary = summarise(results)
+    report = {
+        "run": str(run_dir), "label": run_label(run.config), "method": run.method, "seed": run.config["run"]["seed"],
+        "checkpoint": str(run.checkpoint), "suite": suite.name, "views": list(views or suite.views),
+        "splits": {r.name: {"videos": r.videos, "failed": len(r.failed), "action": r.action, "scene": r.scene,
+                            "action_metric": r.action_metric, "scene_metric": r.scene_metric} for r in results},
+        **summary,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
+    fig_paths = _figures(run, results, suite.root, spec, out_dir, dev)
+    report["figures"] = [str(p) for p in fig_paths]
+    md = [f"# {report['label']} on {suite.name}\n", f"Run `{run_dir}`, checkpoint `{run.checkpoint.name}`, "
+          f"views {spec.num_clips}x{spec.num_crops} (temporal x spatial), top-1 unless the split says top-5.\n",
+          markdown_table([(report["label"], summary)])]
+    failed = {r.name: r.failed for r in results if r.failed}
+    if failed:
+        md.append("\nUnreadable videos (left out of the metrics): " +
+                  "; ".join(f"{n}: {len(f)}" for n, f in failed.items()) + "\n")
+    md += ["\nFigures:\n"] + [f"- `{p.name}`\n" for p in fig_paths]
+    atomic_write_text(out_dir / "report.md", "".join(md))
+    atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def _figures(run: RunModel, results: list[SplitResult], root: Path, spec: ClipSpec, out_dir: Path,
+             device: torch.device) -> list[Path]:
+    paths = []
+    for r in [r for r in results if not r.seen and r.action is not None]:  # one confusion per unseen action split
+        probs = r.predictions["action_probs"]
+        labels = np.array([e.action for e in r.entries])
+        ok = ~np.isnan(probs).any(axis=1)
+        matrix = confusion_matrix(probs[ok].argmax(1), labels[ok], len(run.actions))
+        paths.append(figures.confusion_figure(matrix, run.actions, f"action head on {r.name}",
+                                              out_dir / f"confusion_{r.name}.png"))
+    seen = next(r for r in results if r.seen)
+    a, s = seen.predictions.get("action_feat"), seen.predictions.get("scene_feat")
+    if a is not None and s is not None:
+        ok = ~(np.isnan(a).any(axis=1) | np.isnan(s).any(axis=1))
+        actions = np.array([e.action for e in seen.entries])[ok]
+        paths.append(figures.projection_figure(a[ok], s[ok], actions, f"PCA of action vs scene features ({seen.name})",
+                                               out_dir / "features_pca.png"))
+    if run.method == "devias":
+        examples = _attention_examples(run, results, root, spec, device)
+        if examples:
+            paths.append(figures.attention_grid(examples, out_dir / "slot_attention.png"))
+    return paths

@@ -1,0 +1,115 @@
+"""Evaluation suites: which splits, where their labels come from, which metrics, how many views.
+
+A suite is YAML::
+
+    name: synthetic
+    root: data/synthetic          # relative to the working directory
+    views: [2, 3]                 # temporal clips x spatial crops (overridden by --views)
+    scene_labels: list            # default label source for scenes: "list" or "store"
+    splits:
+      - {name: test, list: lists/test.txt, seen: true, action: top1, scene: top1}
+      - {name: scuba-places, list: lists/scuba-places.txt, action: top1}
+      - {name: hat-scene-only, list: lists/hat-scene-only.txt, scene: top5,
+         scene_labels: store, scene_store: caches/scenes-hat-scene-only.zarr}
+
+Exactly one split is `seen: true`. Unseen action = mean over unseen splits with an action metric;
+unseen scene = mean over unseen splits with a scene metric; H.M. = harmonic mean of seen action,
+unseen action, seen scene, unseen scene. With `scene_labels: store` a video's scene label is the
+argmax of the store's `video_probs` (the scene model's pseudo label).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from devias_tk.errors import DeviasError
+
+METRICS = {"top1": 1, "top5": 5}
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    name: str
+    list: Path
+    seen: bool = False
+    action: str | None = None  # "top1" | "top5" | None
+    scene: str | None = None
+    scene_labels: str = "list"  # "list" | "store"
+    scene_store: Path | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    root: Path
+    views: tuple[int, int]
+    splits: tuple[SplitSpec, ...]
+
+    @property
+    def seen(self) -> SplitSpec:
+        return next(s for s in self.splits if s.seen)
+
+
+def parse_views(text: str | list | tuple) -> tuple[int, int]:
+    """'2x3' or [2, 3] -> (temporal clips, spatial crops)."""
+    try:
+        clips, crops = (int(v) for v in (text.lower().split("x") if isinstance(text, str) else text))
+    except (ValueError, TypeError):
+        raise DeviasError(f"views must look like 2x3 (temporal clips x spatial crops), got {text!r}") from None
+    if clips < 1 or crops not in (1, 3):
+        raise DeviasError(f"views {text!r}: need at least 1 temporal clip and 1 or 3 spatial crops")
+    return clips, crops
+
+
+def load_suite(path: str | Path) -> Suite:
+    path = Path(path)
+    if not path.is_file():
+        raise DeviasError(f"{path}: suite not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DeviasError(f"{path}: not valid YAML ({exc})") from None
+    known = {"name", "root", "views", "scene_labels", "splits"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise DeviasError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    if "root" not in data or not data.get("splits"):
+        raise DeviasError(f"{path}: a suite needs 'root' and a non-empty 'splits' list")
+    root = Path(data["root"])
+    default_labels = data.get("scene_labels", "list")
+    splits = []
+    split_keys = {"name", "list", "seen", "action", "scene", "scene_labels", "scene_store"}
+    for i, raw in enumerate(data["splits"]):
+        where = f"{path}: splits[{i}]"
+        if not isinstance(raw, dict) or "name" not in raw or "list" not in raw:
+            raise DeviasError(f"{where}: each split needs 'name' and 'list'")
+        bad = sorted(set(raw) - split_keys)
+        if bad:
+            raise DeviasError(f"{where} ({raw['name']}): unknown key(s) {', '.join(bad)}")
+        for metric in ("action", "scene"):
+            if raw.get(metric) is not None and raw[metric] not in METRICS:
+                raise DeviasError(f"{where} ({raw['name']}): {metric} metric must be top1 or top5")
+        if not raw.get("action") and not raw.get("scene"):
+            raise DeviasError(f"{where} ({raw['name']}): give an action and/or a scene metric")
+        labels = raw.get("scene_labels", default_labels)
+        if labels not in ("list", "store"):
+            raise DeviasError(f"{where} ({raw['name']}): scene_labels must be 'list' or 'store'")
+        store = raw.get("scene_store")
+        if raw.get("scene") and labels == "store" and not store:
+            raise DeviasError(f"{where} ({raw['name']}): scene_labels: store needs a scene_store")
+        list_path = Path(raw["list"])
+        splits.append(SplitSpec(
+            name=str(raw["name"]), list=list_path if list_path.is_absolute() else root / list_path,
+            seen=bool(raw.get("seen", False)), action=raw.get("action"), scene=raw.get("scene"),
+            scene_labels=labels, scene_store=Path(store) if store else None,
+        ))
+    names = [s.name for s in splits]
+    if len(set(names)) != len(names):
+        raise DeviasError(f"{path}: split names must be unique")
+    seen = [s for s in splits if s.seen]
+    if len(seen) != 1:
+        raise DeviasError(f"{path}: exactly one split must be 'seen: true' (found {len(seen)})")
+    return Suite(str(data.get("name", path.stem)), root, parse_views(data.get("views", [2, 3])), tuple(splits))

@@ -1,0 +1,124 @@
+"""Suites, the report, resumable per-split predictions, compare, and the k-NN command on tiny runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from devias_tk.cli import app
+from devias_tk.errors import DeviasError
+from devias_tk.evaluate import runner as runner_mod
+from devias_tk.evaluate.suite import load_suite, parse_views
+from devias_tk.masks import extract
+from devias_tk.masks.windows import WindowSpec
+from devias_tk.train import engine
+from devias_tk.train.config import config_from
+
+cli = CliRunner(env={"COLUMNS": "250", "NO_COLOR": "1"})
+
+RECIPE = """
+data: {root: ROOT, train_list: lists/train.txt, mask_store: MASKS, scene_source: list, frames: 8, stride: 2,
+       hop: 2, size: 32, num_workers: 0}
+model: {method: devias, size: tiny, depth: 1, embed_dim: 32, num_heads: 2, slot_head_dim: 16, amd_hidden: [16, 16]}
+aug: {mix: fame, beta: 0.2}
+optim: {lr: 1.0e-2, epochs: 1, batch_size: 4, warmup_epochs: 0}
+run: {seed: SEED, threads: 1}
+"""
+SUITE = """
+name: tiny
+root: ROOT
+views: [2, 3]
+splits:
+  - {name: test, list: lists/test.txt, seen: true, action: top1, scene: top1}
+  - {name: scuba-sinusoid, list: lists/scuba-sinusoid.txt, action: top1}
+  - {name: hat-scene-only, list: lists/hat-scene-only.txt, scene: top1}
+  - {name: hat-far, list: lists/hat-far.txt, action: top1, scene: top5}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tiny_benchmark, tmp_path_factory):
+    work = tmp_path_factory.mktemp("eval")
+    masks = work / "masks.zarr"
+    extract.extract(tiny_benchmark, tiny_benchmark / "lists/train.txt", masks,
+                    WindowSpec(window=8, stride=2, hop=2, size=32, tubelet_size=8), jobs=1, show_progress=False)
+    runs = []
+    for method, mix, seed in (("devias", "fame", 0), ("devias", "fame", 1), ("two-token", "none", 0)):
+        recipe = work / f"{method}{seed}.yaml"
+        recipe.write_text(RECIPE.replace("ROOT", str(tiny_benchmark)).replace("MASKS", str(masks))
+                          .replace("SEED", str(seed)))
+        run = work / f"{method}-{seed}"
+        engine.train(config_from(recipe, [f"model.method={method}", f"aug.mix={mix}"]), run)
+        runs.append(run)
+    suite = work / "tiny.yaml"
+    suite.write_text(SUITE.replace("ROOT", str(tiny_benchmark)))
+    return runs, suite
+
+
+def test_views_and_suite_errors(tmp_path):
+    assert parse_views("2x3") == (2, 3) and parse_views([1, 1]) == (1, 1)
+    for bad in ("2x2", "x3", "0x1"):
+        with pytest.raises(DeviasError):
+            parse_views(bad)
+    cases = {
+        "root: r\nsplits: [{name: a, list: a.txt, action: top1}]\n": "exactly one split must be 'seen: true'",
+        "root: r\nsplits: [{name: a, list: a.txt, seen: true, action: top3}]\n": "must be top1 or top5",
+        "root: r\nsplits: [{name: a, list: a.txt, seen: true}]\n": "give an action and/or a scene metric",
+        "root: r\nsplits: [{name: a, list: a.txt, seen: true, scene: top5, scene_labels: store}]\n":
+            "scene_labels: store needs a scene_store",
+        "root: r\nsplits: [{name: a, list: a.txt, seen: true, action: top1, colour: red}]\n": "unknown key(s) colour",
+        "splits: []\n": "needs 'root' and a non-empty 'splits'",
+    }
+    for text, message in cases.items():
+        (tmp_path / "s.yaml").write_text(text)
+        with pytest.raises(DeviasError) as err:
+            load_suite(tmp_path / "s.yaml")
+        assert message in str(err.value)
+
+
+def test_eval_writes_a_complete_report_and_resumes(tiny_runs, monkeypatch):
+    runs, suite = tiny_runs
+    result = cli.invoke(app, ["eval", "--run", str(runs[0]), "--suite", str(suite), "--device", "cpu",
+                              "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    out = runs[0] / "eval" / "tiny"
+    report = json.loads((out / "report.json").read_text())
+    assert report["views"] == [2, 3] and report["label"] == "DEVIAS"
+    assert set(report["splits"]) == {"test", "scuba-sinusoid", "hat-scene-only", "hat-far"}
+    assert report["splits"]["hat-far"]["scene_metric"] == "top5"
+    values = [report["seen_action"], report["unseen_action_mean"], report["seen_scene"], report["unseen_scene_mean"]]
+    assert all(v is not None and 0 <= v <= 100 for v in values)
+    from devias_tk.evaluate.metrics import harmonic_mean
+
+    assert report["hm"] == pytest.approx(harmonic_mean(values), abs=0.02)
+    assert report["unseen_action"].keys() == {"scuba-sinusoid", "hat-far"}
+    assert report["unseen_scene"].keys() == {"hat-scene-only", "hat-far"}
+    md = (out / "report.md").read_text()
+    assert "| DEVIAS |" in md and "H.M." in md
+    for name in ("confusion_hat-far.png", "features_pca.png", "slot_attention.png", "test.npz", "hat-far.json"):
+        assert (out / name).stat().st_size > 0, name
+
+    def boom(*_a, **_k):
+        raise AssertionError("predictions should have been reused")
+
+    monkeypatch.setattr(runner_mod, "predict_entries", boom)
+    again = runner_mod.evaluate(runs[0], load_suite(suite), device="cpu", workers=0)
+    assert again["hm"] == report["hm"]
+
+
+def test_compare_and_knn(tiny_runs, tiny_benchmark):
+    runs, suite = tiny_runs
+    for run in runs:
+        runner_mod.evaluate(run, load_suite(suite), (1, 1), device="cpu", workers=0)
+    result = cli.invoke(app, ["eval", "compare", *map(str, runs), "--suite", "tiny"])
+    assert result.exit_code == 0, result.output
+    assert "| DEVIAS | 0,1 |" in result.output and "±" in result.output and "| Two-Token | 0 |" in result.output
+    result = cli.invoke(app, ["eval", "compare", str(runs[0]), "--suite", "nope"])
+    assert result.exit_code == 2 and "not evaluated on 'nope'" in result.output
+    result = cli.invoke(app, ["eval", "knn", "--run", str(runs[0]), "--root", str(tiny_benchmark), "--train-list",
+                              str(tiny_benchmark / "lists/train.txt"), "--test-list",
+                              str(tiny_benchmark / "lists/test.txt"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "A-S" in result.output and "25.0 / 25.0" in result.output  # 4 actions, 4 scenes
