@@ -88,11 +88,12 @@ def test_epoch_sampler_is_seeded_split_and_resumable():
     a = EpochSampler(103, batch_size=5, seed=1, rank=0, world=2)
     b = EpochSampler(103, batch_size=5, seed=1, rank=1, world=2)
     assert a.batches_per_epoch == 10 and len(a) == 50
-    ia, ib = list(a), list(b)
+    ia, ib = [i for _, i in a], [i for _, i in b]
     assert not set(ia) & set(ib) and len(ia) == len(ib) == 50
-    assert ia == list(EpochSampler(103, 5, 1, 0, 2))  # same seed, same order
+    assert next(iter(a))[0] == 0  # (epoch, index) pairs
+    assert ia == [i for _, i in EpochSampler(103, 5, 1, 0, 2)]  # same seed, same order
     a.set_epoch(1)
-    assert list(a) != ia
+    assert [i for _, i in a] != ia and {e for e, _ in a} == {1}
     a.set_epoch(1, skip_batches=3)
     full = EpochSampler(103, 5, 1, 0, 2)
     full.set_epoch(1)

@@ -3,7 +3,8 @@
 Each item draws a window of the shared temporal grid (devias_tk.data.windows), decodes its frames,
 takes one random-resized crop and flip, and applies the same crop and flip to the cached soft masks.
 Stores are opened lazily in each worker process (Zarr runs an event loop thread that must not be
-forked). Randomness is a function of (seed, epoch, index), so a resumed run sees the same samples.
+forked). Randomness is a function of (seed, epoch, index), so a resumed run sees the same samples;
+the sampler hands each worker (epoch, index) pairs, so workers can persist across epochs.
 """
 
 from __future__ import annotations
@@ -70,10 +71,11 @@ class TrainClips(Dataset):
             self._stores = (os.getpid(), masks, scenes)
         return self._stores[1], self._stores[2]
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         spec = self.spec
         entry = self.entries[index]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, epoch, index])
         masks, scenes = self._open_stores()
         video = Video(resolve(self.root, entry))
         cached = masks or (scenes if spec.scene_source == "store" else None)
@@ -116,11 +118,11 @@ class TrainClips(Dataset):
         return item
 
 
-class EpochSampler(Sampler[int]):
+class EpochSampler(Sampler[tuple[int, int]]):
     """A seeded permutation per epoch, split across ranks, whole batches only, resumable mid-epoch.
 
-    Every rank gets the same number of full batches; `skip_batches` drops the batches a resumed run
-    has already trained on.
+    Yields (epoch, index) pairs. Every rank gets the same number of full batches; `skip_batches`
+    drops the batches a resumed run has already trained on.
     """
 
     def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
@@ -140,7 +142,7 @@ class EpochSampler(Sampler[int]):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.size, generator=generator).tolist()
         mine = order[self.rank :: self.world][: self.batches_per_epoch * self.batch_size]
-        return iter(mine[self.skip * self.batch_size :])
+        return iter([(self.epoch, i) for i in mine[self.skip * self.batch_size :]])
 
     def __len__(self) -> int:
         return (self.batches_per_epoch - self.skip) * self.batch_size

@@ -192,13 +192,12 @@ class TrainResult:
     checksums: list[float]
 
 
-def _loader(dataset: Any, batch_size: int, sampler: Any, workers: int, device: torch.device, seed: int,
-            epoch: int) -> DataLoader:
-    # A fresh loader per epoch: workers get the dataset with this epoch set (no persistent workers).
+def _loader(dataset: Any, batch_size: int, sampler: Any, workers: int, device: torch.device) -> DataLoader:
+    # Persistent spawned workers: the sampler (in this process) carries the epoch to them.
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=device.type == "cuda",
-        drop_last=False, generator=torch.Generator().manual_seed(seed * 7919 + epoch),
-        multiprocessing_context="spawn" if workers > 0 else None,
+        drop_last=False, multiprocessing_context="spawn" if workers > 0 else None,
+        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
     )
 
 
@@ -320,10 +319,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
         task = progress.add_task("train", total=batches_per_epoch * cfg.optim.epochs,
                                  completed=epoch * batches_per_epoch + epoch_batch, status="")
         window_start, window_clips = time.perf_counter(), 0
+        loader = _loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device)
         while epoch < cfg.optim.epochs:
-            dataset.set_epoch(epoch)
             sampler.set_epoch(epoch, epoch_batch)
-            loader = _loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device, cfg.run.seed, epoch)
             for batch in loader:
                 update = step // cfg.optim.accum_steps
                 set_lr(optimizer, lr_at(update, total_updates, warmup_updates, base_lr, cfg.optim.min_lr))
