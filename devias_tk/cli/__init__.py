@@ -7,7 +7,7 @@ import sys
 import typer
 
 from devias_tk import __version__
-from devias_tk.cli import bench, data, masks
+from devias_tk.cli import bench, data, masks, scenes
 from devias_tk.cli.common import print_error
 from devias_tk.errors import DeviasError
 
@@ -21,10 +21,10 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(masks.app, name="masks")
+app.add_typer(scenes.app, name="scenes")
 app.add_typer(bench.app, name="bench")
 # Groups filled by later stages; listed now so the command tree is stable.
 for name, text in (
-    ("scenes", "Scene model training and cached pseudo scene labels. (not implemented yet)"),
     ("train", "Train DEVIAS and its baselines from the caches. (not implemented yet)"),
     ("eval", "Seen/unseen evaluation suites, H.M. report, k-NN check. (not implemented yet)"),
 ):
