@@ -28,7 +28,7 @@ def train(
     classes: Annotated[Path | None, typer.Option(help="Class names file ('<index> <name>' or Places365's '<name> <index>'; default: the images' folder names).")] = None,
     arch: Annotated[str, typer.Option(help="timm architecture, built without pretrained weights.")] = "vit_tiny_patch16_224",
     size: Annotated[int, typer.Option(help="Input size in pixels (square).")] = 112,
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
     batch: Annotated[int, typer.Option(help="Images per step.")] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, warm-up then cosine).")] = 1e-3,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (not on biases, norms, tokens).")] = 0.05,

@@ -34,7 +34,7 @@ from devias_tk.utils.progress import progress_bar
 class TrainConfig:
     arch: str = "vit_tiny_patch16_224"
     input_size: int = 112
-    epochs: int = 30
+    epochs: int = 10
     batch: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.05
