@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -221,9 +222,10 @@ def test_kill_9_then_resume_gives_the_same_store(tiny_benchmark, tiny_checkpoint
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert len(VideoStore(killed).done()) == 4
-    (killed / "_partial" / f"{os.uname().nodename}-{proc.pid}-dead").mkdir()  # what a kill mid-commit leaves
-    subprocess.run([sys.executable, "-m", "devias_tk", "scenes", "label", *args, "--out", str(killed)], check=True,
-                   capture_output=True)
+    (killed / "_partial" / f"{socket.gethostname()}-{proc.pid}-dead").mkdir()  # what a kill mid-commit leaves
+    resumed = lb.label(tiny_benchmark, tmp_path / "list.txt", tiny_checkpoint, killed, TINY_GRID, batch=8,
+                       device="cpu", show_progress=False)
+    assert (resumed.skipped, resumed.done) == (4, 4)
     got, want = _arrays(VideoStore(killed)), _arrays(VideoStore(reference))
     assert got.keys() == want.keys() and len(got) == 8
     for v in want:
@@ -263,3 +265,10 @@ def test_show_prints_the_top5_names_and_eval_scores_them(grey_videos, tmp_path):
     result = runner.invoke(app, ["scenes", "eval", str(out), "--list", str(grey_videos / "list.txt")])
     assert result.exit_code == 0, result.output
     assert [c.strip() for c in result.output.splitlines()[-2].split("│")[1:-1]] == ["list", "2", "2", "50.0", "100.0"]
+
+
+@pytest.mark.parametrize("command", [["scenes", "train"], ["scenes", "label"], ["scenes", "show"],
+                                     ["scenes", "eval"], ["bench", "scenes"]])
+def test_command_help(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0 and "Example" in result.output

@@ -55,8 +55,8 @@ def test_shared_frames_give_each_window_its_clip_distribution(vit):
 
 def test_window_probs_and_topk_by_hand():
     frame_probs = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
-    np.testing.assert_allclose(inflate.window_probs(frame_probs, np.array([[0, 1], [1, 2], [2, 2]])),
-                               [[0.5, 0.5], [0.25, 0.75], [0.5, 0.5]])
+    np.testing.assert_allclose(inflate.window_probs(frame_probs, np.array([[0, 1, 2], [1, 2, 2], [0, 1, 1]])),
+                               [[0.5, 0.5], [1 / 3, 2 / 3], [1 / 3, 2 / 3]])  # a repeated frame counts twice
     top = inflate.topk_padded(np.array([[0.1, 0.4, 0.4, 0.1], [0.7, 0.1, 0.05, 0.15]]))
     assert top.dtype == np.int16 and top.tolist() == [[1, 2, 0, 3, -1], [0, 3, 1, 2, -1]]
     assert inflate.topk_padded(np.arange(8.0)).tolist() == [7, 6, 5, 4, 3]
