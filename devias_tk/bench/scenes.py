@@ -22,10 +22,10 @@ import torch
 from devias_tk.data.lists import read_list, write_list
 from devias_tk.data.windows import ClipGrid, window_indices, window_starts
 from devias_tk.scenes.inflate import image_probs
-from devias_tk.scenes.label import amp_dtype_for, label
+from devias_tk.scenes.label import label
 from devias_tk.scenes.model import build_image_model, default_normalisation, load_scene_model, save_checkpoint
 from devias_tk.scenes.preprocess import resize_size_for
-from devias_tk.scenes.train import resolve_device
+from devias_tk.utils.device import amp_dtype_for, resolve_device
 
 
 @dataclass

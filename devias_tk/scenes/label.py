@@ -37,7 +37,7 @@ from devias_tk.data.windows import SHORT_POLICY, ClipGrid
 from devias_tk.scenes.decode import DecodeTask, decode_for_labels, worker_init
 from devias_tk.scenes.inflate import image_probs, topk_padded, window_probs
 from devias_tk.scenes.model import SceneModel, load_scene_model
-from devias_tk.scenes.train import resolve_device
+from devias_tk.utils.device import amp_dtype_for, resolve_device
 from devias_tk.utils.progress import progress_bar
 from devias_tk.utils.workers import supervised_map
 
@@ -151,13 +151,6 @@ class LabelSummary:
     @property
     def clips_per_s(self) -> float:
         return self.clips / self.seconds if self.seconds else 0.0
-
-
-def amp_dtype_for(device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on a GPU that has it (fp16 otherwise); float32 on CPU."""
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def label(

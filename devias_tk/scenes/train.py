@@ -27,6 +27,7 @@ from devias_tk.scenes.images import Augment, ImageDataset, class_names_from_fold
 from devias_tk.scenes.inflate import normalise
 from devias_tk.scenes.model import build_image_model, default_normalisation, save_checkpoint
 from devias_tk.scenes.preprocess import DEFAULT_CROP_PCT, resize_size_for
+from devias_tk.utils.device import resolve_device
 from devias_tk.utils.progress import progress_bar
 
 
@@ -52,15 +53,6 @@ class TrainResult:
     class_names: list[str]
     epochs: list[dict] = field(default_factory=list)  # per epoch: loss, train_top1, val_top1, val_top5, lr, seconds
     seconds: float = 0.0
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a user error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DeviasError("--device cuda: no CUDA device is available")
-    return torch.device(device)
 
 
 def _param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
