@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from devias_tk.data.encode import write_video
+from devias_tk.data.lists import VideoEntry, read_list, write_list
 from devias_tk.data.synthetic import benchmark
 
 INDEX_BITS = 8
@@ -61,3 +63,23 @@ def default_benchmark(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bench") / "default"
     benchmark.generate(root, benchmark.PRESETS["default"], seed=0, jobs=2, preset="default")
     return root
+
+
+@pytest.fixture()
+def bad_dataset(tiny_benchmark, tmp_path):
+    """Three good tiny videos, then missing, empty, header-only, noise, text and 5-frame (short) files."""
+    root = tmp_path / "bad"
+    good = read_list(tiny_benchmark / "lists/train.txt")[:3]
+    for e in good:
+        (root / e.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tiny_benchmark / e.path, root / e.path)
+    (root / "x").mkdir()
+    (root / "x/empty.avi").write_bytes(b"")
+    (root / "x/header_only.avi").write_bytes((tiny_benchmark / good[0].path).read_bytes()[:300])
+    (root / "x/noise.avi").write_bytes(np.random.default_rng(0).bytes(20_000))
+    (root / "x/notes.avi").write_text("not a video\n" * 50)
+    write_video(root / "x/short.avi", np.full((5, 48, 64, 3), 128, np.uint8), fps=25)
+    entries = [*good, *(VideoEntry(f"x/{n}") for n in ("missing.avi", "empty.avi", "header_only.avi", "noise.avi",
+                                                      "notes.avi", "short.avi"))]
+    write_list(root / "list.txt", entries)
+    return root, good

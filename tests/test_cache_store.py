@@ -89,3 +89,13 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         for i in range(15):
             assert (store.group(f"w{w}/v{i}.avi")["soft"][...] == w * 50 + i).all()
     assert list((store.path / PARTIAL).iterdir()) == []
+
+
+def test_dotted_identity_keys_compare_one_nested_field(tmp_path):
+    attrs = {"kind": "test", "model": {"file": "a.pt", "sha256": "abc"}}
+    VideoStore.open_or_create(tmp_path / "s.zarr", attrs, ("kind", "model.sha256"))
+    renamed = {"kind": "test", "model": {"file": "b.pt", "sha256": "abc"}}
+    VideoStore.open_or_create(tmp_path / "s.zarr", renamed, ("kind", "model.sha256"))  # same weights: accepted
+    with pytest.raises(DeviasError, match=r"model.sha256: store has 'abc', this run has 'def'"):
+        VideoStore.open_or_create(tmp_path / "s.zarr", {"kind": "test", "model": {"sha256": "def"}},
+                                  ("kind", "model.sha256"))

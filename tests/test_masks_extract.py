@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,13 +11,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from devias_tk.cache.store import VideoStore
 from devias_tk.cli import app
-from devias_tk.data.encode import write_video
-from devias_tk.data.lists import VideoEntry, read_list, write_list
+from devias_tk.data.lists import read_list, write_list
 from devias_tk.masks import extract as ex
 from devias_tk.masks import quality
 from devias_tk.masks.windows import WindowSpec, window_indices
@@ -55,25 +52,6 @@ def test_store_layout(tiny_benchmark, tmp_path):
     # a second run finds everything done
     again = ex.extract(tiny_benchmark, tiny_benchmark / "lists/train.txt", out, SPEC, jobs=1, show_progress=False)
     assert (again.skipped, again.done) == (len(entries), 0)
-
-
-@pytest.fixture()
-def bad_dataset(tiny_benchmark, tmp_path):
-    root = tmp_path / "bad"
-    good = read_list(tiny_benchmark / "lists/train.txt")[:3]
-    for e in good:
-        (root / e.path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(tiny_benchmark / e.path, root / e.path)
-    (root / "x").mkdir()
-    (root / "x/empty.avi").write_bytes(b"")
-    (root / "x/header_only.avi").write_bytes((tiny_benchmark / good[0].path).read_bytes()[:300])
-    (root / "x/noise.avi").write_bytes(np.random.default_rng(0).bytes(20_000))
-    (root / "x/notes.avi").write_text("not a video\n" * 50)
-    write_video(root / "x/short.avi", np.full((5, 48, 64, 3), 128, np.uint8), fps=25)
-    entries = [*good, *(VideoEntry(f"x/{n}") for n in ("missing.avi", "empty.avi", "header_only.avi", "noise.avi",
-                                                      "notes.avi", "short.avi"))]
-    write_list(root / "list.txt", entries)
-    return root, good
 
 
 def test_bad_inputs_are_recorded_and_the_rest_finishes(bad_dataset, tmp_path):

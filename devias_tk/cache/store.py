@@ -54,6 +54,16 @@ def _jsonable(value: object) -> object:
     return json.loads(json.dumps(value))
 
 
+def _lookup(attrs: Mapping, key: str) -> object:
+    """`attrs[key]`, where a dotted key ('model.sha256') reaches into nested dicts; None if absent."""
+    value: object = attrs
+    for part in key.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -80,6 +90,8 @@ class VideoStore:
     def open_or_create(cls, path: str | os.PathLike, attrs: Mapping, identity: tuple[str, ...]) -> VideoStore:
         """Open a store whose `identity` attributes equal `attrs`' ones, or create it.
 
+        An identity key may be dotted ('model.sha256') to compare one field of a nested attribute.
+
         Creation builds the root in a temporary folder and renames it, so several processes or
         machines starting together agree on one root.
         """
@@ -99,9 +111,9 @@ class VideoStore:
                 raise DeviasError(f"{path}: could not create the store")
         store = cls(path)
         differences = [
-            f"{k}: store has {store.attrs.get(k)!r}, this run has {attrs.get(k)!r}"
+            f"{k}: store has {_lookup(store.attrs, k)!r}, this run has {_lookup(attrs, k)!r}"
             for k in identity
-            if store.attrs.get(k) != attrs.get(k)
+            if _lookup(store.attrs, k) != _lookup(attrs, k)
         ]
         if differences:
             raise DeviasError(

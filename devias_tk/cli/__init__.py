@@ -7,7 +7,7 @@ import sys
 import typer
 
 from devias_tk import __version__
-from devias_tk.cli import bench, data, masks
+from devias_tk.cli import bench, data, masks, scenes
 from devias_tk.cli import eval as eval_cli
 from devias_tk.cli.common import print_error
 from devias_tk.cli.train import train_cmd
@@ -23,14 +23,10 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(masks.app, name="masks")
+app.add_typer(scenes.app, name="scenes")
 app.command("train", help="Train DEVIAS or a baseline from the cached masks and scene labels.")(train_cmd)
 app.add_typer(eval_cli.app, name="eval")
 app.add_typer(bench.app, name="bench")
-# Groups filled by later stages; listed now so the command tree is stable.
-for name, text in (
-    ("scenes", "Scene model training and cached pseudo scene labels. (not implemented yet)"),
-):
-    app.add_typer(typer.Typer(no_args_is_help=True), name=name, help=text)
 
 
 def _version(value: bool) -> None:

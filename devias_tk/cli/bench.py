@@ -72,6 +72,51 @@ def masks(
         json_out.write_text(json.dumps(result.__dict__, indent=1, default=str) + "\n")
 
 
+@app.command()
+@user_errors
+def scenes(
+    arch: Annotated[str, typer.Option(help="timm architecture (random weights unless --model).")] = "vit_tiny_patch16_224",
+    size: Annotated[int, typer.Option(help="Input size in pixels.")] = 112,
+    frames: Annotated[int, typer.Option(help="Frames per clip (the grid's window; stride and hop 4).")] = 16,
+    batch: Annotated[int, typer.Option(help="Frames per forward pass.")] = 64,
+    device: Annotated[str, typer.Option(help="cpu, cuda, or auto.")] = "auto",
+    classes: Annotated[int, typer.Option(help="Scene classes of the random model (Places365: 365).")] = 365,
+    iters: Annotated[int, typer.Option(help="Timed forward passes.")] = 10,
+    model: Annotated[Path | None, typer.Option(help="A scene-model checkpoint instead of random weights.")] = None,
+    root: Annotated[Path | None, typer.Option(help="Also run the whole stage on videos of this dataset.")] = None,
+    list_file: Annotated[Path | None, typer.Option("--list", help="List file (default: ROOT/lists/train.txt).")] = None,
+    videos: Annotated[int, typer.Option(help="Videos for the stage run.")] = 32,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Decoding workers for the stage run (default: all cores).")] = 0,
+    work: Annotated[Path, typer.Option(help="Scratch folder for the stage run.")] = Path("data/bench"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+) -> None:
+    """Scene-labelling throughput: image model images/s, clips/s per clip and on the shared grid, and the stage on files.
+
+    Example (GPU): [bold]devias-tk bench scenes --arch vit_base_patch16_224 --size 224 --device cuda --batch 256[/]
+    """
+    from devias_tk.bench.scenes import bench_scenes
+
+    if root is not None and list_file is None:
+        list_file = root / "lists" / "train.txt"
+    r = bench_scenes(arch, size, frames, batch, device, classes, iters, model_path=model, root=root,
+                     list_path=list_file, videos=videos, jobs=resolve_jobs(jobs), work=work)
+    table = Table(title=f"bench scenes: {r.arch} at {r.size}px, {r.frames}-frame clips, batch {r.batch}, "
+                        f"{r.device} {r.precision}")
+    for col in ("images/s", "clips/s (one clip alone)", f"clips/s (grid, {r.video_frames}-frame video)",
+                "frames per window", "peak GiB"):
+        table.add_column(col, justify="right")
+    table.add_row(f"{r.images_per_s:.1f}", f"{r.clips_per_s_per_clip:.1f}", f"{r.clips_per_s_grid:.1f}",
+                  f"{r.frames_per_window:.2f}", f"{r.peak_gib:.2f}" if r.peak_gib is not None else "-")
+    console.print(table)
+    if r.stage:
+        s = r.stage
+        console.print(f"stage on {s['videos']} videos of {list_file} (-j {s['jobs']}): {s['clips_per_s']:.1f} clips/s, "
+                      f"{s['videos_per_s']:.2f} videos/s; per video {s['decode_ms_per_video']:.0f} ms decode (in workers), "
+                      f"{s['infer_ms_per_video']:.0f} ms inference, {s['write_ms_per_video']:.0f} ms write")
+    if json_out:
+        json_out.write_text(json.dumps(r.__dict__, indent=1, default=str) + "\n")
+
+
 @app.command("train")
 @user_errors
 def train_bench(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from devias_tk.errors import DeviasError, VideoReadError
 from devias_tk.masks import fame
 from devias_tk.masks.windows import SHORT_POLICY, WindowSpec, compute_windows, window_indices, window_starts
 from devias_tk.utils.progress import progress_bar
+from devias_tk.utils.workers import FAULT_ENV as FAULT_ENV  # re-exported: the fault-injection tests set it
+from devias_tk.utils.workers import inject_fault as _inject_fault
 from devias_tk.utils.workers import supervised_map
 
 KIND = "fame-masks"
@@ -37,9 +38,6 @@ CHUNK_WINDOWS = 32
 FORMAT_VERSION = 1
 IDENTITY = ("kind", "format_version", "params", "window", "stride", "hop", "size", "tubelet_size",
             "short_policy", "list_sha256")
-# Fault injection for tests of the time limit and crash handling: "hang:<substring>" or
-# "crash:<substring>" makes a worker hang / die on videos whose path contains <substring>.
-FAULT_ENV = "DEVIAS_TK_FAULT"
 
 
 def store_attributes(spec: WindowSpec, params: fame.FameParams, list_path: Path, num_videos: int) -> dict:
@@ -64,17 +62,6 @@ class _Task:
     store: str
     spec: WindowSpec
     params: fame.FameParams
-
-
-def _inject_fault(source: str) -> None:
-    fault = os.environ.get(FAULT_ENV, "")
-    kind, _, needle = fault.partition(":")
-    if needle and needle in source:
-        if kind == "hang":
-            while True:  # like a decoder spinning forever
-                time.sleep(1)
-        if kind == "crash":
-            os._exit(134)
 
 
 def _worker_init() -> None:

@@ -41,23 +41,48 @@ class _Rate(TextColumn):
         return f"{speed:.1f} {self.unit}/s" if speed else f"- {self.unit}/s"
 
 
+class _CountRate(TextColumn):
+    """A second count (e.g. clips while the bar counts videos) per second since the task started."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__("")
+        self.unit = unit
+
+    def render(self, task):  # type: ignore[override]
+        elapsed = task.finished_time or task.elapsed
+        count = task.fields.get("count", 0)
+        return f"{count / elapsed:.1f} {self.unit}/s" if elapsed and count else f"- {self.unit}/s"
+
+
 @contextlib.contextmanager
-def progress_bar(description: str, total: int, unit: str = "it", show_failures: bool = False) -> Iterator[Callable]:
-    """Yield `advance(n=1, failed=0)`; shows done/total, rate, elapsed, ETA (and failures)."""
+def progress_bar(
+    description: str, total: int, unit: str = "it", show_failures: bool = False, count_unit: str | None = None,
+    show_status: bool = False,
+) -> Iterator[Callable]:
+    """Yield `advance(n=1, failed=0, count=0, status=None)`; shows done/total, rate, elapsed, ETA, and
+    optionally failures, the rate of a second count (`count_unit`) and a free status text."""
     columns = [
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
         _Rate(unit), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
     ]
+    if count_unit:
+        columns.insert(5, _CountRate(count_unit))
     if show_failures:
         columns.append(TextColumn("[red]{task.fields[failures]} failed"))
+    if show_status:
+        columns.append(TextColumn("{task.fields[status]}"))
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(description, total=total, failures=0)
-        failures = 0
+        task = progress.add_task(description, total=total, failures=0, count=0, status="")
+        failures = count_total = 0
 
-        def advance(n: int = 1, failed: int = 0) -> None:
-            nonlocal failures
+        def advance(n: int = 1, failed: int = 0, count: int = 0, status: str | None = None) -> None:
+            nonlocal failures, count_total
             failures += failed
-            progress.update(task, advance=n, failures=failures)
+            count_total += count
+            fields = {"failures": failures, "count": count_total}
+            if status is not None:
+                fields["status"] = status
+            progress.update(task, advance=n, **fields)
 
         yield advance
 

@@ -10,12 +10,30 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
+
+# Fault injection for tests of the time limit and crash handling in the stages that use this pool:
+# "hang:<substring>" or "crash:<substring>" makes a task hang / kill its worker on videos whose path
+# contains <substring>.
+FAULT_ENV = "DEVIAS_TK_FAULT"
+
+
+def inject_fault(source: str) -> None:
+    """Hang or die as FAULT_ENV asks when `source` matches; call it at the start of a per-video task."""
+    fault = os.environ.get(FAULT_ENV, "")
+    kind, _, needle = fault.partition(":")
+    if needle and needle in source:
+        if kind == "hang":
+            while True:  # like a decoder spinning forever
+                time.sleep(1)
+        if kind == "crash":
+            os._exit(134)
 
 
 @dataclass

@@ -1,0 +1,247 @@
+"""`scenes label`: per-window and per-video pseudo scene distributions for every video of a list, into a store.
+
+Root attributes (besides VideoStore's `format`): kind "scene-labels", format_version, toolkit_version,
+model {arch, checkpoint, sha256, input_size}, class_names, num_classes, inflation, window, stride, hop,
+short_policy, source_list, list_sha256, num_videos.
+
+Per video group `videos/<key>`:
+
+- ``probs``        float16 (K, S): softmax scene distribution of each of the K windows of the shared
+                   temporal grid (devias_tk.data.windows, the same `starts` as the mask store)
+- ``top5``         int16 (K, 5): class indices per window, most probable first (-1 past S classes)
+- ``video_probs``  float16 (S,): the mean over windows, the video-level pseudo label distribution
+- attrs: path, num_frames, starts, padded, video_top5
+
+Work: worker processes (`supervised_map`, killed and recorded past `timeout`) decode each distinct
+frame the windows need once and cut the model's eval view; the main process batches frames of
+consecutive videos through the image model (`batch` frames per forward, autocast on GPU), averages
+each window's frames (frame-average inflation) and commits the video's group atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from devias_tk import __version__
+from devias_tk.cache.store import VideoStore, file_sha256
+from devias_tk.data.lists import read_list, resolve
+from devias_tk.data.windows import SHORT_POLICY, ClipGrid
+from devias_tk.scenes.decode import DecodeTask, decode_for_labels, worker_init
+from devias_tk.scenes.inflate import image_probs, topk_padded, window_probs
+from devias_tk.scenes.model import SceneModel, load_scene_model
+from devias_tk.utils.device import amp_dtype_for, resolve_device
+from devias_tk.utils.progress import progress_bar
+from devias_tk.utils.workers import supervised_map
+
+KIND = "scene-labels"
+FORMAT_VERSION = 1
+TOP_K = 5
+CHUNK_WINDOWS = 1024
+IDENTITY = ("kind", "format_version", "model.sha256", "model.input_size", "inflation", "window", "stride", "hop",
+            "short_policy", "list_sha256")
+
+
+def store_attributes(model: SceneModel, grid: ClipGrid, list_path: Path, num_videos: int) -> dict:
+    return {
+        "kind": KIND,
+        "format_version": FORMAT_VERSION,
+        "toolkit_version": __version__,
+        "model": model.describe(),
+        "class_names": list(model.class_names),
+        "num_classes": model.num_classes,
+        "inflation": model.inflation,
+        "window": grid.window,
+        "stride": grid.stride,
+        "hop": grid.hop,
+        "short_policy": SHORT_POLICY,
+        "source_list": Path(list_path).name,
+        "list_sha256": file_sha256(list_path),
+        "num_videos": num_videos,
+    }
+
+
+def video_arrays(frame_probs: np.ndarray, positions: np.ndarray) -> dict[str, np.ndarray]:
+    """The arrays of one video's group from its distinct frames' distributions (F, S) and window rows (K, T)."""
+    per_window = window_probs(frame_probs.astype(np.float64), positions)
+    video = per_window.mean(axis=0)
+    return {
+        "probs": per_window.astype(np.float16),
+        "top5": topk_padded(per_window, TOP_K),
+        "video_probs": video.astype(np.float16),
+        "video_top5": topk_padded(video, TOP_K),
+    }
+
+
+@dataclass
+class _Pending:
+    video: str
+    decoded: dict
+    probs: np.ndarray  # (F, S) float32, filled as batches finish
+    filled: int = 0
+
+
+class FrameBatcher:
+    """Groups the distinct frames of consecutive videos into fixed-size batches for the image model.
+
+    `add` queues a decoded video; `batches(final)` yields (uint8 frames, [(pending, lo, hi)]) with
+    exactly `size` frames (fewer only when `final`); `finished()` pops the videos all of whose
+    frames have a distribution, in the order they were added.
+    """
+
+    def __init__(self, size: int, num_classes: int) -> None:
+        if size < 1:
+            raise ValueError("batch size must be >= 1")
+        self.size = size
+        self.num_classes = num_classes
+        self.queue: deque[_Pending] = deque()
+        self._next = 0  # index into the queue of the first video with frames not yet batched
+        self._offset = 0  # first unbatched frame of that video
+        self.queued = 0  # frames not yet batched
+
+    def add(self, video: str, decoded: dict) -> None:
+        frames = decoded["frames"]
+        self.queue.append(_Pending(video, decoded, np.zeros((len(frames), self.num_classes), np.float32)))
+        self.queued += len(frames)
+
+    def batches(self, final: bool = False) -> Iterator[tuple[np.ndarray, list[tuple[_Pending, int, int]]]]:
+        while self.queued >= self.size or (final and self.queued):
+            parts, pieces, need = [], [], self.size
+            while need and self._next < len(self.queue):
+                p = self.queue[self._next]
+                take = min(need, len(p.decoded["frames"]) - self._offset)
+                parts.append(p.decoded["frames"][self._offset : self._offset + take])
+                pieces.append((p, self._offset, self._offset + take))
+                need -= take
+                self._offset += take
+                if self._offset == len(p.decoded["frames"]):
+                    self._next += 1
+                    self._offset = 0
+            self.queued -= self.size - need
+            yield np.concatenate(parts), pieces
+
+    def finished(self) -> list[_Pending]:
+        done = []
+        while self.queue and self.queue[0].filled == len(self.queue[0].probs):
+            done.append(self.queue.popleft())
+            self._next -= 1
+        return done
+
+
+@dataclass
+class LabelSummary:
+    store: Path
+    listed: int  # videos in this shard of the list
+    skipped: int  # already in the store
+    done: int  # finished in this run
+    failed: dict[str, str] = field(default_factory=dict)  # path -> reason, this shard, after the run
+    padded: list[str] = field(default_factory=list)
+    clips: int = 0  # windows labelled in this run
+    frames: int = 0  # images through the model in this run
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # decode_s (summed over workers), infer_s, write_s
+
+    @property
+    def clips_per_s(self) -> float:
+        return self.clips / self.seconds if self.seconds else 0.0
+
+
+def label(
+    root: str | Path,
+    list_path: str | Path,
+    model: SceneModel | str | Path,
+    out: str | Path,
+    grid: ClipGrid | None = None,
+    device: str = "auto",
+    batch: int = 64,
+    jobs: int = 1,
+    shard: tuple[int, int] = (0, 1),
+    timeout: float = 300.0,
+    retry_failed: bool = True,
+    show_progress: bool = True,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> LabelSummary:
+    """Fill `out` with scene distributions for every video of `list_path` (this shard); resumes finished work."""
+    grid = grid or ClipGrid()
+    grid.validate()
+    started = time.perf_counter()
+    dev = resolve_device(device)
+    if not isinstance(model, SceneModel):
+        model = load_scene_model(model)
+    module = model.module.to(dev).eval()
+    amp = amp_dtype_for(dev)
+    entries = read_list(list_path)
+    mine = entries[shard[0] :: shard[1]]
+    store = VideoStore.open_or_create(out, store_attributes(model, grid, Path(list_path), len(entries)), IDENTITY)
+    removed = store.remove_stale_partials()
+    if removed:
+        log(f"removed {removed} partial entries left by an interrupted run")
+    done = store.done()
+    earlier_failures = store.failures()
+    todo = [e for e in mine if e.path not in done and (retry_failed or e.path not in earlier_failures)]
+    summary = LabelSummary(Path(out), len(mine), len(mine) - len(todo), 0)
+    tasks = [DecodeTask(e.path, str(resolve(root, e)), grid, model.input_size, model.resize_size) for e in todo]
+    timings = {"decode_s": 0.0, "infer_s": 0.0, "write_s": 0.0}
+    batcher = FrameBatcher(batch, model.num_classes)
+
+    def commit_finished(advance: Callable) -> None:
+        for p in batcher.finished():
+            t0 = time.perf_counter()
+            arrays = video_arrays(p.probs, p.decoded["positions"])
+            k = len(arrays["probs"])
+            chunk = min(CHUNK_WINDOWS, k)  # one file per array for any video shorter than ~70 minutes
+            store.commit(
+                p.video,
+                {"probs": (arrays["probs"], (chunk, model.num_classes)), "top5": (arrays["top5"], (chunk, TOP_K)),
+                 "video_probs": (arrays["video_probs"], (model.num_classes,))},
+                {"num_frames": p.decoded["num_frames"], "starts": p.decoded["starts"], "padded": p.decoded["padded"],
+                 "video_top5": arrays["video_top5"].tolist()},
+            )
+            timings["write_s"] += time.perf_counter() - t0
+            summary.done += 1
+            summary.clips += k
+            if p.decoded["padded"]:
+                summary.padded.append(p.video)
+            advance(1, 0, count=k)
+
+    def run_batches(advance: Callable, final: bool) -> None:
+        for images, pieces in batcher.batches(final):
+            t0 = time.perf_counter()
+            x = torch.from_numpy(images).to(dev, non_blocking=True)
+            probs = image_probs(module, x, model.mean, model.std, amp).cpu().numpy()
+            timings["infer_s"] += time.perf_counter() - t0
+            summary.frames += len(images)
+            row = 0
+            for p, lo, hi in pieces:
+                p.probs[lo:hi] = probs[row : row + hi - lo]
+                p.filled += hi - lo
+                row += hi - lo
+            commit_finished(advance)
+
+    if tasks:
+        bar = (progress_bar("scenes", len(tasks), "videos", show_failures=True, count_unit="clips")
+               if show_progress else contextlib.nullcontext(lambda *_a, **_k: None))
+        with bar as advance:
+            for result in supervised_map(decode_for_labels, tasks, jobs, timeout, worker_init):
+                task: DecodeTask = result.item
+                value = result.value if result.ok else {"ok": False, "reason": result.error}
+                if value["ok"]:
+                    timings["decode_s"] += value["decode_s"]
+                    batcher.add(task.video, value)
+                    run_batches(advance, final=False)
+                else:
+                    store.record_failure(task.video, value["reason"])
+                    advance(1, 1)
+            run_batches(advance, final=True)
+    final = store.failures()
+    summary.failed = {e.path: final[e.path] for e in mine if e.path in final}
+    summary.timings = timings
+    summary.seconds = time.perf_counter() - started
+    return summary
