@@ -35,7 +35,7 @@ def frame_names(names: list[str]) -> list[str] | str:
         group = groups.setdefault(((prefix or "").lower(), ext.lower()), {})
         number = int(digits)
         if number in group:
-            return f"two files for frame {number}: {group[number]}, {name}"
+            return f"two files for frame {number}: {', '.join(sorted((group[number], name)))}"
         group[number] = name
     if not groups:
         return "no frame images (.jpg/.jpeg/.png)"

@@ -134,9 +134,9 @@ class SwapVideo:
         j = background_index(indices, len(self.fg), len(self.bg))
         background = _resize(self.bg.read(j), self.size, cv2.INTER_LINEAR)
         first_bg_mask = _resize(self.bg_masks.read_masks(j[:1]).astype(np.uint8), self.size, cv2.INTER_NEAREST)[0] > 0
-        shift = alignment_shift(self.fg_masks.read_masks(indices[:1])[0], first_bg_mask)
-        person = self.fg.read(indices)
         masks = self.fg_masks.read_masks(indices)
+        shift = alignment_shift(masks[0], first_bg_mask)  # aligned on the first requested frame
+        person = self.fg.read(indices)
         return np.stack([paste(b, p, m, shift) for b, p, m in zip(background, person, masks, strict=True)])
 
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+# OpenCV before decord, always: decord's wheel bundles zlib 1.2.3, and when it loads first OpenCV's
+# libpng binds to it and fails on every PNG ("libpng error: bad parameters to zlib"); HAT's person
+# masks and PNG frame folders are read with OpenCV in the same process.
+import cv2  # noqa: F401
 import numpy as np
 
 from devias_tk.errors import VideoReadError

@@ -161,11 +161,12 @@ def convert(root: str | Path, labels_csv: str | Path, list_csv: str | Path | Non
                 continue
             parts = {"fg": root / frames / row.key, "fg_masks": root / masks / row.key,
                      "bg": root / inpainted / row.background, "bg_masks": root / masks / row.background}
-            description = Path(DESCRIPTIONS) / name / f"{row.key}.json"
-            conv.descriptions[description.as_posix()] = swap_video.describe(
-                out / description, parts["fg"], parts["fg_masks"], parts["bg"], parts["bg_masks"],
-                row.background_frames, row.background_label - base, swap_file.name, row.key)
             absent = [k for k, p in parts.items() if not p.is_dir()]
+            description = Path(DESCRIPTIONS) / name / f"{row.key}.json"
+            if keep_missing or not absent:
+                conv.descriptions[description.as_posix()] = swap_video.describe(
+                    out / description, parts["fg"], parts["fg_masks"], parts["bg"], parts["bg_masks"],
+                    row.background_frames, row.background_label - base, swap_file.name, row.key)
             rel = Path(os.path.relpath(out / description, root)).as_posix()
             conv.add(name, VideoEntry(rel, action), not absent,
                      f"{swap_file.name}[{row.key!r}] ({', '.join(absent)} missing)" if absent else swap_file.name,
