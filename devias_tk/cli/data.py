@@ -214,7 +214,7 @@ def _write_and_report(conv: common.Conversion, root: Path, out: Path, keep_missi
                           highlight=False, soft_wrap=True)
     lists = [p for p in written if p.parent.name == "lists"]
     if lists:
-        console.print(f"next: devias-tk data check --root {root} --list {lists[0]}", highlight=False)
+        console.print(f"next: devias-tk data check --root {root} --list {lists[0]}", highlight=False, soft_wrap=True)
 
 
 @lists_app.command("ucf101")
