@@ -1,7 +1,8 @@
-"""`devias-tk data ...`: generate the synthetic benchmark, inspect a dataset, measure its scene bias."""
+"""`devias-tk data ...`: generate the synthetic benchmark, convert and check datasets, inspect them, measure scene bias."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,10 +11,15 @@ from rich.table import Table
 
 from devias_tk.cli.common import JOBS_HELP, console, err_console, resolve_jobs, user_errors
 from devias_tk.data import bias
+from devias_tk.data import check as check_mod
 from devias_tk.data import inspect as inspect_mod
+from devias_tk.data.formats import common, generic, hat, hvu, kinetics400, scuba, ucf101
+from devias_tk.data.lists import read_list
 from devias_tk.data.synthetic import benchmark
+from devias_tk.utils.atomic import atomic_write_text
 
-app = typer.Typer(help="Datasets: the embedded synthetic benchmark, inspection, bias check.", no_args_is_help=True)
+app = typer.Typer(help="Datasets: the embedded synthetic benchmark, list converters, checks, inspection, bias check.",
+                  no_args_is_help=True)
 
 
 def _dir_size(path: Path) -> int:
@@ -163,3 +169,254 @@ def bias_cmd(
     for r in results:
         table.add_row(r.split, str(r.videos), f"{100 * r.accuracy:.1f}%", f"{100 * r.chance:.1f}%")
     console.print(table)
+
+
+# --- data lists <format>: published layouts -> the toolkit's lists -------------------------------------
+
+lists_app = typer.Typer(
+    help="Convert a published dataset layout into the toolkit's lists (lists/<name>.txt, actions.txt, scenes.txt).",
+    no_args_is_help=True,
+)
+app.add_typer(lists_app, name="lists")
+
+ROOT_HELP = "Dataset root; list paths are written relative to it."
+OUT_HELP = "Where to write lists/<name>.txt and the class files (default: ROOT)."
+KEEP_HELP = "Keep entries whose video is not on disk (they are reported either way)."
+
+
+def _names(path: Path | None) -> list[str] | None:
+    from devias_tk.data.lists import read_class_names
+
+    return read_class_names(path) if path is not None else None
+
+
+def _write_and_report(conv: common.Conversion, root: Path, out: Path, keep_missing: bool) -> None:
+    written = common.write_conversion(out, conv)
+    table = Table(title=f"lists written under {out}", title_justify="left")
+    for col in ("list", "entries", "missing"):
+        table.add_column(col, justify="left" if col == "list" else "right")
+    for name, entries in conv.lists.items():
+        missing = len(conv.missing.get(name, []))
+        table.add_row(f"lists/{name}.txt", str(len(entries)), f"[red]{missing}[/]" if missing else "0")
+    console.print(table)
+    for filename, names in (("actions.txt", conv.actions), ("scenes.txt", conv.scenes)):
+        if names is not None:
+            console.print(f"{filename}: {len(names)} classes")
+    if conv.descriptions:
+        console.print(f"{len(conv.descriptions)} swap descriptions under {out / hat.DESCRIPTIONS}/")
+    for note in conv.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    for name, missing in conv.missing.items():
+        if missing:
+            shown = "; ".join(missing[:3]) + (f"; ... ({len(missing) - 3} more)" if len(missing) > 3 else "")
+            what = "kept" if keep_missing else "left out"
+            console.print(f"[red]missing ({what})[/] {name}: {shown} -> {out / 'lists' / 'missing' / (name + '.txt')}",
+                          highlight=False, soft_wrap=True)
+    lists = [p for p in written if p.parent.name == "lists"]
+    if lists:
+        console.print(f"next: devias-tk data check --root {root} --list {lists[0]}", highlight=False, soft_wrap=True)
+
+
+@lists_app.command("ucf101")
+@user_errors
+def lists_ucf101(
+    root: Annotated[Path, typer.Option(help=ROOT_HELP)],
+    splits_dir: Annotated[Path | None, typer.Option(help="Folder with classInd.txt, trainlist0N.txt, testlist0N.txt (default: ROOT/ucfTrainTestlist).")] = None,
+    split: Annotated[list[int] | None, typer.Option(help="Split(s) 1, 2, 3; repeatable (default: 1).")] = None,
+    videos: Annotated[str, typer.Option(help="Folder holding the class folders, relative to ROOT.")] = "UCF-101",
+    out: Annotated[Path | None, typer.Option(help=OUT_HELP)] = None,
+    keep_missing: Annotated[bool, typer.Option(help=KEEP_HELP)] = False,
+) -> None:
+    """UCF-101 split files -> lists/trainlist0N.txt, lists/testlist0N.txt and actions.txt.
+
+    Example: [bold]devias-tk data lists ucf101 --root data/ucf101 --split 1[/]
+    """
+    conv = ucf101.convert(root, splits_dir or root / "ucfTrainTestlist", split or [1], videos, keep_missing)
+    _write_and_report(conv, root, out or root, keep_missing)
+
+
+@lists_app.command("kinetics400")
+@user_errors
+def lists_kinetics400(
+    root: Annotated[Path, typer.Option(help=ROOT_HELP)],
+    csv: Annotated[list[Path], typer.Option("--csv", help="Annotation CSV(s) (train.csv, val.csv, ...); one list each, named after the file.")],
+    videos: Annotated[str, typer.Option(help="Folder searched for <id>_<start>_<end>.mp4 clips (class folders or flat), relative to ROOT.")] = "",
+    classes: Annotated[Path | None, typer.Option(help="Class names ('<index> <name>'); default: the CSVs' labels, sorted.")] = None,
+    out: Annotated[Path | None, typer.Option(help=OUT_HELP)] = None,
+    keep_missing: Annotated[bool, typer.Option(help=KEEP_HELP)] = False,
+) -> None:
+    """Kinetics-400 CSVs (label,youtube_id,time_start,time_end,split) -> one list per CSV and actions.txt.
+
+    Example: [bold]devias-tk data lists kinetics400 --root data/kinetics400 --csv data/kinetics400/annotations/train.csv --csv data/kinetics400/annotations/val.csv --videos videos[/]
+    """
+    conv = kinetics400.convert(root, csv, videos, _names(classes), keep_missing)
+    _write_and_report(conv, root, out or root, keep_missing)
+
+
+@lists_app.command("hvu")
+@user_errors
+def lists_hvu(
+    root: Annotated[Path, typer.Option(help=ROOT_HELP)],
+    subset: Annotated[list[Path] | None, typer.Option(help="The paper's subset list(s): '<clip> <action> <scene>', 0-based.")] = None,
+    csv: Annotated[list[Path] | None, typer.Option("--csv", help="Official CSV(s): Tags,youtube_id,time_start,time_end (needs --categories).")] = None,
+    categories: Annotated[Path | None, typer.Option(help="HVU_Tags_Categories_V1.0.csv (Tag,Category): action and scene classes.")] = None,
+    actions: Annotated[Path | None, typer.Option(help="Action names for --subset ('<index> <name>'), instead of --categories.")] = None,
+    scenes: Annotated[Path | None, typer.Option(help="Scene names for --subset ('<index> <name>'), instead of --categories.")] = None,
+    videos: Annotated[str, typer.Option(help="Folder holding the clips, relative to ROOT.")] = "",
+    out: Annotated[Path | None, typer.Option(help=OUT_HELP)] = None,
+    keep_missing: Annotated[bool, typer.Option(help=KEEP_HELP)] = False,
+) -> None:
+    """HVU subset lists or official CSVs -> one list per input file, actions.txt and scenes.txt.
+
+    Example: [bold]devias-tk data lists hvu --root data/hvu --csv data/hvu/HVU_Train_V1.0.csv --csv data/hvu/HVU_Val_V1.0.csv --categories data/hvu/HVU_Tags_Categories_V1.0.csv --videos videos[/]
+    """
+    if bool(subset) == bool(csv):
+        raise typer.BadParameter("give either --subset or --csv")
+    if csv:
+        if categories is None:
+            raise typer.BadParameter("--csv needs --categories")
+        conv = hvu.convert_official(root, csv, categories, videos, keep_missing)
+    else:
+        action_names, scene_names = _names(actions), _names(scenes)
+        if categories is not None:
+            action_names, scene_names = hvu.classes_by_category(
+                hvu.parse_categories(common.read_text(categories), str(categories)), str(categories))
+        conv = hvu.convert_subset(root, subset or [], videos, action_names, scene_names, keep_missing)
+    _write_and_report(conv, root, out or root, keep_missing)
+
+
+@lists_app.command("scuba")
+@user_errors
+def lists_scuba(
+    root: Annotated[Path, typer.Option(help=ROOT_HELP)],
+    source: Annotated[list[str], typer.Option(help="Background source: NAME (frames in ROOT/NAME, list ROOT/NAME/<list-name>) or NAME:FRAMES_DIR:LIST_FILE; repeatable.")],
+    list_name: Annotated[str, typer.Option(help="List file name inside each ROOT/NAME for the short --source form.")] = scuba.DEFAULT_LIST,
+    actions: Annotated[Path | None, typer.Option(help="Class names of the labels ('<index> <name>', e.g. UCF-101's actions.txt); checked and written.")] = None,
+    label_base: Annotated[int, typer.Option(help="Index of the first class in the lists' labels.")] = 0,
+    out: Annotated[Path | None, typer.Option(help=OUT_HELP)] = None,
+    keep_missing: Annotated[bool, typer.Option(help=KEEP_HELP)] = False,
+) -> None:
+    """SCUBA rawframe lists ('<frame dir> <num frames> <label>') -> lists/scuba-<NAME>.txt per source.
+
+    Example: [bold]devias-tk data lists scuba --root data/scuba --source places365 --source vqgan --source sinusoid --actions data/ucf101/actions.txt[/]
+    """
+    sources = [scuba.parse_source(s, root, list_name) for s in source]
+    conv = scuba.convert(root, sources, _names(actions), label_base, keep_missing)
+    _write_and_report(conv, root, out or root, keep_missing)
+
+
+@lists_app.command("hat")
+@user_errors
+def lists_hat(
+    root: Annotated[Path, typer.Option(help=ROOT_HELP + " Holds ori/, seg/, inp/.")],
+    labels: Annotated[Path | None, typer.Option(help="labels.csv ('<idx>,<classname>'; default ROOT/labels.csv).")] = None,
+    list_csv: Annotated[Path | None, typer.Option(help="list.csv ('<class>/<vid> <num frames> <label>'; default ROOT/list.csv when present): the Scene-Only list.")] = None,
+    swaps: Annotated[list[Path] | None, typer.Option(help="Action-Swap pickle(s), or folders searched for actionswap_<kind>_<split>.pickle (default: ROOT).")] = None,
+    frames: Annotated[str, typer.Option(help="Folder of original frames, relative to ROOT.")] = "ori",
+    masks: Annotated[str, typer.Option(help="Folder of person masks (PNG, >128 = person), relative to ROOT.")] = "seg",
+    inpainted: Annotated[str, typer.Option(help="Folder of inpainted (person removed) frames, relative to ROOT.")] = "inp",
+    out: Annotated[Path | None, typer.Option(help=OUT_HELP + " Swap descriptions go to OUT/hat_swaps/.")] = None,
+    keep_missing: Annotated[bool, typer.Option(help=KEEP_HELP)] = False,
+) -> None:
+    """HAT -> lists/hat-scene-only.txt, lists/hat-<kind>-<split>.txt (one JSON description per swap) and actions.txt.
+
+    Example: [bold]devias-tk data lists hat --root data/hat/ucf101[/]
+    """
+    list_csv = list_csv or (root / "list.csv" if (root / "list.csv").is_file() else None)
+    swap_files = hat.find_swap_files(swaps or [root])
+    if list_csv is None and not swap_files:
+        raise typer.BadParameter("found neither list.csv nor actionswap_*.pickle files")
+    conv = hat.convert(root, labels or root / "labels.csv", list_csv, swap_files, out, frames, masks, inpainted,
+                       keep_missing)
+    _write_and_report(conv, root, out or root, keep_missing)
+
+
+@lists_app.command("generic")
+@user_errors
+def lists_generic(
+    lists: Annotated[list[Path], typer.Argument(help="List file(s): '<path> <label>' (VideoMAE / mmaction2); one output list each, named after the file.")],
+    root: Annotated[Path, typer.Option(help=ROOT_HELP)],
+    prefix: Annotated[str, typer.Option(help="Folder prepended to every listed path (relative to ROOT).")] = "",
+    label_base: Annotated[int, typer.Option(help="Index of the first class in the labels.")] = 0,
+    rawframes: Annotated[bool, typer.Option(help="Lines are '<frame dir> <num frames> <label>' (mmaction2 rawframes).")] = False,
+    actions: Annotated[Path | None, typer.Option(help="Class names ('<index> <name>'); checked and written as actions.txt.")] = None,
+    out: Annotated[Path | None, typer.Option(help=OUT_HELP)] = None,
+    keep_missing: Annotated[bool, typer.Option(help=KEEP_HELP)] = False,
+) -> None:
+    """Generic '<relative/path.mp4> <label>' lists -> toolkit lists (scene -1).
+
+    Example: [bold]devias-tk data lists generic data/k400/train.csv --root data/k400 --prefix videos_train[/]
+    """
+    conv = generic.convert(root, lists, prefix, label_base, rawframes, _names(actions), keep_missing)
+    _write_and_report(conv, root, out or root, keep_missing)
+
+
+# --- data check ------------------------------------------------------------------------------------------
+
+
+def _count_table(title: str, counts, classes: list[str] | None, max_rows: int) -> Table | str:
+    known = classes if classes is not None else [str(i) for i in range(max((k for k in counts if k >= 0), default=-1) + 1)]
+    values = [counts.get(i, 0) for i in range(len(known))]
+    unknown = counts.get(-1, 0)
+    if len(known) > max_rows:
+        empty = [f"{i} {known[i]}" for i, v in enumerate(values) if not v]
+        line = (f"{title}: {len(known)} classes, {sum(1 for v in values if v)} with videos, "
+                f"per class min {min(values)} / max {max(values)}; unknown (-1): {unknown}")
+        if empty:
+            line += f"; no videos: {', '.join(empty[:10])}" + (f" ... ({len(empty)} in all)" if len(empty) > 10 else "")
+        return line
+    table = Table(title=title, title_justify="left")
+    table.add_column("index", justify="right")
+    table.add_column("class")
+    table.add_column("videos", justify="right")
+    for i, (name, v) in enumerate(zip(known, values, strict=True)):
+        table.add_row(str(i), name, str(v) if v else "[red]0[/]")
+    if unknown:
+        table.add_row("-1", "(unknown)", str(unknown))
+    return table
+
+
+@app.command("check")
+@user_errors
+def check_cmd(
+    root: Annotated[Path, typer.Option(help="Dataset root the list's paths are relative to.")],
+    lists: Annotated[list[Path], typer.Option("--list", help="Toolkit list(s) to check; repeatable.")],
+    actions: Annotated[Path | None, typer.Option(help="Action names (default: ROOT/actions.txt when present).")] = None,
+    scenes: Annotated[Path | None, typer.Option(help="Scene names (default: ROOT/scenes.txt when present).")] = None,
+    decode: Annotated[bool, typer.Option(help="Also decode each video's first, middle and last frame.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds per video before a hung decoder is killed and the video reported.")] = 120.0,
+    report: Annotated[Path | None, typer.Option(help="Write the full report (all problems, class counts) as JSON.")] = None,
+    show: Annotated[int, typer.Option(help="Problems printed per kind (all are in --report).")] = 20,
+    max_table: Annotated[int, typer.Option(help="Print per-class counts as a table up to this many classes.")] = 30,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
+) -> None:
+    """Every entry exists and opens (--decode: decodes), labels fit the class files, no duplicates; class counts.
+
+    Exit status 1 when any problem is found. Example: [bold]devias-tk data check --root data/ucf101 --list data/ucf101/lists/testlist01.txt --decode[/]
+    """
+    from devias_tk.utils.progress import progress_bar
+
+    reports = []
+    for list_path in lists:
+        n = len(set(e.path for e in read_list(list_path)))
+        with progress_bar(f"checking {list_path.name}", n, "videos") as advance:
+            reports.append(check_mod.check_list(root, list_path, actions, scenes, resolve_jobs(jobs), decode, timeout,
+                                                advance))
+    for r in reports:
+        kinds = r.by_kind()
+        summary = ", ".join(f"{k} {len(v)}" for k, v in kinds.items() if v) or "no problems"
+        frames = list(r.frame_counts.values())
+        console.print(f"[bold]{r.list_path}[/]: {len(r.entries)} entries, {len(r.frame_counts)} videos open"
+                      + (f" ({min(frames)}-{max(frames)} frames)" if frames else "") + f"; {summary}", highlight=False)
+        console.print(_count_table("actions", r.counts("action"), r.actions, max_table))
+        console.print(_count_table("scenes", r.counts("scene"), r.scenes, max_table))
+        for kind, problems in kinds.items():
+            for p in problems[:show]:
+                console.print(f"[red]{kind}[/] {p.path}: {p.detail}", highlight=False, soft_wrap=True)
+            if len(problems) > show:
+                console.print(f"[red]{kind}[/] ... {len(problems) - show} more" + (f" (see {report})" if report else ""))
+    if report is not None:
+        atomic_write_text(report, json.dumps([r.to_json() for r in reports], indent=1) + "\n")
+        console.print(f"report: {report}")
+    if any(r.problems for r in reports):
+        raise typer.Exit(1)

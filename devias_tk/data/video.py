@@ -1,16 +1,22 @@
-"""Decoding video files with decord, with every failure turned into a VideoReadError naming the file.
+"""Opening videos: files (decord), frame folders and HAT swap composites, behind one `Video(path)`.
 
-Frames come back as uint8 RGB arrays of shape (T, H, W, 3).
+Every failure is a VideoReadError naming the path with a short, stable reason. Frames come back
+as uint8 RGB arrays of shape (T, H, W, 3).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+# OpenCV before decord, always: decord's wheel bundles zlib 1.2.3, and when it loads first OpenCV's
+# libpng binds to it and fails on every PNG ("libpng error: bad parameters to zlib"); HAT's person
+# masks and PNG frame folders are read with OpenCV in the same process.
+import cv2  # noqa: F401
 import numpy as np
 
 from devias_tk.errors import VideoReadError
@@ -53,10 +59,24 @@ def check_file(path: str | os.PathLike) -> Path:
     return path
 
 
-class Video:
-    """An opened video file. Use `frames(indices)` to decode; indices may be in any order."""
+class VideoSource(Protocol):
+    """What `Video` delegates to: `read` gets in-range 0-based indices in the caller's order."""
 
-    def __init__(self, path: str | os.PathLike, num_threads: int = 1) -> None:
+    info: VideoInfo
+
+    def read(self, indices: np.ndarray) -> np.ndarray: ...
+
+
+def read_unique(indices: np.ndarray, read_sorted: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Decode each distinct index once (in ascending order) and expand to the requested order and repeats."""
+    unique, inverse = np.unique(indices, return_inverse=True)
+    return read_sorted(unique)[inverse]
+
+
+class _DecordSource:
+    """A video file decoded by decord."""
+
+    def __init__(self, path: Path, num_threads: int) -> None:
         self.path = check_file(path)
         if decord is None:
             raise VideoReadError(str(path), "decord is not installed (pip install decord)")
@@ -74,6 +94,51 @@ class Video:
         self._reader.seek(0)
         self.info = VideoInfo(num_frames, float(self._reader.get_avg_fps()), int(height), int(width))
 
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        return read_unique(indices, self._read_sorted)
+
+    def _read_sorted(self, unique: np.ndarray) -> np.ndarray:
+        try:
+            batch = self._reader.get_batch(unique.tolist()).asnumpy()
+        except Exception as exc:
+            raise VideoReadError(
+                str(self.path), f"truncated or corrupt: decoding frames failed ({_first_line(exc)})"
+            ) from None
+        finally:
+            # decord grows memory across get_batch calls unless it is rewound.
+            self._reader.seek(0)
+        if batch.shape[0] != unique.size:
+            raise VideoReadError(str(self.path), f"decoder returned {batch.shape[0]} of {unique.size} frames")
+        return batch
+
+
+def open_source(path: Path, num_threads: int = 1) -> VideoSource:
+    """Pick the reader for what `path` is: a folder of frames, a swap description (.json), or a video file."""
+    # Imported here: the frame-folder and swap sources build on VideoInfo / read_unique of this module.
+    from devias_tk.data import frame_folder, swap_video
+
+    if not path.exists():
+        raise VideoReadError(str(path), "file not found")
+    if path.is_dir():
+        return frame_folder.FrameFolder(path)
+    if path.suffix.lower() == ".json":
+        return swap_video.open_description(path)
+    return _DecordSource(path, num_threads)
+
+
+class Video:
+    """An opened video; `frames(indices)` decodes (indices in any order, repeats allowed).
+
+    `path` may be a video file (decord), a folder of numbered frame images
+    (devias_tk.data.frame_folder), or a HAT Action-Swap description written by
+    `devias-tk data lists hat` (devias_tk.data.swap_video), composited at read time.
+    """
+
+    def __init__(self, path: str | os.PathLike, num_threads: int = 1) -> None:
+        self.path = Path(path)
+        self._source = open_source(self.path, num_threads)
+        self.info: VideoInfo = self._source.info
+
     def __len__(self) -> int:
         return self.info.num_frames
 
@@ -86,20 +151,7 @@ class Video:
             raise VideoReadError(
                 str(self.path), f"frame index out of range [0, {self.info.num_frames}): {idx.min()}..{idx.max()}"
             )
-        # Decode each distinct frame once; repeated indices (short videos) are copied afterwards.
-        unique, inverse = np.unique(idx, return_inverse=True)
-        try:
-            batch = self._reader.get_batch(unique.tolist()).asnumpy()
-        except Exception as exc:
-            raise VideoReadError(
-                str(self.path), f"truncated or corrupt: decoding frames failed ({_first_line(exc)})"
-            ) from None
-        finally:
-            # decord grows memory across get_batch calls unless it is rewound.
-            self._reader.seek(0)
-        if batch.shape[0] != unique.size:
-            raise VideoReadError(str(self.path), f"decoder returned {batch.shape[0]} of {unique.size} frames")
-        return batch[inverse]
+        return self._source.read(idx)
 
 
 def video_info(path: str | os.PathLike) -> VideoInfo:
