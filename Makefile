@@ -80,3 +80,136 @@ demo-eval: $(addsuffix /eval.done,$(RUNS))
 demo: $(addsuffix /eval.done,$(RUNS))
 	$(DTK) eval compare $(RUNS) --suite synthetic --out $(DEMO)/comparison.md
 	@echo "reports: $(DEMO)/<method>-s<seed>/eval/synthetic/report.md (figures beside them); table: $(DEMO)/comparison.md"
+
+# ---------------------------------------------------------------- real datasets
+# make ucf101-all UCF101_ROOT=/data/UCF101 VIDEOMAE_CKPT=/ckpt/videomae_ucf101.pth SCENE_MODEL=/ckpt/scene.pt \
+#      [SCENE_CLASSES=categories_places365.txt] [SCUBA_ROOT=/data/SCUBA] [HAT_ROOT=/data/HAT/ucf101] [GPUS=8]
+# Chain: lists -> check -> masks (train list) -> scene labels (train, test, every SCUBA / HAT list
+# present) -> train (torchrun) -> eval. Each step leaves a stamp in WORK and is skipped once done.
+GPUS ?= 1
+SPLIT ?= 1
+VIDEOMAE_CKPT ?=
+SCENE_MODEL ?=
+SCENE_CLASSES ?=
+SCUBA_ROOT ?=
+HAT_ROOT ?=
+SCUBA_SOURCES ?= places365 vqgan sinusoid
+TORCHRUN := $(BIN)/python -m torch.distributed.run --standalone --nproc_per_node=$(GPUS) -m devias_tk
+SCENE_OPTS = --model $(SCENE_MODEL) $(if $(SCENE_CLASSES),--classes $(SCENE_CLASSES)) -j $(JOBS)
+INIT = $(if $(VIDEOMAE_CKPT),run.init=$(abspath $(VIDEOMAE_CKPT)))
+
+# $(call unseen_lists,WORK,ACTIONS): SCUBA and HAT lists beside an action dataset, when their roots are given
+define unseen_lists
+	$(if $(SCUBA_ROOT),$(DTK) data lists scuba --root $(SCUBA_ROOT) --out $(1)/scuba --actions $(2) \
+	  $(foreach s,$(SCUBA_SOURCES),--source $(s)))
+	$(if $(HAT_ROOT),$(DTK) data lists hat --root $(HAT_ROOT) --out $(1)/hat)
+endef
+
+# $(call label_all,WORK,ROOT,TRAIN,TEST): scene labels of the train and test lists and of every unseen list
+define label_all
+	for l in $(3) $(4); do $(DTK) scenes label --root $(2) --list $(1)/lists/$$l.txt --out $(1)/caches/scenes-$$l.zarr \
+	  $(SCENE_OPTS) || exit 1; done
+	$(if $(SCUBA_ROOT),for f in $(1)/scuba/lists/*.txt; do $(DTK) scenes label --root $(SCUBA_ROOT) --list $$f \
+	  --out $(1)/caches/scenes-$$(basename $$f .txt).zarr $(SCENE_OPTS) || exit 1; done)
+	$(if $(HAT_ROOT),for f in $(1)/hat/lists/*.txt; do $(DTK) scenes label --root $(HAT_ROOT) --list $$f \
+	  --out $(1)/caches/scenes-$$(basename $$f .txt).zarr $(SCENE_OPTS) || exit 1; done)
+endef
+
+UCF101_ROOT ?= data/ucf101
+UCF_WORK ?= work/ucf101
+UCF_TRAIN := trainlist0$(SPLIT)
+UCF_TEST := testlist0$(SPLIT)
+UCF_ENV = WORK=$(abspath $(UCF_WORK)) UCF101_ROOT=$(abspath $(UCF101_ROOT)) \
+  SCUBA_ROOT=$(abspath $(or $(SCUBA_ROOT),.)) HAT_ROOT=$(abspath $(or $(HAT_ROOT),.))
+
+$(UCF_WORK)/lists.done: | $(INSTALLED)
+	$(DTK) data lists ucf101 --root $(UCF101_ROOT) --split $(SPLIT) --out $(UCF_WORK)
+	$(call unseen_lists,$(UCF_WORK),$(UCF_WORK)/actions.txt)
+	touch $@
+$(UCF_WORK)/check.done: $(UCF_WORK)/lists.done
+	$(DTK) data check --root $(UCF101_ROOT) --list $(UCF_WORK)/lists/$(UCF_TRAIN).txt \
+	  --list $(UCF_WORK)/lists/$(UCF_TEST).txt --actions $(UCF_WORK)/actions.txt -j $(JOBS)
+	touch $@
+$(UCF_WORK)/masks.done: $(UCF_WORK)/check.done
+	$(DTK) masks extract --root $(UCF101_ROOT) --list $(UCF_WORK)/lists/$(UCF_TRAIN).txt \
+	  --out $(UCF_WORK)/caches/masks-$(UCF_TRAIN).zarr -j $(JOBS)
+	touch $@
+$(UCF_WORK)/scenes.done: $(UCF_WORK)/check.done
+	$(call label_all,$(UCF_WORK),$(UCF101_ROOT),$(UCF_TRAIN),$(UCF_TEST))
+	touch $@
+$(UCF_WORK)/train.done: $(UCF_WORK)/masks.done $(UCF_WORK)/scenes.done
+	$(TORCHRUN) train --recipe pipelines/ucf101.yaml --out $(UCF_WORK)/run data.root=$(UCF101_ROOT) \
+	  data.train_list=$(abspath $(UCF_WORK))/lists/$(UCF_TRAIN).txt data.actions=$(abspath $(UCF_WORK))/actions.txt \
+	  data.mask_store=$(UCF_WORK)/caches/masks-$(UCF_TRAIN).zarr data.scene_store=$(UCF_WORK)/caches/scenes-$(UCF_TRAIN).zarr $(INIT)
+	touch $@
+$(UCF_WORK)/eval.done: $(UCF_WORK)/train.done
+	$(UCF_ENV) $(DTK) eval --run $(UCF_WORK)/run --suite pipelines/eval/ucf101.yaml
+	touch $@
+ucf101-all: $(UCF_WORK)/eval.done
+
+# make kinetics400-all K400_ROOT=/data/k400 K400_VIDEOS=videos VIDEOMAE_CKPT=... SCENE_MODEL=... [GPUS=8] [SCUBA_ROOT=...] [HAT_ROOT=...]
+K400_ROOT ?= data/kinetics400
+K400_VIDEOS ?= videos
+K400_WORK ?= work/kinetics400
+K400_ENV = WORK=$(abspath $(K400_WORK)) K400_ROOT=$(abspath $(K400_ROOT)) \
+  SCUBA_ROOT=$(abspath $(or $(SCUBA_ROOT),.)) HAT_ROOT=$(abspath $(or $(HAT_ROOT),.))
+
+$(K400_WORK)/lists.done: | $(INSTALLED)
+	$(DTK) data lists kinetics400 --root $(K400_ROOT) --videos $(K400_VIDEOS) --csv $(K400_ROOT)/annotations/train.csv \
+	  --csv $(K400_ROOT)/annotations/val.csv --out $(K400_WORK)
+	$(call unseen_lists,$(K400_WORK),$(K400_WORK)/actions.txt)
+	touch $@
+$(K400_WORK)/check.done: $(K400_WORK)/lists.done
+	$(DTK) data check --root $(K400_ROOT) --list $(K400_WORK)/lists/train.txt --list $(K400_WORK)/lists/val.txt \
+	  --actions $(K400_WORK)/actions.txt -j $(JOBS)
+	touch $@
+$(K400_WORK)/masks.done: $(K400_WORK)/check.done
+	$(DTK) masks extract --root $(K400_ROOT) --list $(K400_WORK)/lists/train.txt --out $(K400_WORK)/caches/masks-train.zarr -j $(JOBS)
+	touch $@
+$(K400_WORK)/scenes.done: $(K400_WORK)/check.done
+	$(call label_all,$(K400_WORK),$(K400_ROOT),train,val)
+	touch $@
+$(K400_WORK)/train.done: $(K400_WORK)/masks.done $(K400_WORK)/scenes.done
+	$(TORCHRUN) train --recipe pipelines/kinetics400.yaml --out $(K400_WORK)/run data.root=$(K400_ROOT) \
+	  data.train_list=$(abspath $(K400_WORK))/lists/train.txt data.actions=$(abspath $(K400_WORK))/actions.txt \
+	  data.mask_store=$(K400_WORK)/caches/masks-train.zarr data.scene_store=$(K400_WORK)/caches/scenes-train.zarr $(INIT)
+	touch $@
+$(K400_WORK)/eval.done: $(K400_WORK)/train.done
+	$(K400_ENV) $(DTK) eval --run $(K400_WORK)/run --suite pipelines/eval/kinetics400.yaml
+	touch $@
+kinetics400-all: $(K400_WORK)/eval.done
+
+# make hvu-all HVU_ROOT=/data/hvu HVU_VIDEOS=videos HVU_TRAIN_LIST=... HVU_SEEN_LIST=... HVU_UNSEEN_LIST=... VIDEOMAE_CKPT=... [GPUS=8]
+# (the paper's "clip action scene" subset lists; real scene labels, so no scene model is needed)
+HVU_ROOT ?= data/hvu
+HVU_VIDEOS ?= videos
+HVU_WORK ?= work/hvu
+HVU_TRAIN_LIST ?= $(HVU_ROOT)/train.txt
+HVU_SEEN_LIST ?= $(HVU_ROOT)/val_seen.txt
+HVU_UNSEEN_LIST ?= $(HVU_ROOT)/val_unseen.txt
+HVU_ENV = WORK=$(abspath $(HVU_WORK)) HVU_ROOT=$(abspath $(HVU_ROOT)) HVU_SEEN=$(basename $(notdir $(HVU_SEEN_LIST))) \
+  HVU_UNSEEN=$(basename $(notdir $(HVU_UNSEEN_LIST)))
+
+$(HVU_WORK)/lists.done: | $(INSTALLED)
+	$(DTK) data lists hvu --root $(HVU_ROOT) --videos $(HVU_VIDEOS) --subset $(HVU_TRAIN_LIST) --subset $(HVU_SEEN_LIST) \
+	  --subset $(HVU_UNSEEN_LIST) --out $(HVU_WORK)
+	touch $@
+$(HVU_WORK)/check.done: $(HVU_WORK)/lists.done
+	$(DTK) data check --root $(HVU_ROOT) --list $(HVU_WORK)/lists/$(basename $(notdir $(HVU_TRAIN_LIST))).txt -j $(JOBS)
+	touch $@
+$(HVU_WORK)/masks.done: $(HVU_WORK)/check.done
+	$(DTK) masks extract --root $(HVU_ROOT) --list $(HVU_WORK)/lists/$(basename $(notdir $(HVU_TRAIN_LIST))).txt \
+	  --out $(HVU_WORK)/caches/masks-train.zarr -j $(JOBS)
+	touch $@
+$(HVU_WORK)/train.done: $(HVU_WORK)/masks.done
+	$(TORCHRUN) train --recipe pipelines/hvu.yaml --out $(HVU_WORK)/run data.root=$(HVU_ROOT) \
+	  data.train_list=$(abspath $(HVU_WORK))/lists/$(basename $(notdir $(HVU_TRAIN_LIST))).txt \
+	  data.actions=$(abspath $(HVU_WORK))/actions.txt data.scenes=$(abspath $(HVU_WORK))/scenes.txt \
+	  data.mask_store=$(HVU_WORK)/caches/masks-train.zarr $(INIT)
+	touch $@
+$(HVU_WORK)/eval.done: $(HVU_WORK)/train.done
+	$(HVU_ENV) $(DTK) eval --run $(HVU_WORK)/run --suite pipelines/eval/hvu.yaml
+	touch $@
+hvu-all: $(HVU_WORK)/eval.done
+
+.PHONY: ucf101-all kinetics400-all hvu-all

@@ -122,3 +122,24 @@ def test_compare_and_knn(tiny_runs, tiny_benchmark):
                               str(tiny_benchmark / "lists/test.txt"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "A-S" in result.output and "25.0 / 25.0" in result.output  # 4 actions, 4 scenes
+
+
+def test_optional_splits_roots_and_environment(tmp_path, monkeypatch):
+    (tmp_path / "ucf" / "lists").mkdir(parents=True)
+    (tmp_path / "ucf" / "lists" / "test.txt").write_text("a.avi 0 -1\n")
+    (tmp_path / "scuba").mkdir()
+    (tmp_path / "scuba" / "places.txt").write_text("b 0 -1\n")
+    monkeypatch.setenv("UCF", str(tmp_path / "ucf"))
+    monkeypatch.setenv("SCUBA", str(tmp_path / "scuba"))
+    (tmp_path / "s.yaml").write_text(
+        "root: ${UCF}\nsplits:\n"
+        "  - {name: test, list: lists/test.txt, seen: true, action: top1}\n"
+        "  - {name: scuba-places, root: '${SCUBA}', list: places.txt, action: top1, optional: true}\n"
+        "  - {name: hat-far, root: '${SCUBA}', list: absent.txt, action: top1, optional: true}\n"
+    )
+    suite = load_suite(tmp_path / "s.yaml")
+    assert [s.name for s in suite.splits] == ["test", "scuba-places"]
+    assert suite.splits[1].root == tmp_path / "scuba" and suite.splits[1].list == tmp_path / "scuba" / "places.txt"
+    monkeypatch.delenv("SCUBA")
+    with pytest.raises(DeviasError, match=r"\$\{SCUBA\} is not set"):
+        load_suite(tmp_path / "s.yaml")

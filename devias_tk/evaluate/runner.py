@@ -33,6 +33,7 @@ class SplitResult:
     scene_metric: str | None = None
     predictions: dict[str, Any] = field(default_factory=dict, repr=False)
     entries: list[VideoEntry] = field(default_factory=list, repr=False)
+    root: Path = Path(".")
     scene_labels: np.ndarray | None = field(default=None, repr=False)
 
 
@@ -70,7 +71,7 @@ def evaluate_split(run: RunModel, split: SplitSpec, root: Path, spec: ClipSpec, 
         predictions = predict_entries(run, root, entries, spec, device, batch_size, workers, split.name)
         save_predictions(path, key, predictions, entries)
     result = SplitResult(split.name, split.seen, len(entries), predictions["failed"], predictions=predictions,
-                         entries=entries)
+                         entries=entries, root=root)
     ok = np.ones(len(entries), bool)
     ok[list(predictions["failed"])] = False
     if split.action and predictions["action_probs"] is not None:
@@ -139,8 +140,8 @@ def run_label(config: dict[str, Any]) -> str:
     return label
 
 
-def _attention_examples(run: RunModel, results: list[SplitResult], root: Path, spec: ClipSpec,
-                        device: torch.device, per_split: int = 2) -> list[dict]:
+def _attention_examples(run: RunModel, results: list[SplitResult], spec: ClipSpec, device: torch.device,
+                        per_split: int = 2) -> list[dict]:
     """Centre-view slot attention of a few videos of the seen split and of the first unseen action split."""
     picks = [r for r in results if r.seen][:1] + [r for r in results if not r.seen and r.action is not None][:1]
     centre = ClipSpec(clip_len=spec.clip_len, stride=spec.stride, size=spec.size, num_clips=1, num_crops=1,
@@ -148,7 +149,7 @@ def _attention_examples(run: RunModel, results: list[SplitResult], root: Path, s
     examples = []
     _, h, w = run.model.backbone.grid(spec.clip_len, spec.size, spec.size)
     for r in picks:
-        ds = ClipDataset(root, r.entries, centre, train=False)
+        ds = ClipDataset(r.root, r.entries, centre, train=False)
         for i in [i for i in range(len(r.entries)) if i not in r.failed][:per_split]:
             clip = ds[i]["clip"][0]
             with torch.no_grad():
@@ -173,7 +174,7 @@ def evaluate(run_dir: str | Path, suite: Suite, views: tuple[int, int] | None = 
     run = load_run(run_dir, which, dev)
     spec = _clip_spec(run.config, views or suite.views)
     out_dir = run_dir / "eval" / suite.name
-    results = [evaluate_split(run, split, suite.root, spec, out_dir, dev, batch_size, workers)
+    results = [evaluate_split(run, split, split.root or suite.root, spec, out_dir, dev, batch_size, workers)
                for split in suite.splits]
     summary = summarise(results)
     report = {
@@ -185,7 +186,7 @@ def evaluate(run_dir: str | Path, suite: Suite, views: tuple[int, int] | None = 
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
-    fig_paths = _figures(run, results, suite.root, spec, out_dir, dev)
+    fig_paths = _figures(run, results, spec, out_dir, dev)
     report["figures"] = [str(p) for p in fig_paths]
     md = [f"# {report['label']} on {suite.name}\n", f"Run `{run_dir}`, checkpoint `{run.checkpoint.name}`, "
           f"views {spec.num_clips}x{spec.num_crops} (temporal x spatial), top-1 unless the split says top-5.\n",
@@ -200,7 +201,7 @@ def evaluate(run_dir: str | Path, suite: Suite, views: tuple[int, int] | None = 
     return report
 
 
-def _figures(run: RunModel, results: list[SplitResult], root: Path, spec: ClipSpec, out_dir: Path,
+def _figures(run: RunModel, results: list[SplitResult], spec: ClipSpec, out_dir: Path,
              device: torch.device) -> list[Path]:
     paths = []
     for r in [r for r in results if not r.seen and r.action is not None]:  # one confusion per unseen action split
@@ -218,7 +219,7 @@ def _figures(run: RunModel, results: list[SplitResult], root: Path, spec: ClipSp
         paths.append(figures.projection_figure(a[ok], s[ok], actions, f"PCA of action vs scene features ({seen.name})",
                                                out_dir / "features_pca.png"))
     if run.method == "devias":
-        examples = _attention_examples(run, results, root, spec, device)
+        examples = _attention_examples(run, results, spec, device)
         if examples:
             paths.append(figures.attention_grid(examples, out_dir / "slot_attention.png"))
     return paths

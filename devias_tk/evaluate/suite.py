@@ -12,6 +12,9 @@ A suite is YAML::
       - {name: hat-scene-only, list: lists/hat-scene-only.txt, scene: top5,
          scene_labels: store, scene_store: caches/scenes-hat-scene-only.zarr}
 
+A split may give its own `root` (SCUBA and HAT live beside the action dataset) and `optional: true`
+(left out when its list does not exist, so one suite serves whichever unseen sets are present).
+`${VAR}` in paths is replaced from the environment (the `*-all` make targets set them).
 Exactly one split is `seen: true`. Unseen action = mean over unseen splits with an action metric;
 unseen scene = mean over unseen splits with a scene metric; H.M. = harmonic mean of seen action,
 unseen action, seen scene, unseen scene. With `scene_labels: store` a video's scene label is the
@@ -20,6 +23,8 @@ argmax of the store's `video_probs` (the scene model's pseudo label).
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +33,17 @@ import yaml
 from devias_tk.errors import DeviasError
 
 METRICS = {"top1": 1, "top5": 5}
+_VAR = re.compile(r"\$\{(\w+)\}")
+
+
+def _expand(text: str, where: str) -> Path:
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise DeviasError(f"{where}: ${{{name}}} is not set in the environment")
+        return os.environ[name]
+
+    return Path(_VAR.sub(value, str(text)))
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,7 @@ class SplitSpec:
     scene: str | None = None
     scene_labels: str = "list"  # "list" | "store"
     scene_store: Path | None = None
+    root: Path | None = None  # where the list's paths are relative to (default: the suite's root)
 
 
 @dataclass(frozen=True)
@@ -78,10 +95,10 @@ def load_suite(path: str | Path) -> Suite:
         raise DeviasError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     if "root" not in data or not data.get("splits"):
         raise DeviasError(f"{path}: a suite needs 'root' and a non-empty 'splits' list")
-    root = Path(data["root"])
+    root = _expand(data["root"], f"{path}: root")
     default_labels = data.get("scene_labels", "list")
     splits = []
-    split_keys = {"name", "list", "seen", "action", "scene", "scene_labels", "scene_store"}
+    split_keys = {"name", "list", "seen", "action", "scene", "scene_labels", "scene_store", "root", "optional"}
     for i, raw in enumerate(data["splits"]):
         where = f"{path}: splits[{i}]"
         if not isinstance(raw, dict) or "name" not in raw or "list" not in raw:
@@ -100,11 +117,15 @@ def load_suite(path: str | Path) -> Suite:
         store = raw.get("scene_store")
         if raw.get("scene") and labels == "store" and not store:
             raise DeviasError(f"{where} ({raw['name']}): scene_labels: store needs a scene_store")
-        list_path = Path(raw["list"])
+        split_root = _expand(raw["root"], where) if raw.get("root") else root
+        list_path = _expand(raw["list"], where)
+        list_path = list_path if list_path.is_absolute() else split_root / list_path
+        if raw.get("optional") and not list_path.is_file():
+            continue
         splits.append(SplitSpec(
-            name=str(raw["name"]), list=list_path if list_path.is_absolute() else root / list_path,
-            seen=bool(raw.get("seen", False)), action=raw.get("action"), scene=raw.get("scene"),
-            scene_labels=labels, scene_store=Path(store) if store else None,
+            name=str(raw["name"]), list=list_path, seen=bool(raw.get("seen", False)), action=raw.get("action"),
+            scene=raw.get("scene"), scene_labels=labels, scene_store=_expand(store, where) if store else None,
+            root=split_root,
         ))
     names = [s.name for s in splits]
     if len(set(names)) != len(names):

@@ -30,7 +30,7 @@ class DataSection:
     train_list: str = "lists/train.txt"
     val_list: str | None = None  # quick single-view validation after each epoch
     actions: str = "actions.txt"
-    scenes: str = "scenes.txt"
+    scenes: str | None = "scenes.txt"  # None: the scene store's class names
     mask_store: str | None = None  # FAME store (`masks extract`); needed by DEVIAS and FAME mixing
     scene_store: str | None = None  # scene-label store (`scenes label`); needed when scene_source = store
     scene_source: str = "store"  # "store": cached pseudo labels | "list": the list's scene column

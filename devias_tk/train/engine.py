@@ -98,7 +98,12 @@ def prepare(cfg: TrainConfig) -> Prepared:
     if not entries:
         raise DeviasError(f"{list_path}: no videos")
     actions = read_class_names(cfg.resolve(cfg.data.actions, True))
-    scenes = read_class_names(cfg.resolve(cfg.data.scenes, True))
+    if cfg.data.scenes is not None:
+        scenes = read_class_names(cfg.resolve(cfg.data.scenes, True))
+    elif cfg.data.scene_store and Path(cfg.data.scene_store).exists():
+        scenes = list(VideoStore(cfg.data.scene_store).attrs.get("class_names") or [])
+    else:
+        raise DeviasError("data.scenes is null: the scene class names come from data.scene_store, which is not set")
     bad = [e.path for e in entries if not 0 <= e.action < len(actions)]
     if bad:
         raise DeviasError(f"{list_path}: {len(bad)} videos have no action label in 0..{len(actions) - 1} "
