@@ -130,3 +130,28 @@ def eval_cmd(
     console.print(table)
     if missing:
         console.print(f"[yellow]{missing} listed videos have no mask or no ground truth and were skipped[/]")
+
+
+@app.command("import-gt")
+@user_errors
+def import_gt(
+    root: Annotated[Path, typer.Option(help="Dataset root.")],
+    list_file: Annotated[Path, typer.Option("--list", help="Toolkit list file of the videos.")],
+    out: Annotated[Path, typer.Option(help="Mask store to create or resume.")],
+    gt_dir: Annotated[Path | None, typer.Option(help="Ground-truth masks (default: ROOT/gt_masks).")] = None,
+    size: Annotated[int, typer.Option(help="Working short side of the clip masks.")] = 112,
+    window: Annotated[int, typer.Option(help="Frames per clip.")] = 16,
+    stride: Annotated[int, typer.Option(help="Frame step inside a clip.")] = 4,
+    hop: Annotated[int, typer.Option(help="Frames between window starts (0: = stride).")] = 0,
+) -> None:
+    """A mask store from ground-truth actor masks instead of FAME (an upper bound for the masks).
+
+    Reads GT_DIR/<video path without extension>.npz ('mask', bool (T, H, W)), as the synthetic
+    benchmark writes; the store has the FAME store's layout, so `train` takes either. Example:
+    [bold]devias-tk masks import-gt --root data/synthetic --list data/synthetic/lists/train.txt --out data/masks-gt.zarr[/]
+    """
+    from devias_tk.masks.ground_truth import import_ground_truth
+
+    spec = WindowSpec(window=window, stride=stride, hop=hop or stride, size=size, tubelet_size=max(1, size // 4))
+    written = import_ground_truth(list_file, gt_dir or root / "gt_masks", out, spec)
+    console.print(f"{out}: {written} videos written")
