@@ -41,3 +41,15 @@ def user_errors(fn: F) -> F:
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+BACKEND_HELP = "Where per-video work runs: local (worker processes here) or dask (an existing cluster, see --scheduler)."
+SCHEDULER_HELP = "Dask scheduler address for --backend dask (workers must share the files and the store's path)."
+
+
+def make_backend(kind: str, scheduler: str | None):
+    from devias_tk.utils.workers import Backend
+
+    if kind not in ("local", "dask"):
+        raise DeviasError(f"--backend must be local or dask (got {kind!r})")
+    return Backend(kind, scheduler)

@@ -10,7 +10,16 @@ import typer
 from rich.table import Table
 
 from devias_tk.cache.store import VideoStore
-from devias_tk.cli.common import JOBS_HELP, console, err_console, resolve_jobs, user_errors
+from devias_tk.cli.common import (
+    BACKEND_HELP,
+    JOBS_HELP,
+    SCHEDULER_HELP,
+    console,
+    err_console,
+    make_backend,
+    resolve_jobs,
+    user_errors,
+)
 from devias_tk.data.lists import read_list
 from devias_tk.masks import extract as extract_mod
 from devias_tk.masks import quality, sheet
@@ -35,6 +44,8 @@ def extract(
     max_failures: Annotated[int, typer.Option(help="Exit with status 1 when more videos fail than this.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds one video may take before its worker is killed.")] = 300.0,
     retry_failed: Annotated[bool, typer.Option(help="Retry videos recorded as failed by an earlier run.")] = True,
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "local",
+    scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,
 ) -> None:
     """Compute FAME soft masks for every cached clip window of every listed video.
 
@@ -47,6 +58,7 @@ def extract(
     summary = extract_mod.extract(
         root, list_file, out, spec, jobs=resolve_jobs(jobs), shard=extract_mod.parse_shard(shard),
         timeout=timeout, retry_failed=retry_failed, log=lambda m: err_console.print(f"[yellow]{m}[/]"),
+        backend=make_backend(backend, scheduler),
     )
     table = Table(title=f"masks: {out}")
     for col in ("listed", "already done", "done now", "padded (short)", "failed", "seconds"):

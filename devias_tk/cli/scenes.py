@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from devias_tk.cli.common import JOBS_HELP, console, err_console, resolve_jobs, user_errors
+from devias_tk.cli.common import (
+    BACKEND_HELP,
+    JOBS_HELP,
+    SCHEDULER_HELP,
+    console,
+    err_console,
+    make_backend,
+    resolve_jobs,
+    user_errors,
+)
 from devias_tk.data.lists import read_list
 from devias_tk.data.windows import ClipGrid
 from devias_tk.masks.extract import parse_shard
@@ -74,6 +83,8 @@ def label_cmd(
     max_failures: Annotated[int, typer.Option(help="Exit with status 1 when more videos fail than this.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds one video's decode may take before its worker is killed.")] = 300.0,
     retry_failed: Annotated[bool, typer.Option(help="Retry videos recorded as failed by an earlier run.")] = True,
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "local",
+    scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,
 ) -> None:
     """Cache the scene model's distribution for every clip window of every listed video.
 
@@ -87,7 +98,7 @@ def label_cmd(
     grid = ClipGrid(window=window, stride=stride, hop=hop or stride)
     summary = label(root, list_file, model, out, grid, device=device, batch=batch, jobs=resolve_jobs(jobs),
                     shard=parse_shard(shard), timeout=timeout, retry_failed=retry_failed,
-                    log=lambda m: err_console.print(f"[yellow]{m}[/]"))
+                    log=lambda m: err_console.print(f"[yellow]{m}[/]"), backend=make_backend(backend, scheduler))
     table = Table(title=f"scenes: {out}")
     for col in ("listed", "already done", "done now", "padded (short)", "failed", "clips", "clips/s", "seconds"):
         table.add_column(col, justify="right")

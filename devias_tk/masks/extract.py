@@ -30,8 +30,8 @@ from devias_tk.masks import fame
 from devias_tk.masks.windows import SHORT_POLICY, WindowSpec, compute_windows, window_indices, window_starts
 from devias_tk.utils.progress import progress_bar
 from devias_tk.utils.workers import FAULT_ENV as FAULT_ENV  # re-exported: the fault-injection tests set it
+from devias_tk.utils.workers import LOCAL, Backend, run_tasks
 from devias_tk.utils.workers import inject_fault as _inject_fault
-from devias_tk.utils.workers import supervised_map
 
 KIND = "fame-masks"
 CHUNK_WINDOWS = 32
@@ -136,6 +136,7 @@ def extract(
     retry_failed: bool = True,
     show_progress: bool = True,
     log: Callable[[str], None] = lambda _msg: None,
+    backend: Backend = LOCAL,
 ) -> ExtractSummary:
     """Fill `out` with masks for every video of `list_path` (this shard); resumes finished work."""
     spec.validate()
@@ -156,7 +157,7 @@ def extract(
         bar = (progress_bar("masks", len(tasks), "videos", show_failures=True) if show_progress
                else contextlib.nullcontext(lambda *_a, **_k: None))
         with bar as advance:
-            for result in supervised_map(process_video, tasks, jobs, timeout, _worker_init):
+            for result in run_tasks(process_video, tasks, jobs, timeout, _worker_init, backend):
                 task: _Task = result.item
                 value = result.value if result.ok else {"ok": False, "reason": result.error}
                 if value["ok"]:

@@ -39,7 +39,7 @@ from devias_tk.scenes.inflate import image_probs, topk_padded, window_probs
 from devias_tk.scenes.model import SceneModel, load_scene_model
 from devias_tk.utils.device import amp_dtype_for, resolve_device
 from devias_tk.utils.progress import progress_bar
-from devias_tk.utils.workers import supervised_map
+from devias_tk.utils.workers import LOCAL, Backend, run_tasks
 
 KIND = "scene-labels"
 FORMAT_VERSION = 1
@@ -167,6 +167,7 @@ def label(
     retry_failed: bool = True,
     show_progress: bool = True,
     log: Callable[[str], None] = lambda _msg: None,
+    backend: Backend = LOCAL,
 ) -> LabelSummary:
     """Fill `out` with scene distributions for every video of `list_path` (this shard); resumes finished work."""
     grid = grid or ClipGrid()
@@ -229,7 +230,7 @@ def label(
         bar = (progress_bar("scenes", len(tasks), "videos", show_failures=True, count_unit="clips")
                if show_progress else contextlib.nullcontext(lambda *_a, **_k: None))
         with bar as advance:
-            for result in supervised_map(decode_for_labels, tasks, jobs, timeout, worker_init):
+            for result in run_tasks(decode_for_labels, tasks, jobs, timeout, worker_init, backend):
                 task: DecodeTask = result.item
                 value = result.value if result.ok else {"ok": False, "reason": result.error}
                 if value["ok"]:

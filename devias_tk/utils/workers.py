@@ -136,3 +136,69 @@ def supervised_map(
         for w in workers:
             w.process.join(timeout=2)
             stop(w)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where per-video tasks run: local supervised processes, or an existing Dask cluster."""
+
+    kind: str = "local"  # "local" | "dask"
+    scheduler: str | None = None  # Dask scheduler address, e.g. tcp://10.0.0.5:8786
+    chunk: int = 8  # videos per Dask task (each task runs them in one supervised process)
+
+
+LOCAL = Backend()
+
+
+def _run_chunk(items: list[tuple[int, Any]], fn: Callable[[Any], Any], timeout: float,
+               initializer: Callable[[], None] | None) -> list[TaskResult]:
+    """On a Dask worker: the chunk through a one-process supervised pool, so a hung or crashing video
+    is killed there and reported, exactly as locally."""
+    indices = [i for i, _ in items]
+    results = list(supervised_map(fn, [item for _, item in items], 1, timeout, initializer))
+    for r in results:
+        r.index = indices[r.index]
+    return results
+
+
+def run_tasks(
+    fn: Callable[[Any], Any],
+    items: Sequence[Any],
+    jobs: int,
+    timeout: float,
+    initializer: Callable[[], None] | None = None,
+    backend: Backend = LOCAL,
+) -> Iterator[TaskResult]:
+    """`supervised_map` on this machine, or the same work spread over a Dask cluster.
+
+    With Dask, the cluster's workers must be allowed to start child processes (Dask's
+    `distributed.worker.daemon: false`), and every worker must see the stage's files and store at
+    the same paths (a shared filesystem).
+    """
+    if backend.kind == "local":
+        yield from supervised_map(fn, items, jobs, timeout, initializer)
+        return
+    if backend.kind != "dask":
+        raise ValueError(f"unknown backend {backend.kind!r} (use local or dask)")
+    from devias_tk.errors import DeviasError
+
+    if not backend.scheduler:
+        raise DeviasError("--backend dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise DeviasError("--backend dask needs the 'distributed' package (pip install 'devias-tk[dask]')") from None
+    indexed = list(enumerate(items))
+    chunks = [indexed[i : i + backend.chunk] for i in range(0, len(indexed), backend.chunk)]
+    with Client(backend.scheduler) as client:
+        futures = client.map(_run_chunk, chunks, fn=fn, timeout=timeout, initializer=initializer, pure=False)
+        for future in as_completed(futures):
+            try:
+                results = future.result()
+            except Exception as exc:  # the Dask task itself failed: every video of the chunk is reported
+                chunk = chunks[futures.index(future)]
+                results = [TaskResult(i, item, False, error=f"dask task failed ({type(exc).__name__}: {exc})")
+                           for i, item in chunk]
+            for r in results:
+                r.item = items[r.index]
+                yield r
