@@ -97,7 +97,8 @@ def test_eval_writes_a_complete_report_and_resumes(tiny_runs, monkeypatch):
     assert report["unseen_scene"].keys() == {"hat-scene-only", "hat-far"}
     md = (out / "report.md").read_text()
     assert "| DEVIAS |" in md and "H.M." in md
-    for name in ("confusion_hat-far.png", "features_pca.png", "slot_attention.png", "test.npz", "hat-far.json"):
+    for name in ("confusion_hat-far.png", "features_pca.png", "slot_attention.png", "training_curves.png", "test.npz",
+                 "hat-far.json"):
         assert (out / name).stat().st_size > 0, name
 
     def boom(*_a, **_k):

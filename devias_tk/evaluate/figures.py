@@ -101,3 +101,26 @@ def attention_grid(examples: list[dict], path: Path, scale: int = 2) -> Path:
     with atomic_path(path) as tmp:
         cv2.imwrite(str(tmp), sheet[:, :, ::-1])
     return path
+
+
+def training_curves(metrics_path: Path, path: Path) -> Path | None:
+    """Loss terms and learning rate against the step, from a run's metrics.jsonl."""
+    import json
+
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if "loss" in r]
+    if not rows:
+        return None
+    steps = [r["step"] for r in rows]
+    terms = [k for k in ("loss", "action", "scene", "cos", "amd", "guide") if k in rows[0]]
+    fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(6, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    for term in terms:
+        ax.plot(steps, [r[term] for r in rows], label=term, linewidth=1.5 if term == "loss" else 1.0)
+    ax.legend(fontsize=7, ncol=3)
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax_lr.plot(steps, [r["lr"] for r in rows], color="tab:gray")
+    ax_lr.set_ylabel("lr")
+    ax_lr.set_xlabel("step")
+    ax_lr.grid(alpha=0.3)
+    return _save(fig, path)

@@ -218,6 +218,10 @@ def _figures(run: RunModel, results: list[SplitResult], spec: ClipSpec, out_dir:
         actions = np.array([e.action for e in seen.entries])[ok]
         paths.append(figures.projection_figure(a[ok], s[ok], actions, f"PCA of action vs scene features ({seen.name})",
                                                out_dir / "features_pca.png"))
+    curves = figures.training_curves(run.checkpoint.parent.parent / "metrics.jsonl", out_dir / "training_curves.png") \
+        if (run.checkpoint.parent.parent / "metrics.jsonl").is_file() else None
+    if curves is not None:
+        paths.append(curves)
     if run.method == "devias":
         examples = _attention_examples(run, results, spec, device)
         if examples:
