@@ -94,7 +94,7 @@ def label_cmd(
     grid = ClipGrid(window=window, stride=stride, hop=hop or stride)
     scene_model = load_scene_model(model, classes=classes, arch=arch, input_size=input_size, strict=strict)
     if scene_model.report is not None:
-        console.print(f"model {scene_model.report.summary()}", markup=False, highlight=False)
+        console.print(f"model {scene_model.report.summary()}", markup=False, highlight=False, soft_wrap=True)
     summary = label(root, list_file, scene_model, out, grid, device=device, batch=batch, jobs=resolve_jobs(jobs),
                     shard=parse_shard(shard), timeout=timeout, retry_failed=retry_failed,
                     log=lambda m: err_console.print(f"[yellow]{m}[/]"))

@@ -293,15 +293,13 @@ def _build_timm(obj: object, path: Path, options: LoadOptions) -> SceneModel:
     arch = options.arch
     cfg = timm.get_pretrained_cfg(arch) if timm.is_model(arch) else None
     size = options.input_size or (cfg.input_size[-1] if cfg is not None and cfg.input_size else 224)
-    probe, _ = build_image_model(arch, 1, size)
-    classifier = f"{probe.pretrained_cfg.get('classifier', 'head')}.weight"
+    classifier = f"{getattr(cfg, 'classifier', None) or 'head'}.weight"
     if classifier not in state:
         raise DeviasError(f"{path}: no {classifier} classifier for {arch}: the file holds {describe_weights(state)}")
     names = _class_names(options, path, state[classifier].shape[0])
     kwargs: dict[str, Any] = {}
     notes = ["'module.' prefix removed (saved from a DataParallel wrapper)"] if stripped else []
-    own = probe.state_dict()
-    if "fc_norm.weight" in state and "norm.weight" not in state and "fc_norm.weight" not in own:
+    if "fc_norm.weight" in state and "norm.weight" not in state:
         kwargs["global_pool"] = "avg"
         notes.append("fc_norm without norm: built with global_pool='avg' (mean of the patch tokens, then fc_norm)")
     module, _ = build_image_model(arch, len(names), size, **kwargs)
