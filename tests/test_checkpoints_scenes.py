@@ -104,6 +104,8 @@ def test_an_mae_finetuned_timm_vit_loads_with_arch_and_matches_mae(tmp_path):
     # without --arch the file is not guessed
     with pytest.raises(DeviasError, match=r"not a scene-model checkpoint .*image ViT \(192 dims, 12 blocks.*--arch"):
         load_scene_model(tmp_path / "mae_places.pth", classes=classes)
+    with pytest.raises(DeviasError, match="unknown timm architecture 'vit_nonesuch'"):
+        load_scene_model(tmp_path / "mae_places.pth", classes=classes, arch="vit_nonesuch")
 
 
 def _teacher_file(tmp_path: Path) -> tuple[dict, Path, Path]:

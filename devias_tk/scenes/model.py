@@ -291,9 +291,13 @@ def _build_timm(obj: object, path: Path, options: LoadOptions) -> SceneModel:
     state, container = find_state_dict(obj, path)
     state, stripped = strip_prefix(state, "module.")
     arch = options.arch
-    cfg = timm.get_pretrained_cfg(arch) if timm.is_model(arch) else None
+    if not timm.is_model(arch):
+        raise DeviasError(f"unknown timm architecture {arch!r} (see timm.list_models())")
+    cfg = timm.get_pretrained_cfg(arch)
     size = options.input_size or (cfg.input_size[-1] if cfg is not None and cfg.input_size else 224)
-    classifier = f"{getattr(cfg, 'classifier', None) or 'head'}.weight"
+    classifier = getattr(cfg, "classifier", None) or "head"
+    # distilled models name two heads; the first is the class head
+    classifier = f"{classifier[0] if isinstance(classifier, tuple | list) else classifier}.weight"
     if classifier not in state:
         raise DeviasError(f"{path}: no {classifier} classifier for {arch}: the file holds {describe_weights(state)}")
     names = _class_names(options, path, state[classifier].shape[0])
