@@ -71,10 +71,14 @@ def train(
 def label_cmd(
     root: Annotated[Path, typer.Option(help="Dataset root the list's paths are relative to.")],
     list_file: Annotated[Path, typer.Option("--list", help="Toolkit list file of the videos.")],
-    model: Annotated[Path, typer.Option(help="Scene model checkpoint (from `scenes train`).")],
+    model: Annotated[Path, typer.Option(help="Scene model: a `scenes train` checkpoint, a Places365 CSAIL .pth.tar, the DEVIAS scene teacher, or a timm state dict (with --arch).")],
     out: Annotated[Path, typer.Option(help="Scene-label store to create or resume (e.g. scenes/train.zarr).")],
+    classes: Annotated[Path | None, typer.Option(help="Class names of a foreign model ('<index> <name>' or Places365's categories_places365.txt).")] = None,
+    arch: Annotated[str | None, typer.Option(help="timm architecture of a plain state dict (a pretrained tag sets the normalisation, e.g. vit_base_patch16_224.mae).")] = None,
+    input_size: Annotated[int | None, typer.Option(help="Input side in pixels of a foreign model (default: the format's, 224).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse a model file with any missing, unexpected or reshaped tensor.")] = False,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
-    batch: Annotated[int, typer.Option(help="Frames per forward pass of the image model.")] = 64,
+    batch: Annotated[int, typer.Option(help="Frames per forward pass (a clip model takes batch // window clips).")] = 64,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP + " They decode; the model runs in the main process.")] = 0,
     window: Annotated[int, typer.Option(help="Frames per clip (as in training).")] = 16,
     stride: Annotated[int, typer.Option(help="Frame step inside a clip (as in training).")] = 4,
@@ -89,14 +93,20 @@ def label_cmd(
     """Cache the scene model's distribution for every clip window of every listed video.
 
     Frame-average inflation: a window's distribution is the mean of the image model's softmax over
-    its frames; each distinct frame is run once. Windows are those of the mask stage's grid.
-    Resumable: re-running skips finished videos. Example:
+    its frames; each distinct frame is run once. A clip model (the DEVIAS video teacher) takes each
+    window's frames as one clip instead. Windows are those of the mask stage's grid. The model's load
+    report is printed first. Resumable: re-running skips finished videos. Examples:
     [bold]devias-tk scenes label --root data/synthetic --list data/synthetic/lists/train.txt --model data/scenes/vit_tiny.pt --out data/scenes/train.zarr[/]
+    [bold]devias-tk scenes label --root UCF-101 --list lists/train.txt --model resnet50_places365.pth.tar --classes categories_places365.txt --out scenes/train.zarr[/]
     """
     from devias_tk.scenes.label import label
+    from devias_tk.scenes.model import load_scene_model
 
     grid = ClipGrid(window=window, stride=stride, hop=hop or stride)
-    summary = label(root, list_file, model, out, grid, device=device, batch=batch, jobs=resolve_jobs(jobs),
+    scene_model = load_scene_model(model, classes=classes, arch=arch, input_size=input_size, strict=strict)
+    if scene_model.report is not None:
+        console.print(f"model {scene_model.report.summary()}", markup=False, highlight=False, soft_wrap=True)
+    summary = label(root, list_file, scene_model, out, grid, device=device, batch=batch, jobs=resolve_jobs(jobs),
                     shard=parse_shard(shard), timeout=timeout, retry_failed=retry_failed,
                     log=lambda m: err_console.print(f"[yellow]{m}[/]"), backend=make_backend(backend, scheduler))
     table = Table(title=f"scenes: {out}")

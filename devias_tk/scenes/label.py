@@ -16,6 +16,10 @@ Work: worker processes (`supervised_map`, killed and recorded past `timeout`) de
 frame the windows need once and cut the model's eval view; the main process batches frames of
 consecutive videos through the image model (`batch` frames per forward, autocast on GPU), averages
 each window's frames (frame-average inflation) and commits the video's group atomically.
+
+A clip model (inflation "clip-model", the DEVIAS video teacher) gets each window's frames as one clip
+instead, `batch // window` clips per forward (at least one); the frames are still decoded once and
+the clips cut from them in the main process. Its cost is a full clip forward per window.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ from devias_tk import __version__
 from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.data.lists import read_list, resolve
 from devias_tk.data.windows import SHORT_POLICY, ClipGrid
+from devias_tk.errors import DeviasError
 from devias_tk.scenes.decode import DecodeTask, decode_for_labels, worker_init
-from devias_tk.scenes.inflate import image_probs, topk_padded, window_probs
+from devias_tk.scenes.inflate import CLIP_MODEL, clip_model_probs, image_probs, topk_padded, window_probs
 from devias_tk.scenes.model import SceneModel, load_scene_model
 from devias_tk.utils.device import amp_dtype_for, resolve_device
 from devias_tk.utils.progress import progress_bar
@@ -68,9 +73,11 @@ def store_attributes(model: SceneModel, grid: ClipGrid, list_path: Path, num_vid
     }
 
 
-def video_arrays(frame_probs: np.ndarray, positions: np.ndarray) -> dict[str, np.ndarray]:
-    """The arrays of one video's group from its distinct frames' distributions (F, S) and window rows (K, T)."""
-    per_window = window_probs(frame_probs.astype(np.float64), positions)
+def video_arrays(frame_probs: np.ndarray, positions: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The arrays of one video's group from its distinct frames' distributions (F, S) and window rows (K, T),
+    or (positions None, a clip model) from its windows' distributions (K, S)."""
+    probs = frame_probs.astype(np.float64)
+    per_window = probs if positions is None else window_probs(probs, positions)
     video = per_window.mean(axis=0)
     return {
         "probs": per_window.astype(np.float16),
@@ -78,6 +85,19 @@ def video_arrays(frame_probs: np.ndarray, positions: np.ndarray) -> dict[str, np
         "video_probs": video.astype(np.float16),
         "video_top5": topk_padded(video, TOP_K),
     }
+
+
+class WindowClips:
+    """A video's windows as clips, cut on demand from its distinct frames: `[lo:hi]` -> (hi - lo, T, S, S, 3)."""
+
+    def __init__(self, frames: np.ndarray, positions: np.ndarray) -> None:
+        self.frames, self.positions = frames, positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return self.frames[self.positions[rows]]
 
 
 @dataclass
@@ -93,35 +113,38 @@ class FrameBatcher:
 
     `add` queues a decoded video; `batches(final)` yields (uint8 frames, [(pending, lo, hi)]) with
     exactly `size` frames (fewer only when `final`); `finished()` pops the videos all of whose
-    frames have a distribution, in the order they were added.
+    frames have a distribution, in the order they were added. With `item` = "windows" the items are
+    the video's window clips (`decoded["windows"]`, a `WindowClips`) instead of its frames.
     """
 
-    def __init__(self, size: int, num_classes: int) -> None:
+    def __init__(self, size: int, num_classes: int, item: str = "frames") -> None:
         if size < 1:
             raise ValueError("batch size must be >= 1")
         self.size = size
         self.num_classes = num_classes
+        self.item = item
         self.queue: deque[_Pending] = deque()
         self._next = 0  # index into the queue of the first video with frames not yet batched
         self._offset = 0  # first unbatched frame of that video
         self.queued = 0  # frames not yet batched
 
     def add(self, video: str, decoded: dict) -> None:
-        frames = decoded["frames"]
-        self.queue.append(_Pending(video, decoded, np.zeros((len(frames), self.num_classes), np.float32)))
-        self.queued += len(frames)
+        items = decoded[self.item]
+        self.queue.append(_Pending(video, decoded, np.zeros((len(items), self.num_classes), np.float32)))
+        self.queued += len(items)
 
     def batches(self, final: bool = False) -> Iterator[tuple[np.ndarray, list[tuple[_Pending, int, int]]]]:
         while self.queued >= self.size or (final and self.queued):
             parts, pieces, need = [], [], self.size
             while need and self._next < len(self.queue):
                 p = self.queue[self._next]
-                take = min(need, len(p.decoded["frames"]) - self._offset)
-                parts.append(p.decoded["frames"][self._offset : self._offset + take])
+                items = p.decoded[self.item]
+                take = min(need, len(items) - self._offset)
+                parts.append(items[self._offset : self._offset + take])
                 pieces.append((p, self._offset, self._offset + take))
                 need -= take
                 self._offset += take
-                if self._offset == len(p.decoded["frames"]):
+                if self._offset == len(items):
                     self._next += 1
                     self._offset = 0
             self.queued -= self.size - need
@@ -144,7 +167,7 @@ class LabelSummary:
     failed: dict[str, str] = field(default_factory=dict)  # path -> reason, this shard, after the run
     padded: list[str] = field(default_factory=list)
     clips: int = 0  # windows labelled in this run
-    frames: int = 0  # images through the model in this run
+    frames: int = 0  # images through the model in this run (a clip model: clips x frames)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # decode_s (summed over workers), infer_s, write_s
 
@@ -178,6 +201,11 @@ def label(
         model = load_scene_model(model)
     module = model.module.to(dev).eval()
     amp = amp_dtype_for(dev)
+    clip_model = model.inflation == CLIP_MODEL
+    tubelet = getattr(model.module, "tubelet_size", 1)
+    if clip_model and grid.window % tubelet:
+        raise DeviasError(f"the clip scene model takes clips in tubelets of {tubelet} frames; "
+                          f"window {grid.window} does not divide")
     entries = read_list(list_path)
     mine = entries[shard[0] :: shard[1]]
     store = VideoStore.open_or_create(out, store_attributes(model, grid, Path(list_path), len(entries)), IDENTITY)
@@ -190,12 +218,13 @@ def label(
     summary = LabelSummary(Path(out), len(mine), len(mine) - len(todo), 0)
     tasks = [DecodeTask(e.path, str(resolve(root, e)), grid, model.input_size, model.resize_size) for e in todo]
     timings = {"decode_s": 0.0, "infer_s": 0.0, "write_s": 0.0}
-    batcher = FrameBatcher(batch, model.num_classes)
+    batcher = (FrameBatcher(max(1, batch // grid.window), model.num_classes, item="windows") if clip_model
+               else FrameBatcher(batch, model.num_classes))
 
     def commit_finished(advance: Callable) -> None:
         for p in batcher.finished():
             t0 = time.perf_counter()
-            arrays = video_arrays(p.probs, p.decoded["positions"])
+            arrays = video_arrays(p.probs, None if clip_model else p.decoded["positions"])
             k = len(arrays["probs"])
             chunk = min(CHUNK_WINDOWS, k)  # one file per array for any video shorter than ~70 minutes
             store.commit(
@@ -216,9 +245,12 @@ def label(
         for images, pieces in batcher.batches(final):
             t0 = time.perf_counter()
             x = torch.from_numpy(images).to(dev, non_blocking=True)
-            probs = image_probs(module, x, model.mean, model.std, amp).cpu().numpy()
+            if clip_model:
+                probs = clip_model_probs(module, x, model.mean, model.std, amp).cpu().numpy()
+            else:
+                probs = image_probs(module, x, model.mean, model.std, amp).cpu().numpy()
             timings["infer_s"] += time.perf_counter() - t0
-            summary.frames += len(images)
+            summary.frames += len(images) * (grid.window if clip_model else 1)
             row = 0
             for p, lo, hi in pieces:
                 p.probs[lo:hi] = probs[row : row + hi - lo]
@@ -235,6 +267,8 @@ def label(
                 value = result.value if result.ok else {"ok": False, "reason": result.error}
                 if value["ok"]:
                     timings["decode_s"] += value["decode_s"]
+                    if clip_model:
+                        value["windows"] = WindowClips(value["frames"], value["positions"])
                     batcher.add(task.video, value)
                     run_batches(advance, final=False)
                 else:

@@ -10,6 +10,19 @@ from torch import nn
 
 from devias_tk import __version__
 from devias_tk.errors import DeviasError
+from devias_tk.models.baselines import PooledClassifier
+from devias_tk.models.checkpoints import (
+    KeyMap,
+    LoadReport,
+    describe_weights,
+    find_state_dict,
+    load_mapped,
+    map_video_vit,
+    read_checkpoint,
+    strip_prefix,
+    video_vit_format,
+    vit_geometry,
+)
 from devias_tk.utils.atomic import atomic_path
 
 FORMAT = "devias-tk/checkpoint/1"
@@ -45,31 +58,41 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
-def load_initial_weights(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
-    """Start from a devias-tk checkpoint (its model weights) or a raw state dict whose keys match the
-    model or its backbone (e.g. VideoMAE fine-tuned names). Shape-mismatched keys (a head with another
-    class count) are skipped. Returns a load report."""
+def _action_head(model: nn.Module) -> str | None:
+    """Where a VideoMAE fine-tuned head may go: only a plain action classifier has the same meaning."""
+    return "head." if isinstance(model, PooledClassifier) and model.target == "action" else None
+
+
+def load_initial_weights(model: nn.Module, path: str | Path, strict: bool = False) -> LoadReport:
+    """Start from a devias-tk checkpoint (its model weights), a state dict in the toolkit's own names,
+    or a VideoMAE pre-training / fine-tuned / DEVIAS scene-teacher file mapped onto the backbone
+    (`devias_tk.models.checkpoints`). Returns the load report; `strict` refuses any missing, unexpected
+    or reshaped tensor. Tensors of the model a format never supplies (heads, slots) are reported fresh."""
     path = Path(path)
-    if not path.is_file():
-        raise DeviasError(f"{path}: initial weights not found")
-    raw = torch.load(path, map_location="cpu", weights_only=False)
+    raw = read_checkpoint(path, "initial weights")
+    target = unwrap(model)
+    own = target.state_dict()
     if isinstance(raw, dict) and raw.get("format") == FORMAT:
-        state = raw["model"]
-    elif isinstance(raw, dict):
-        state = raw.get("model", raw.get("module", raw))
+        state, container = find_state_dict({"model": raw.get("model")}, path)
+        report = load_mapped(target, KeyMap.identity(state), file=path, fmt=FORMAT, container=container)
     else:
-        raise DeviasError(f"{path}: not a state dict or checkpoint")
-    own = model.state_dict()
-    if not any(k in own for k in state) and any(f"backbone.{k}" in own for k in state):
-        state = {f"backbone.{k}": v for k, v in state.items()}
-    loadable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    report = {
-        "loaded": sorted(loadable),
-        "reshaped_skipped": sorted(k for k, v in state.items() if k in own and own[k].shape != v.shape),
-        "unexpected": sorted(k for k in state if k not in own),
-        "missing": sorted(k for k in own if k not in loadable),
-    }
-    if not loadable:
-        raise DeviasError(f"{path}: no parameter matches this model")
-    model.load_state_dict(loadable, strict=False)
+        state, container = find_state_dict(raw, path)
+        state, _ = strip_prefix(state, "module.")
+        fmt = video_vit_format(state)
+        if any(k.startswith("backbone.") and k in own for k in state):  # the toolkit's own names
+            report = load_mapped(target, KeyMap.identity(state), file=path, fmt="devias-tk state dict",
+                                 container=container)
+        elif fmt is None:
+            raise DeviasError(f"{path}: not weights this model can start from: the file holds "
+                              f"{describe_weights(state)}; readable: devias-tk checkpoints, VideoMAE pre-training "
+                              "and fine-tuned checkpoints, the DEVIAS scene teacher")
+        else:
+            shapes = {k: v.shape for k, v in own.items()}
+            mapped = map_video_vit(state, fmt, shapes, prefix="backbone.", head=_action_head(target))
+            report = load_mapped(target, mapped, file=path, fmt=fmt, container=container,
+                                 covers=lambda name: name.startswith("backbone."))
+    if not report.loaded:
+        raise DeviasError(f"{path}: no tensor fits this model (the file holds {describe_weights(state)}; the model's "
+                          f"backbone has {vit_geometry(own, 'backbone.')})")
+    report.check(strict)
     return report

@@ -77,7 +77,8 @@ class RunSection:
     save_every: int = 1  # epochs between checkpoints
     save_every_steps: int = 0  # additionally every N steps (0: off)
     log_every: int = 10  # steps
-    init: str | None = None  # weights to start from (a devias-tk checkpoint or VideoMAE-keyed state dict)
+    init: str | None = None  # weights to start from (a devias-tk checkpoint, VideoMAE or DEVIAS-teacher file)
+    init_strict: bool = False  # refuse init weights with any missing, unexpected or reshaped tensor
 
 
 SECTIONS: dict[str, type] = {

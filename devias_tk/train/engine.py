@@ -240,11 +240,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
 
     model = prep.model.to(device)
     if cfg.run.init and resume_from is None:
-        report = load_initial_weights(model, cfg.run.init)
+        report = load_initial_weights(model, cfg.run.init, strict=cfg.run.init_strict)
         if info.is_main:
-            console.print(f"init from {cfg.run.init}: {len(report['loaded'])} tensors loaded, "
-                          f"{len(report['missing'])} missing, {len(report['reshaped_skipped'])} skipped (shape), "
-                          f"{len(report['unexpected'])} unexpected")
+            console.print(f"init from {report.summary()}", markup=False, highlight=False, soft_wrap=True)
     optimizer = build_optimizer(
         param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay, cfg.optim.slot_lr_scale), cfg.optim.betas
     )
