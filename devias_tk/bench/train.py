@@ -98,3 +98,75 @@ def bench_train(method: str = "devias", model_size: str = "base", frames: int = 
     clips_per_s = batch / seconds
     return TrainBench(method, model_size, batch, frames, size, str(dev), "bf16 autocast" if use_amp else "fp32",
                       compile_model, steps, 1000 * seconds, clips_per_s, peak, 3 * flops * clips_per_s / 1e12)
+
+
+@dataclass
+class LoaderBench:
+    workers: int
+    batch: int
+    batches: int
+    first_batch_s: float  # worker start-up included
+    loader_clips_per_s: float  # the loader alone, after the first batch
+    end_to_end_clips_per_s: float | None  # loader + the training step on `device`
+    device: str
+
+
+def bench_loader(root: str, list_path: str, mask_store: str, scene_store: str, frames: int = 16, stride: int = 4,
+                 size: int = 224, batch: int = 12, workers: int = 16, batches: int = 20, method: str = "devias",
+                 model_size: str = "base", device: str = "cpu", train_steps: int = 0) -> LoaderBench:
+    """The real training loader (decode, crop, masks and scene windows from the stores) on files: the rate
+    it sustains, and with `train_steps` > 0 the end-to-end rate of loader + step."""
+    from torch.utils.data import DataLoader
+
+    from devias_tk.cache.store import VideoStore
+    from devias_tk.data.lists import read_list
+    from devias_tk.data.windows import ClipGrid
+    from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
+
+    entries = read_list(list_path)
+    scenes = VideoStore(scene_store).attrs["class_names"]
+    grid_side = size // 16
+    spec = TrainDataSpec(grid=ClipGrid(frames, stride, stride), size=size, guide_shape=(4 * grid_side,) * 2,
+                         scene_source="store", num_scenes=len(scenes))
+    dataset = TrainClips(root, entries, spec, mask_store, scene_store, seed=0)
+    sampler = EpochSampler(len(dataset), batch, seed=0)
+    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers,
+                        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+                        multiprocessing_context="spawn" if workers > 0 else None, pin_memory=device == "cuda")
+
+    def batches_forever():
+        epoch = 0
+        while True:
+            sampler.set_epoch(epoch)
+            yield from loader
+            epoch += 1
+
+    stream = batches_forever()
+    started = time.perf_counter()
+    next(stream)
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(batches):
+        next(stream)
+    loader_rate = batches * batch / (time.perf_counter() - started)
+    end_to_end = None
+    if train_steps > 0:
+        dev = torch.device(device)
+        model = build_model(method, num_actions=max(e.action for e in entries) + 1, num_scenes=len(scenes),
+                            size=model_size, frames=frames, img_size=size).to(dev)
+        optimizer = build_optimizer(param_groups(model, 0.05, 0.75, 0.1), (0.9, 0.999))
+        step_spec = StepSpec(method=method, num_actions=max(e.action for e in entries) + 1, mix="fame", beta=0.3,
+                             p_aug=0.4, be_max_lambda=0.3, patch_size=16, guide_pool=4, loss=LossConfig())
+        use_amp = dev.type == "cuda"
+        started = time.perf_counter()
+        for i in range(train_steps):
+            data = {k: v.to(dev, non_blocking=True) if torch.is_tensor(v) else v for k, v in next(stream).items()}
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss, _ = compute_loss(model, data, step_spec, step_generator(0, i, dev))
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        end_to_end = train_steps * batch / (time.perf_counter() - started)
+    return LoaderBench(workers, batch, batches, first, loader_rate, end_to_end, device)

@@ -130,6 +130,13 @@ def train_bench(
     warmup: Annotated[int, typer.Option(help="Untimed warm-up steps.")] = 2,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+    with_loader: Annotated[bool, typer.Option("--with-loader", help="Measure the real loader on files instead (needs --root, --mask-store, --scene-store).")] = False,
+    root: Annotated[Path | None, typer.Option(help="--with-loader: dataset root (default data/ucf-like).")] = None,
+    list_file: Annotated[Path | None, typer.Option("--list", help="--with-loader: list (default ROOT/lists/train.txt).")] = None,
+    mask_store: Annotated[Path | None, typer.Option(help="--with-loader: the list's mask store.")] = None,
+    scene_store: Annotated[Path | None, typer.Option(help="--with-loader: the list's scene-label store.")] = None,
+    workers: Annotated[int, typer.Option(help="--with-loader: DataLoader worker processes.")] = 16,
+    loader_batches: Annotated[int, typer.Option(help="--with-loader: timed batches.")] = 20,
 ) -> None:
     """Steady-state clips/s and peak memory of the full training step (scene mix, matching, all losses,
     AdamW) on in-memory clips, UCF-101-sized heads (101 actions, 365 scenes); bf16 autocast on CUDA.
@@ -138,8 +145,21 @@ def train_bench(
     """
     import dataclasses
 
-    from devias_tk.bench.train import bench_train
+    from devias_tk.bench.train import bench_loader, bench_train
 
+    if with_loader:
+        root = root or Path("data/ucf-like")
+        if mask_store is None or scene_store is None:
+            raise typer.BadParameter("--with-loader needs --mask-store and --scene-store built for --list")
+        r = bench_loader(str(root), str(list_file or root / "lists" / "train.txt"), str(mask_store), str(scene_store),
+                         frames, 4, size, (batch or [12])[0], workers, loader_batches, method, model, device, steps)
+        console.print(f"loader ({r.workers} workers, batch {r.batch}): {r.loader_clips_per_s:.1f} clips/s after a "
+                      f"first batch of {r.first_batch_s:.1f} s" + (
+                          f"; end to end with the {method} ViT-{model} step on {r.device}: "
+                          f"{r.end_to_end_clips_per_s:.2f} clips/s" if r.end_to_end_clips_per_s is not None else ""))
+        if json_out:
+            json_out.write_text(json.dumps(dataclasses.asdict(r), indent=1) + "\n")
+        return
     results = [bench_train(method, model, frames, size, b, device, steps, warmup, compile_model)
                for b in (batch or [12])]
     table = Table(title=f"bench train: {method}, ViT-{model}, {frames}x{size}x{size}, {device}")

@@ -1,0 +1,47 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from devias_tk.bench.train import bench_train, vit_forward_flops
+from devias_tk.cli import app
+
+runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+
+
+def test_flop_count_matches_the_anchor():
+    # ViT-B/16 at 16x224x224: 1568 tokens, about 361 GFLOP per forward pass (the facts' anchor)
+    assert vit_forward_flops(12, 768, 1568, 2 * 16 * 16) / 1e9 == pytest.approx(361, abs=1)
+
+
+@pytest.mark.parametrize("method", ["devias", "two-token"])
+def test_bench_train_runs_the_real_step(method):
+    r = bench_train(method, "tiny", frames=4, size=32, batch=2, device="cpu", steps=1, warmup=1)
+    assert r.clips_per_s > 0 and r.peak_memory_gib > 0 and r.precision == "fp32" and r.batch == 2
+
+
+def test_bench_train_with_loader_on_files(tiny_benchmark, tmp_path):
+    import torch
+
+    from devias_tk.data.windows import ClipGrid
+    from devias_tk.masks import extract
+    from devias_tk.masks.windows import WindowSpec
+    from devias_tk.scenes.label import label
+    from devias_tk.scenes.model import build_image_model, save_checkpoint
+
+    train = tiny_benchmark / "lists/train.txt"
+    extract.extract(tiny_benchmark, train, tmp_path / "m.zarr", WindowSpec(8, 4, 4, 32, 8), jobs=1,
+                    show_progress=False)
+    torch.manual_seed(0)
+    module, kwargs = build_image_model("vit_tiny_patch16_224", 4, 32, depth=1)
+    model = save_checkpoint(tmp_path / "s.pt", module, arch="vit_tiny_patch16_224", model_kwargs=kwargs,
+                            class_names=list("abcd"), input_size=32, resize_size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
+    label(tiny_benchmark, train, model, tmp_path / "s.zarr", ClipGrid(8, 4, 4), device="cpu", jobs=1,
+          show_progress=False)
+    result = runner.invoke(app, ["bench", "train", "--with-loader", "--root", str(tiny_benchmark), "--mask-store",
+                                 str(tmp_path / "m.zarr"), "--scene-store", str(tmp_path / "s.zarr"), "--model", "tiny",
+                                 "--frames", "8", "--size", "32", "--batch", "4", "--workers", "0",
+                                 "--loader-batches", "3", "--steps", "1", "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "b.json").read_text())
+    assert figures["loader_clips_per_s"] > 0 and figures["end_to_end_clips_per_s"] > 0
