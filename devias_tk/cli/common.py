@@ -53,3 +53,35 @@ def make_backend(kind: str, scheduler: str | None):
     if kind not in ("local", "dask"):
         raise DeviasError(f"--backend must be local or dask (got {kind!r})")
     return Backend(kind, scheduler)
+
+
+def print_stage_summary(title: str, summary, extra: dict[str, str] | None = None, max_failures: int = 0) -> None:
+    """The per-video stages' summary: counts, padded videos, failures with reasons; exit 1 above max_failures.
+
+    `summary` has listed, skipped, done, padded (list), failed (path -> reason) and seconds.
+    """
+    import typer
+    from rich.table import Table
+
+    table = Table(title=title)
+    columns = {"listed": str(summary.listed), "already done": str(summary.skipped), "done now": str(summary.done),
+               "padded (short)": str(len(summary.padded)),
+               "failed": f"[red]{len(summary.failed)}[/]" if summary.failed else "0", **(extra or {}),
+               "seconds": f"{summary.seconds:.1f}"}
+    for col in columns:
+        table.add_column(col, justify="right")
+    table.add_row(*columns.values())
+    console.print(table)
+    if summary.padded:
+        console.print(f"[yellow]{len(summary.padded)} videos are shorter than one window and were padded by "
+                      f"repeating their last frame[/], e.g. {summary.padded[0]}")
+    if summary.failed:
+        failures = Table(title="failed videos (recorded in the store)")
+        failures.add_column("video")
+        failures.add_column("reason")
+        for path, reason in sorted(summary.failed.items()):
+            failures.add_row(path, reason)
+        console.print(failures)
+    if len(summary.failed) > max_failures:
+        err_console.print(f"[red]{len(summary.failed)} failures exceed --max-failures {max_failures}[/]")
+        raise typer.Exit(1)

@@ -17,6 +17,7 @@ from devias_tk.cli.common import (
     console,
     err_console,
     make_backend,
+    print_stage_summary,
     resolve_jobs,
     user_errors,
 )
@@ -60,25 +61,7 @@ def extract(
         timeout=timeout, retry_failed=retry_failed, log=lambda m: err_console.print(f"[yellow]{m}[/]"),
         backend=make_backend(backend, scheduler),
     )
-    table = Table(title=f"masks: {out}")
-    for col in ("listed", "already done", "done now", "padded (short)", "failed", "seconds"):
-        table.add_column(col, justify="right")
-    table.add_row(str(summary.listed), str(summary.skipped), str(summary.done), str(len(summary.padded)),
-                  f"[red]{len(summary.failed)}[/]" if summary.failed else "0", f"{summary.seconds:.1f}")
-    console.print(table)
-    if summary.padded:
-        console.print(f"[yellow]{len(summary.padded)} videos are shorter than one window and were padded by "
-                      f"repeating their last frame[/], e.g. {summary.padded[0]}")
-    if summary.failed:
-        failures = Table(title="failed videos (recorded in the store)")
-        failures.add_column("video")
-        failures.add_column("reason")
-        for path, reason in sorted(summary.failed.items()):
-            failures.add_row(path, reason)
-        console.print(failures)
-    if len(summary.failed) > max_failures:
-        err_console.print(f"[red]{len(summary.failed)} failures exceed --max-failures {max_failures}[/]")
-        raise typer.Exit(1)
+    print_stage_summary(f"masks: {out}", summary, max_failures=max_failures)
 
 
 @app.command()

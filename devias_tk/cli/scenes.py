@@ -15,6 +15,7 @@ from devias_tk.cli.common import (
     console,
     err_console,
     make_backend,
+    print_stage_summary,
     resolve_jobs,
     user_errors,
 )
@@ -109,26 +110,8 @@ def label_cmd(
     summary = label(root, list_file, scene_model, out, grid, device=device, batch=batch, jobs=resolve_jobs(jobs),
                     shard=parse_shard(shard), timeout=timeout, retry_failed=retry_failed,
                     log=lambda m: err_console.print(f"[yellow]{m}[/]"), backend=make_backend(backend, scheduler))
-    table = Table(title=f"scenes: {out}")
-    for col in ("listed", "already done", "done now", "padded (short)", "failed", "clips", "clips/s", "seconds"):
-        table.add_column(col, justify="right")
-    table.add_row(str(summary.listed), str(summary.skipped), str(summary.done), str(len(summary.padded)),
-                  f"[red]{len(summary.failed)}[/]" if summary.failed else "0", str(summary.clips),
-                  f"{summary.clips_per_s:.1f}", f"{summary.seconds:.1f}")
-    console.print(table)
-    if summary.padded:
-        console.print(f"[yellow]{len(summary.padded)} videos are shorter than one window and were padded by "
-                      f"repeating their last frame[/], e.g. {summary.padded[0]}")
-    if summary.failed:
-        failures = Table(title="failed videos (recorded in the store)")
-        failures.add_column("video")
-        failures.add_column("reason")
-        for path, reason in sorted(summary.failed.items()):
-            failures.add_row(path, reason)
-        console.print(failures)
-    if len(summary.failed) > max_failures:
-        err_console.print(f"[red]{len(summary.failed)} failures exceed --max-failures {max_failures}[/]")
-        raise typer.Exit(1)
+    print_stage_summary(f"scenes: {out}", summary, {"clips": str(summary.clips),
+                                                  "clips/s": f"{summary.clips_per_s:.1f}"}, max_failures)
 
 
 @app.command()
