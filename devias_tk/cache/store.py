@@ -22,7 +22,7 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -219,3 +219,20 @@ class VideoStore:
         if not meta.is_file():
             raise DeviasError(f"{self.path}: no entry for {video!r}")
         return json.loads(meta.read_text()).get("attributes", {})
+
+
+def open_for_run(
+    out: str | os.PathLike, attrs: Mapping, identity: tuple[str, ...], entries: list, shard: tuple[int, int],
+    retry_failed: bool, log: Callable[[str], None],
+) -> tuple[VideoStore, list, list]:
+    """What a per-video stage run does first: open or create its store, clear a killed run's partial
+    work, and split this shard of `entries` (objects with `.path`) into (mine, still to do)."""
+    mine = entries[shard[0] :: shard[1]]
+    store = VideoStore.open_or_create(out, attrs, identity)
+    removed = store.remove_stale_partials()
+    if removed:
+        log(f"removed {removed} partial entries left by an interrupted run")
+    done = store.done()
+    failed_before = store.failures()
+    todo = [e for e in mine if e.path not in done and (retry_failed or e.path not in failed_before)]
+    return store, mine, todo

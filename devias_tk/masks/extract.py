@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from devias_tk import __version__
-from devias_tk.cache.store import VideoStore, file_sha256
+from devias_tk.cache.store import VideoStore, file_sha256, open_for_run
 from devias_tk.data.lists import VideoEntry, read_list, resolve
 from devias_tk.data.video import Video
 from devias_tk.errors import DeviasError, VideoReadError
@@ -142,14 +142,8 @@ def extract(
     spec.validate()
     started = time.perf_counter()
     entries: list[VideoEntry] = read_list(list_path)
-    mine = entries[shard[0] :: shard[1]]
-    store = VideoStore.open_or_create(out, store_attributes(spec, params, Path(list_path), len(entries)), IDENTITY)
-    removed = store.remove_stale_partials()
-    if removed:
-        log(f"removed {removed} partial entries left by an interrupted run")
-    done = store.done()
-    earlier_failures = store.failures()
-    todo = [e for e in mine if e.path not in done and (retry_failed or e.path not in earlier_failures)]
+    store, mine, todo = open_for_run(out, store_attributes(spec, params, Path(list_path), len(entries)), IDENTITY,
+                                     entries, shard, retry_failed, log)
     summary = ExtractSummary(Path(out), len(mine), len(mine) - len(todo), 0)
     tasks = [_Task(e.path, str(resolve(root, e)), str(store.path), spec, params) for e in todo]
     timings = {"decode_s": 0.0, "fame_s": 0.0, "write_s": 0.0}

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from devias_tk import __version__
-from devias_tk.cache.store import VideoStore, file_sha256
+from devias_tk.cache.store import file_sha256, open_for_run
 from devias_tk.data.lists import read_list, resolve
 from devias_tk.data.windows import SHORT_POLICY, ClipGrid
 from devias_tk.errors import DeviasError
@@ -207,14 +207,8 @@ def label(
         raise DeviasError(f"the clip scene model takes clips in tubelets of {tubelet} frames; "
                           f"window {grid.window} does not divide")
     entries = read_list(list_path)
-    mine = entries[shard[0] :: shard[1]]
-    store = VideoStore.open_or_create(out, store_attributes(model, grid, Path(list_path), len(entries)), IDENTITY)
-    removed = store.remove_stale_partials()
-    if removed:
-        log(f"removed {removed} partial entries left by an interrupted run")
-    done = store.done()
-    earlier_failures = store.failures()
-    todo = [e for e in mine if e.path not in done and (retry_failed or e.path not in earlier_failures)]
+    store, mine, todo = open_for_run(out, store_attributes(model, grid, Path(list_path), len(entries)), IDENTITY,
+                                     entries, shard, retry_failed, log)
     summary = LabelSummary(Path(out), len(mine), len(mine) - len(todo), 0)
     tasks = [DecodeTask(e.path, str(resolve(root, e)), grid, model.input_size, model.resize_size) for e in todo]
     timings = {"decode_s": 0.0, "infer_s": 0.0, "write_s": 0.0}
