@@ -152,10 +152,11 @@ def bench_loader(root: str, list_path: str, mask_store: str, scene_store: str, f
     end_to_end = None
     if train_steps > 0:
         dev = torch.device(device)
-        model = build_model(method, num_actions=max(e.action for e in entries) + 1, num_scenes=len(scenes),
+        num_actions = max(e.action for e in entries) + 1
+        model = build_model(method, num_actions=num_actions, num_scenes=len(scenes),
                             size=model_size, frames=frames, img_size=size).to(dev)
         optimizer = build_optimizer(param_groups(model, 0.05, 0.75, 0.1), (0.9, 0.999))
-        step_spec = StepSpec(method=method, num_actions=max(e.action for e in entries) + 1, mix="fame", beta=0.3,
+        step_spec = StepSpec(method=method, num_actions=num_actions, mix="fame", beta=0.3,
                              p_aug=0.4, be_max_lambda=0.3, patch_size=16, guide_pool=4, loss=LossConfig())
         use_amp = dev.type == "cuda"
         started = time.perf_counter()

@@ -14,7 +14,7 @@ from pathlib import Path
 from devias_tk.data.lists import VideoEntry, read_class_names, read_list, resolve
 from devias_tk.data.video import Video
 from devias_tk.errors import VideoReadError
-from devias_tk.utils.workers import supervised_map
+from devias_tk.utils.workers import single_threaded_cv2, supervised_map
 
 KINDS = ("missing", "unreadable", "undecodable", "label", "duplicate")
 
@@ -90,11 +90,6 @@ def label_problems(entries: list[VideoEntry], actions: list[str] | None, scenes:
     return problems
 
 
-def _worker_init() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
-
 
 def check_list(root: str | Path, list_path: str | Path, actions_path: Path | None = None,
                scenes_path: Path | None = None, jobs: int = 1, decode: bool = False, timeout: float = 120.0,
@@ -111,7 +106,7 @@ def check_list(root: str | Path, list_path: str | Path, actions_path: Path | Non
     paths = list(dict.fromkeys(e.path for e in entries))  # each distinct path once, in list order
     tasks = [(str(resolve(root, VideoEntry(p))), decode) for p in paths]
     results: dict[str, tuple] = {}
-    for result in supervised_map(probe, tasks, jobs, timeout, _worker_init) if tasks else ():
+    for result in supervised_map(probe, tasks, jobs, timeout, single_threaded_cv2) if tasks else ():
         results[paths[result.index]] = result.value if result.ok else (None, "unreadable", result.error)
         advance()
     for p in paths:

@@ -30,7 +30,7 @@ from devias_tk.masks import fame
 from devias_tk.masks.windows import SHORT_POLICY, WindowSpec, compute_windows, window_indices, window_starts
 from devias_tk.utils.progress import progress_bar
 from devias_tk.utils.workers import FAULT_ENV as FAULT_ENV  # re-exported: the fault-injection tests set it
-from devias_tk.utils.workers import LOCAL, Backend, run_tasks
+from devias_tk.utils.workers import LOCAL, Backend, run_tasks, single_threaded_cv2
 from devias_tk.utils.workers import inject_fault as _inject_fault
 
 KIND = "fame-masks"
@@ -63,11 +63,6 @@ class _Task:
     spec: WindowSpec
     params: fame.FameParams
 
-
-def _worker_init() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # one worker per core
 
 
 def process_video(task: _Task) -> dict:
@@ -151,7 +146,7 @@ def extract(
         bar = (progress_bar("masks", len(tasks), "videos", show_failures=True) if show_progress
                else contextlib.nullcontext(lambda *_a, **_k: None))
         with bar as advance:
-            for result in run_tasks(process_video, tasks, jobs, timeout, _worker_init, backend):
+            for result in run_tasks(process_video, tasks, jobs, timeout, single_threaded_cv2, backend):
                 task: _Task = result.item
                 value = result.value if result.ok else {"ok": False, "reason": result.error}
                 if value["ok"]:

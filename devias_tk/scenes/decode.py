@@ -25,11 +25,6 @@ class DecodeTask:
     resize_size: int
 
 
-def worker_init() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # one worker per core
-
 
 def decode_for_labels(task: DecodeTask) -> dict:
     """{'ok': True, frames: uint8 (F, S, S, 3) distinct frames in index order, positions: (K, window)

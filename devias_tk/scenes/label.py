@@ -39,12 +39,12 @@ from devias_tk.cache.store import file_sha256, open_for_run
 from devias_tk.data.lists import read_list, resolve
 from devias_tk.data.windows import SHORT_POLICY, ClipGrid
 from devias_tk.errors import DeviasError
-from devias_tk.scenes.decode import DecodeTask, decode_for_labels, worker_init
+from devias_tk.scenes.decode import DecodeTask, decode_for_labels
 from devias_tk.scenes.inflate import CLIP_MODEL, clip_model_probs, image_probs, topk_padded, window_probs
 from devias_tk.scenes.model import SceneModel, load_scene_model
 from devias_tk.utils.device import amp_dtype_for, resolve_device
 from devias_tk.utils.progress import progress_bar
-from devias_tk.utils.workers import LOCAL, Backend, run_tasks
+from devias_tk.utils.workers import LOCAL, Backend, run_tasks, single_threaded_cv2
 
 KIND = "scene-labels"
 FORMAT_VERSION = 1
@@ -256,7 +256,7 @@ def label(
         bar = (progress_bar("scenes", len(tasks), "videos", show_failures=True, count_unit="clips")
                if show_progress else contextlib.nullcontext(lambda *_a, **_k: None))
         with bar as advance:
-            for result in run_tasks(decode_for_labels, tasks, jobs, timeout, worker_init, backend):
+            for result in run_tasks(decode_for_labels, tasks, jobs, timeout, single_threaded_cv2, backend):
                 task: DecodeTask = result.item
                 value = result.value if result.ok else {"ok": False, "reason": result.error}
                 if value["ok"]:

@@ -36,6 +36,13 @@ def inject_fault(source: str) -> None:
             os._exit(134)
 
 
+def single_threaded_cv2() -> None:
+    """Worker initializer: one OpenCV thread, since the pool already runs one worker per core."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 @dataclass
 class TaskResult:
     index: int  # position of the item in the input sequence
