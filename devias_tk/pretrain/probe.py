@@ -1,0 +1,91 @@
+"""How much a pre-trained encoder knows: a weighted k-NN on its mean-pooled tokens (centre view), for
+action and scene labels, fitted on one list and scored on others, beside a randomly initialised
+encoder of the same shape (the floor a pre-training must beat)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from devias_tk.data.dataset import ClipDataset, ClipSpec
+from devias_tk.data.lists import VideoEntry, read_list
+from devias_tk.errors import DeviasError
+from devias_tk.evaluate.knn import weighted_knn_predict
+from devias_tk.models.backbone import VideoViT
+from devias_tk.pretrain.export import load_run_checkpoint, run_checkpoint
+from devias_tk.utils.progress import progress_bar
+
+
+@torch.no_grad()
+def pooled_features(backbone: VideoViT, root: Path, entries: Sequence[VideoEntry], spec: ClipSpec, device: torch.device,
+                    batch: int = 16, workers: int = 2, description: str = "features") -> np.ndarray:
+    """(N, D) float32: the mean of the encoder's final tokens for each video's centre view."""
+    backbone.eval().to(device)
+    loader = DataLoader(ClipDataset(root, entries, spec, train=False), batch_size=batch, num_workers=workers)
+    out = []
+    with progress_bar(description, total=len(entries)) as advance:
+        for item in loader:
+            clips = item["clip"][:, 0].to(device)  # one view per video
+            out.append(backbone(clips).float().mean(dim=1).cpu().numpy())
+            advance(len(clips))
+    return np.concatenate(out)
+
+
+def knn_top1(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray,
+             k: int = 10, temperature: float = 0.07) -> float | None:
+    """Top-1 of the weighted k-NN on the labelled (>= 0) rows; None when either side has none."""
+    fit, score = train_labels >= 0, test_labels >= 0
+    if not fit.any() or not score.any():
+        return None
+    classes = int(max(train_labels.max(), test_labels.max())) + 1
+    pred = weighted_knn_predict(train[fit], train_labels[fit], test[score], classes, k, temperature).argmax(1)
+    return float((pred == test_labels[score]).mean())
+
+
+def encoders(run: str | Path, seed: int = 0) -> tuple[dict[str, VideoViT], dict[str, Any]]:
+    """{"pretrained": the run's encoder, "random": a freshly initialised one of the same shape} and the
+    run's configuration."""
+    state = load_run_checkpoint(run_checkpoint(run))
+    config = state["model_config"]
+    torch.manual_seed(seed)
+    random = VideoViT(**config)
+    pretrained = VideoViT(**config)
+    prefix = "backbone."
+    pretrained.load_state_dict({k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)})
+    return {"pretrained": pretrained, "random": random}, state["config"]
+
+
+def knn_probe(run: str | Path, root: str | Path, train_list: str | Path, test_lists: Sequence[str | Path],
+              device: str = "cpu", batch: int = 16, workers: int = 2, k: int = 10,
+              temperature: float = 0.07) -> dict[str, dict[str, dict[str, float | None]]]:
+    """{encoder: {test list name: {"action": top-1, "scene": top-1, "videos": n}}} for both encoders."""
+    root = Path(root)
+    models, config = encoders(run)
+    data = config["data"]
+    spec = ClipSpec(clip_len=data["frames"], stride=data["stride"], size=data["size"], num_clips=1, num_crops=1,
+                    short="repeat_last")
+    lists = {"train": read_list(train_list), **{Path(p).stem: read_list(p) for p in test_lists}}
+    if not lists["train"]:
+        raise DeviasError(f"{train_list}: no videos")
+    dev = torch.device(device)
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for name, backbone in models.items():
+        feats = {split: pooled_features(backbone, root, entries, spec, dev, batch, workers, f"{name}: {split}")
+                 for split, entries in lists.items()}
+        labels = {split: (np.array([e.action for e in entries]), np.array([e.scene for e in entries]))
+                  for split, entries in lists.items()}
+        out[name] = {}
+        for split in lists:
+            if split == "train":
+                continue
+            out[name][split] = {
+                "action": knn_top1(feats["train"], labels["train"][0], feats[split], labels[split][0], k, temperature),
+                "scene": knn_top1(feats["train"], labels["train"][1], feats[split], labels[split][1], k, temperature),
+                "videos": len(lists[split]),
+            }
+    return out
