@@ -29,7 +29,8 @@ def reconstruction_figure(original: np.ndarray, masked: np.ndarray, reconstructi
     of `frames` frames spread over the clip."""
     count, _, length = original.shape[:3]
     shown = np.linspace(0, length - 1, min(frames, length)).round().astype(int)
-    fig, axes = plt.subplots(3 * count, len(shown), figsize=(1.6 * len(shown), 1.6 * 3 * count), squeeze=False)
+    fig, axes = plt.subplots(3 * count, len(shown), figsize=(1.6 * len(shown), 1.6 * 3 * count + 0.4), squeeze=False,
+                             layout="constrained")
     for k in range(count):
         for r, clips in enumerate((original, masked, reconstruction)):
             for c, t in enumerate(shown):
