@@ -115,7 +115,7 @@ run: {{init: {finished_run}/checkpoints/last.pt, init_strict: true, threads: 1}}
     assert result.steps == 3
 
 
-def test_export_writes_videomae_layout_and_round_trips_strictly(finished_run, tmp_path):
+def test_export_writes_videomae_layout_and_round_trips_strictly(recipe, finished_run, tmp_path):
     out = tmp_path / "videomae.pth"
     result = runner.invoke(app, ["pretrain", "export", str(finished_run), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -139,6 +139,11 @@ def test_export_writes_videomae_layout_and_round_trips_strictly(finished_run, tm
     assert report.format == "videomae-pretrain" and report.container == "model" and report.problems == 0
     assert report.loaded == sorted(k for k in model.state_dict() if k.startswith("backbone."))
     assert all(torch.equal(model.state_dict()[k], own[k]) for k in report.loaded)
+    # and pre-training can start from it (run.init): the whole network, strictly
+    fresh = engine.prepare(config_from(recipe)).model
+    report = engine.load_init(fresh, out, strict=True)
+    assert report.format == "videomae-pretrain" and report.problems == 0 and report.loaded == sorted(own)
+    assert all(torch.equal(fresh.state_dict()[k], own[k]) for k in own)
 
 
 def _cli(recipe: Path, out: Path, *extra: str) -> list[str]:

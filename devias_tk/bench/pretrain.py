@@ -3,14 +3,12 @@ MSE, AdamW) on in-memory clips with tube masks."""
 
 from __future__ import annotations
 
-import resource
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from devias_tk.bench.train import vit_forward_flops
+from devias_tk.bench.train import time_steps, vit_forward_flops
 from devias_tk.models.backbone import VideoViT
 from devias_tk.models.videomae import VideoMAEPretrainer
 from devias_tk.pretrain.mae import tube_mask
@@ -68,30 +66,15 @@ def bench_pretrain(model_size: str = "base", frames: int = 16, size: int = 224, 
     spec = MAEStepSpec(model.backbone.patch_size, model.backbone.tubelet_size)
     use_amp = dev.type == "cuda" if amp is None else amp
     net = torch.compile(model) if compile_model else model
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
 
-    def one_step() -> None:
+    def one_step(_i: int) -> None:
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
             loss, _ = compute_loss(net, data, spec)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    for _ in range(warmup):
-        one_step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    started = time.perf_counter()
-    for _ in range(steps):
-        one_step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    seconds = (time.perf_counter() - started) / steps
-    if dev.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(dev) / 2**30
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (process peak)
+    seconds, peak = time_steps(one_step, warmup, steps, dev)
     tokens = grid[0] * grid[1] * grid[2]
     visible = int((~masks[0]).sum())
     clips_per_s = batch / seconds

@@ -162,12 +162,19 @@ def train_bench(
         return
     results = [bench_train(method, model, frames, size, b, device, steps, warmup, compile_model)
                for b in (batch or [12])]
-    table = Table(title=f"bench train: {method}, ViT-{model}, {frames}x{size}x{size}, {device}")
+    _print_steps(f"bench train: {method}, ViT-{model}, {frames}x{size}x{size}, {device}", results, json_out)
+
+
+def _print_steps(title: str, results: list, json_out: Path | None) -> None:
+    """The step benchmarks' table (one row per batch size) and, with --json, the figures."""
+    import dataclasses
+
+    table = Table(title=title)
     for col in ("batch", "precision", "compiled", "ms/step", "clips/s", "peak GiB", "TFLOP/s (3x fwd)"):
         table.add_column(col, justify="right")
     for r in results:
         table.add_row(str(r.batch), r.precision, str(r.compiled), f"{r.step_ms:.0f}", f"{r.clips_per_s:.2f}",
-                      f"{r.peak_memory_gib:.2f}", f"{r.tflops_per_s:.1f}")
+                      f"{r.peak_memory_gib:.2f}", f"{r.tflops_per_s:.2f}")
     console.print(table)
     if json_out:
         json_out.write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1) + "\n")
@@ -194,7 +201,6 @@ def pretrain_bench(
 
     Example: [bold]devias-tk bench pretrain --model base --frames 16 --size 224 --ratio 0.9 --batch 32 --device cuda[/]
     """
-    import dataclasses
 
     from devias_tk.bench.pretrain import bench_pretrain
 
@@ -202,13 +208,5 @@ def pretrain_bench(
     results = [bench_pretrain(model, frames, size, ratio, b, device, steps, warmup, compile_model,
                               decoder_depth=decoder_depth) for b in sizes]
     first = results[0]
-    table = Table(title=f"bench pretrain: ViT-{model}, {frames}x{size}x{size}, tube ratio {ratio} "
-                        f"({first.visible_tokens} of {first.tokens} tokens visible), decoder {first.decoder}, {device}")
-    for col in ("batch", "precision", "compiled", "ms/step", "clips/s", "peak GiB", "TFLOP/s (3x fwd)"):
-        table.add_column(col, justify="right")
-    for r in results:
-        table.add_row(str(r.batch), r.precision, str(r.compiled), f"{r.step_ms:.0f}", f"{r.clips_per_s:.2f}",
-                      f"{r.peak_memory_gib:.2f}", f"{r.tflops_per_s:.2f}")
-    console.print(table)
-    if json_out:
-        json_out.write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1) + "\n")
+    _print_steps(f"bench pretrain: ViT-{model}, {frames}x{size}x{size}, tube ratio {ratio} ({first.visible_tokens} "
+                 f"of {first.tokens} tokens visible), decoder {first.decoder}, {device}", results, json_out)

@@ -20,6 +20,7 @@ from typing import Any
 
 from devias_tk.errors import DeviasError
 from devias_tk.models.backbone import BACKBONE_KEYS
+from devias_tk.train.config import RunSection as TrainRunSection
 from devias_tk.train.config import apply_overrides, build_section, load_recipe
 
 METHOD = "videomae-pretrain"  # the `method` recorded in a pre-training checkpoint
@@ -67,15 +68,10 @@ class OptimSection:
 
 
 @dataclass
-class RunSection:
-    seed: int = 0
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
-    amp: str = "auto"  # "auto" (bf16 on CUDA) | "bf16" | "off"
-    compile: bool = False
-    threads: int = 0  # CPU threads for torch (0: leave torch's default)
-    save_every: int = 1  # epochs between checkpoints
-    save_every_steps: int = 0  # additionally every N steps (0: off)
-    log_every: int = 10  # steps
+class RunSection(TrainRunSection):
+    """`train`'s run section (init: a VideoMAE pre-training file or a `pretrain` run's checkpoint continues with
+    its decoder; any other file `train` reads starts the encoder only) plus the figures."""
+
     figure_every: int = 0  # epochs between reconstruction figures (the first and last epochs always get one)
     figure_clips: int = 3  # clips in a reconstruction figure
 

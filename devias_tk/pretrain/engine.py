@@ -23,14 +23,24 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from torch.nn.parallel import DistributedDataParallel
 
 from devias_tk.cache.store import file_sha256
 from devias_tk.data.lists import VideoEntry, read_list
 from devias_tk.data.windows import ClipGrid
 from devias_tk.errors import DeviasError
 from devias_tk.models.backbone import VideoViT
-from devias_tk.models.videomae import VideoMAEPretrainer
+from devias_tk.models.checkpoints import (
+    DEVIAS_TK_PRETRAIN,
+    VIDEOMAE_PRETRAIN,
+    KeyMap,
+    LoadReport,
+    find_state_dict,
+    load_mapped,
+    read_checkpoint,
+    strip_prefix,
+    video_vit_format,
+)
+from devias_tk.models.videomae import VideoMAEPretrainer, from_videomae_state_dict
 from devias_tk.pretrain import figures
 from devias_tk.pretrain.config import METHOD, MAESection, PretrainConfig, build_config
 from devias_tk.pretrain.data import PretrainClips, PretrainDataSpec, fixed_clips, unreadable_videos
@@ -38,16 +48,18 @@ from devias_tk.pretrain.export import load_run_checkpoint
 from devias_tk.pretrain.mae import masked_input, num_masked, reconstruct, unnormalize
 from devias_tk.pretrain.step import MAEStepSpec, compute_loss
 from devias_tk.train import distributed as dist_utils
-from devias_tk.train.checkpoint import save_checkpoint, unwrap
+from devias_tk.train.checkpoint import load_initial_weights, save_checkpoint, unwrap
 from devias_tk.train.data import EpochSampler
 from devias_tk.train.loop import LoopSpec, Position, Schedule, fit
 from devias_tk.train.optim import build_optimizer, param_groups
 from devias_tk.train.runtime import (
     MetricsLog,
+    autocast_enabled,
     check_same_config,
     make_loader,
     resume_source,
     start_process,
+    wrap_model,
     write_run_files,
 )
 from devias_tk.utils.atomic import atomic_write_text
@@ -105,6 +117,21 @@ def prepare(cfg: PretrainConfig) -> Prepared:
                                  max_distort=cfg.data.max_distort, flip=cfg.data.flip)
     step_spec = MAEStepSpec(backbone.patch_size, backbone.tubelet_size, cfg.mae.norm_target)
     return Prepared(cfg, root, entries, data_spec, step_spec, backbone_config, mae, model)
+
+
+def load_init(model: VideoMAEPretrainer, path: str | Path, strict: bool) -> LoadReport:
+    """Weights to start pre-training from: a VideoMAE pre-training file or a `devias-tk pretrain` checkpoint
+    gives the whole network (encoder, decoder, mask token); any other file `train` reads (VideoMAE fine-tuned,
+    the DEVIAS teacher, a training run) gives the encoder only, the decoder starting fresh."""
+    state, container = find_state_dict(read_checkpoint(path, "initial weights"), path)
+    state, _ = strip_prefix(state, "module.")
+    fmt = video_vit_format(state)
+    if fmt not in (VIDEOMAE_PRETRAIN, DEVIAS_TK_PRETRAIN):
+        return load_initial_weights(model, path, strict)
+    own = from_videomae_state_dict(state) if fmt == VIDEOMAE_PRETRAIN else state
+    report = load_mapped(model, KeyMap.identity(own), file=path, fmt=fmt, container=container)
+    report.check(strict)
+    return report
 
 
 def _readable(prep: Prepared, run_dir: Path, console: Console) -> list[VideoEntry]:
@@ -209,6 +236,10 @@ def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: str = "auto", con
 
     model = prep.model.to(device)
     optimizer = build_optimizer(param_groups(model, cfg.optim.weight_decay, 1.0, 1.0), cfg.optim.betas)
+    if cfg.run.init and state is None:
+        report = load_init(model, cfg.run.init, cfg.run.init_strict)
+        if info.is_main:
+            console.print(f"init from {report.summary()}", markup=False, highlight=False, soft_wrap=True)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -224,12 +255,8 @@ def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: str = "auto", con
         write_run_files(run_dir, cfg.to_dict(), info, device, command, method=METHOD, videos=len(entries),
                         parameters=sum(p.numel() for p in model.parameters()),
                         encoder_parameters=sum(p.numel() for p in model.backbone.parameters()))
-    net: torch.nn.Module = model
-    if info.enabled:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.run.compile:
-        net = torch.compile(net)
-    autocast = cfg.run.amp == "bf16" or (cfg.run.amp == "auto" and device.type == "cuda")
+    net = wrap_model(model, info, device, cfg.run.compile)
+    autocast = autocast_enabled(cfg.run.amp, device)
     metrics = MetricsLog(run_dir, info.is_main)
     make_figures = FigureMaker(prep, entries, run_dir, device, autocast) if info.is_main else None
 

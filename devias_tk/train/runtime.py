@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import yaml
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from devias_tk import __version__
@@ -123,6 +124,20 @@ class MetricsLog:
         if self.file is not None:
             self.file.close()
         self.board.close()
+
+
+def wrap_model(model: torch.nn.Module, info: dist_utils.DistInfo, device: torch.device,
+               compile_model: bool) -> torch.nn.Module:
+    """DDP under torchrun (gradients all-reduced), then torch.compile when asked."""
+    net = model
+    if info.enabled:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return torch.compile(net) if compile_model else net
+
+
+def autocast_enabled(amp: str, device: torch.device) -> bool:
+    """run.amp: "bf16" always, "auto" on CUDA, "off" never."""
+    return amp == "bf16" or (amp == "auto" and device.type == "cuda")
 
 
 def make_loader(dataset: Any, batch_size: int, sampler: Any, workers: int, device: torch.device) -> DataLoader:
