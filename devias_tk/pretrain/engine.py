@@ -54,6 +54,7 @@ from devias_tk.train.loop import LoopSpec, Position, Schedule, fit
 from devias_tk.train.optim import build_optimizer, param_groups
 from devias_tk.train.runtime import (
     MetricsLog,
+    RunResult,
     autocast_enabled,
     check_same_config,
     make_loader,
@@ -197,18 +198,8 @@ class FigureMaker:
         figures.loss_curve(self.run_dir / "metrics.jsonl", folder / "loss.png")
 
 
-@dataclass
-class PretrainResult:
-    run_dir: Path
-    steps: int
-    epochs: int
-    seconds: float
-    last: dict[str, float]
-    checksums: list[float]
-
-
 def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: str = "auto", console: Console | None = None,
-             command: str = "") -> PretrainResult:
+             command: str = "") -> RunResult:
     """Pre-train `cfg` into `run_dir`. resume: "auto" (continue RUN/checkpoints/last.pt if present),
     "never" (refuse a run directory that has checkpoints), or a checkpoint path."""
     console = console or Console(stderr=True)
@@ -290,4 +281,4 @@ def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: str = "auto", con
     if info.is_main:
         (run_dir / "parameter_checksums.json").write_text(json.dumps(checksums) + "\n")
     dist_utils.shutdown(info)
-    return PretrainResult(run_dir, pos.step, pos.epoch, time.perf_counter() - started, last, checksums)
+    return RunResult(run_dir, pos.step, pos.epoch, time.perf_counter() - started, last, checksums)

@@ -37,6 +37,7 @@ from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
 from devias_tk.train.optim import build_optimizer, lr_at, param_groups, set_lr
 from devias_tk.train.runtime import (
+    RunResult,
     Tensorboard,
     autocast_enabled,
     check_same_config,
@@ -152,18 +153,8 @@ def prepare(cfg: TrainConfig) -> Prepared:
     return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe)
 
 
-@dataclass
-class TrainResult:
-    run_dir: Path
-    steps: int
-    epochs: int
-    seconds: float
-    last: dict[str, float]
-    checksums: list[float]
-
-
 def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: Console | None = None,
-          command: str = "") -> TrainResult:
+          command: str = "") -> RunResult:
     """Train `cfg` into `run_dir`. resume: "auto" (continue from RUN/checkpoints/last.pt if present),
     "never" (refuse a run directory that has checkpoints), or a checkpoint path."""
     console = console or Console(stderr=True)
@@ -317,4 +308,4 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
         metrics_file.close()
     board.close()
     dist_utils.shutdown(info)
-    return TrainResult(run_dir, step, epoch, time.perf_counter() - started, last, checksums)
+    return RunResult(run_dir, step, epoch, time.perf_counter() - started, last, checksums)

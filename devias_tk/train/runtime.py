@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,19 @@ from torch.utils.data import DataLoader
 from devias_tk import __version__
 from devias_tk.errors import DeviasError
 from devias_tk.train import distributed as dist_utils
+
+
+@dataclass
+class RunResult:
+    """What a finished `train` / `pretrain` call reports: steps and epochs done, wall seconds, the last logged
+    values and the per-rank parameter checksums."""
+
+    run_dir: Path
+    steps: int
+    epochs: int
+    seconds: float
+    last: dict[str, float]
+    checksums: list[float]
 
 
 def git_commit() -> str:
