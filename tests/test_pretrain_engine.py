@@ -24,6 +24,7 @@ from devias_tk.models.videomae import from_videomae_state_dict
 from devias_tk.pretrain import engine
 from devias_tk.pretrain.config import config_from
 from devias_tk.pretrain.data import PretrainClips
+from devias_tk.pretrain.probe import knn_top1
 from devias_tk.pretrain.step import compute_loss
 from devias_tk.train import engine as train_engine
 from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights
@@ -252,3 +253,26 @@ def test_tube_masks_and_crops_are_a_function_of_seed_epoch_and_index(recipe):
     assert not torch.equal(a["mask"], c["mask"]) or not torch.equal(a["clip"], c["clip"])
     masks = np.stack([data[(0, i)]["mask"].numpy() for i in range(len(data))])
     assert (masks.reshape(len(data), 2, 4).sum(axis=2) == 2).all()
+
+
+def test_knn_top1_on_a_hand_made_case():
+    train = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    labels = np.array([0, 0, 1, 1])
+    test = np.array([[1.0, 0.05], [0.05, 1.0], [0.0, 1.0]])
+    assert knn_top1(train, labels, test, np.array([0, 1, 0]), k=2) == pytest.approx(2 / 3)
+    assert knn_top1(train, labels, test, np.array([-1, -1, -1]), k=2) is None  # nothing labelled to score
+
+
+def test_probe_scores_the_pretrained_and_a_random_encoder(finished_run, tiny_benchmark, tmp_path):
+    out = tmp_path / "probe.json"
+    lists = tiny_benchmark / "lists"
+    result = runner.invoke(app, ["pretrain", "probe", str(finished_run), "--root", str(tiny_benchmark), "--train",
+                                 str(lists / "train.txt"), "--test", str(lists / "test.txt"), "--test",
+                                 str(lists / "hat-scene-only.txt"), "--workers", "0", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(out.read_text())
+    assert set(scores) == {"pretrained", "random"}
+    for encoder in scores.values():
+        assert 0 <= encoder["test"]["action"] <= 1 and 0 <= encoder["test"]["scene"] <= 1
+        assert encoder["hat-scene-only"]["action"] is None and 0 <= encoder["hat-scene-only"]["scene"] <= 1
+    assert "action: pre-trained" in result.output and "hat-scene-only" in result.output

@@ -22,18 +22,22 @@ from devias_tk.utils.progress import progress_bar
 
 
 @torch.no_grad()
-def pooled_features(backbone: VideoViT, root: Path, entries: Sequence[VideoEntry], spec: ClipSpec, device: torch.device,
-                    batch: int = 16, workers: int = 2, description: str = "features") -> np.ndarray:
-    """(N, D) float32: the mean of the encoder's final tokens for each video's centre view."""
-    backbone.eval().to(device)
+def pooled_features(encoders: dict[str, VideoViT], root: Path, entries: Sequence[VideoEntry], spec: ClipSpec,
+                    device: torch.device, batch: int = 16, workers: int = 2,
+                    description: str = "features") -> dict[str, np.ndarray]:
+    """name -> (N, D) float32: the mean of each encoder's final tokens for each video's centre view (each
+    video decoded once for all encoders)."""
+    for encoder in encoders.values():
+        encoder.eval().to(device)
     loader = DataLoader(ClipDataset(root, entries, spec, train=False), batch_size=batch, num_workers=workers)
-    out = []
-    with progress_bar(description, total=len(entries)) as advance:
+    out: dict[str, list[np.ndarray]] = {name: [] for name in encoders}
+    with progress_bar(description, total=len(entries), unit="videos") as advance:
         for item in loader:
             clips = item["clip"][:, 0].to(device)  # one view per video
-            out.append(backbone(clips).float().mean(dim=1).cpu().numpy())
+            for name, encoder in encoders.items():
+                out[name].append(encoder(clips).float().mean(dim=1).cpu().numpy())
             advance(len(clips))
-    return np.concatenate(out)
+    return {name: np.concatenate(parts) for name, parts in out.items()}
 
 
 def knn_top1(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray,
@@ -73,19 +77,17 @@ def knn_probe(run: str | Path, root: str | Path, train_list: str | Path, test_li
     if not lists["train"]:
         raise DeviasError(f"{train_list}: no videos")
     dev = torch.device(device)
+    feats = {split: pooled_features(models, root, entries, spec, dev, batch, workers, f"features: {split}")
+             for split, entries in lists.items()}
+    labels = {split: (np.array([e.action for e in entries]), np.array([e.scene for e in entries]))
+              for split, entries in lists.items()}
     out: dict[str, dict[str, dict[str, float | None]]] = {}
-    for name, backbone in models.items():
-        feats = {split: pooled_features(backbone, root, entries, spec, dev, batch, workers, f"{name}: {split}")
-                 for split, entries in lists.items()}
-        labels = {split: (np.array([e.action for e in entries]), np.array([e.scene for e in entries]))
-                  for split, entries in lists.items()}
-        out[name] = {}
-        for split in lists:
-            if split == "train":
-                continue
-            out[name][split] = {
-                "action": knn_top1(feats["train"], labels["train"][0], feats[split], labels[split][0], k, temperature),
-                "scene": knn_top1(feats["train"], labels["train"][1], feats[split], labels[split][1], k, temperature),
-                "videos": len(lists[split]),
-            }
+    for name in models:
+        train = feats["train"][name]
+        out[name] = {
+            split: {"action": knn_top1(train, labels["train"][0], feats[split][name], labels[split][0], k, temperature),
+                    "scene": knn_top1(train, labels["train"][1], feats[split][name], labels[split][1], k, temperature),
+                    "videos": len(lists[split])}
+            for split in lists if split != "train"
+        }
     return out
