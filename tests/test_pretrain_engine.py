@@ -276,3 +276,18 @@ def test_probe_scores_the_pretrained_and_a_random_encoder(finished_run, tiny_ben
         assert 0 <= encoder["test"]["action"] <= 1 and 0 <= encoder["test"]["scene"] <= 1
         assert encoder["hat-scene-only"]["action"] is None and 0 <= encoder["hat-scene-only"]["scene"] <= 1
     assert "action: pre-trained" in result.output and "hat-scene-only" in result.output
+
+
+def test_two_gloo_processes_keep_identical_parameters(recipe, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+               "-m", "devias_tk", "pretrain", "--recipe", str(recipe), "--out", str(out), "optim.epochs=2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    checksums = json.loads((out / "parameter_checksums.json").read_text())
+    assert len(checksums) == 2 and checksums[0] == checksums[1]
+    assert json.loads((out / "run.json").read_text())["world_size"] == 2
+    # 24 videos, batch 4 per process x 2 processes: 3 steps per epoch
+    assert load_checkpoint(out / "checkpoints/last.pt")["step"] == 6
+    assert (out / "figures/recon-e0002.png").is_file()
