@@ -24,7 +24,7 @@ from devias_tk.models.videomae import from_videomae_state_dict
 from devias_tk.pretrain import engine
 from devias_tk.pretrain.config import config_from
 from devias_tk.pretrain.data import PretrainClips
-from devias_tk.pretrain.probe import knn_top1
+from devias_tk.pretrain.probe import knn_top1, linear_top1
 from devias_tk.pretrain.step import compute_loss
 from devias_tk.train import engine as train_engine
 from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights
@@ -263,6 +263,18 @@ def test_knn_top1_on_a_hand_made_case():
     assert knn_top1(train, labels, test, np.array([-1, -1, -1]), k=2) is None  # nothing labelled to score
 
 
+def test_linear_probe_separates_a_hand_made_case():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 20)
+    centres = np.array([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0]])
+    train = centres[labels] + rng.normal(0, 0.3, (60, 3))
+    test = centres[labels] + rng.normal(0, 0.3, (60, 3))
+    assert linear_top1(train, labels, test, labels) == 1.0
+    shuffled = rng.permutation(labels)  # labels unrelated to the features: near chance
+    assert linear_top1(train, labels, test, shuffled) < 0.6
+    assert linear_top1(train, -np.ones(60, int), test, labels) is None
+
+
 def test_probe_scores_the_pretrained_and_a_random_encoder(finished_run, tiny_benchmark, tmp_path):
     out = tmp_path / "probe.json"
     lists = tiny_benchmark / "lists"
@@ -273,9 +285,11 @@ def test_probe_scores_the_pretrained_and_a_random_encoder(finished_run, tiny_ben
     scores = json.loads(out.read_text())
     assert set(scores) == {"pretrained", "random"}
     for encoder in scores.values():
-        assert 0 <= encoder["test"]["action"] <= 1 and 0 <= encoder["test"]["scene"] <= 1
-        assert encoder["hat-scene-only"]["action"] is None and 0 <= encoder["hat-scene-only"]["scene"] <= 1
-    assert "action: pre-trained" in result.output and "hat-scene-only" in result.output
+        for kind in ("knn", "linear"):
+            assert 0 <= encoder["test"][f"{kind}_action"] <= 1 and 0 <= encoder["test"][f"{kind}_scene"] <= 1
+            assert encoder["hat-scene-only"][f"{kind}_action"] is None
+            assert 0 <= encoder["hat-scene-only"][f"{kind}_scene"] <= 1
+    assert "knn action" in result.output and "hat-scene-only" in result.output
 
 
 def test_two_gloo_processes_keep_identical_parameters(recipe, tmp_path):

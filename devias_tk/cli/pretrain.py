@@ -27,7 +27,7 @@ app = typer.Typer(
     cls=_RunByDefault, no_args_is_help=True,
     help="VideoMAE self-supervised pre-training of the backbone on your own videos (no labels needed). "
     "[bold]devias-tk pretrain --recipe R --out RUN[/] runs it (the `run` command); `export` writes the published "
-    "VideoMAE layout; `probe` scores the features with a k-NN. Start training from it with run.init=RUN/checkpoints/last.pt.",
+    "VideoMAE layout; `probe` scores the features (k-NN, linear probe). Start training from it with run.init=RUN/checkpoints/last.pt.",
 )
 
 
@@ -79,7 +79,7 @@ def export_cmd(
 def probe_cmd(
     run: Annotated[Path, typer.Argument(help="A pre-training run directory or checkpoint file.")],
     root: Annotated[Path, typer.Option(help="Dataset root the lists are relative to.")],
-    train_list: Annotated[Path, typer.Option("--train", help="List whose features the k-NN is fitted on.")],
+    train_list: Annotated[Path, typer.Option("--train", help="List the k-NN and the linear probe are fitted on.")],
     test_lists: Annotated[list[Path], typer.Option("--test", help="List to score (repeatable).")],
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     batch: Annotated[int, typer.Option(help="Clips per forward pass.")] = 16,
@@ -87,16 +87,19 @@ def probe_cmd(
     k: Annotated[int, typer.Option(help="Neighbours of the weighted k-NN.")] = 10,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
 ) -> None:
-    """Weighted k-NN top-1 (k = 10, temperature 0.07, cosine) of the mean-pooled encoder tokens (centre view),
-    action and scene labels, for the pre-trained encoder and a randomly initialised one of the same shape.
+    """Top-1 of a weighted k-NN (k = 10, temperature 0.07, cosine) and of a linear probe (softmax regression) on the
+    mean-pooled encoder tokens (centre view), action and scene labels, for the pre-trained encoder and a randomly
+    initialised one of the same shape; fitted on --train, scored on each --test list.
 
     Example: [bold]devias-tk pretrain probe runs/pretrain --root data/synthetic --train data/synthetic/lists/train.txt --test data/synthetic/lists/test.txt[/]
     """
-    from devias_tk.pretrain.probe import knn_probe
+    from devias_tk.pretrain.probe import feature_probe
 
-    scores = knn_probe(run, root, train_list, test_lists, device, batch, workers, k)
-    table = Table(title=f"k-NN (k={k}) on mean-pooled encoder tokens, fitted on {train_list.name}")
-    for col in ("list", "videos", "action: pre-trained", "action: random", "scene: pre-trained", "scene: random"):
+    scores = feature_probe(run, root, train_list, test_lists, device, batch, workers, k)
+    table = Table(title=f"top-1 % on mean-pooled encoder tokens, fitted on {train_list.name}: pre-trained / random "
+                        f"encoder (k-NN k={k}; linear probe)")
+    columns = [f"{kind}_{target}" for target in ("action", "scene") for kind in ("knn", "linear")]
+    for col in ("list", "videos", *(c.replace("_", " ") for c in columns)):
         table.add_column(col, justify="right")
 
     def pct(value: float | None) -> str:
@@ -104,8 +107,7 @@ def probe_cmd(
 
     for name, row in scores["pretrained"].items():
         rand = scores["random"][name]
-        table.add_row(name, str(row["videos"]), pct(row["action"]), pct(rand["action"]), pct(row["scene"]),
-                      pct(rand["scene"]))
+        table.add_row(name, str(row["videos"]), *(f"{pct(row[c])} / {pct(rand[c])}" for c in columns))
     console.print(table)
     if json_out:
         json_out.write_text(json.dumps(scores, indent=1) + "\n")

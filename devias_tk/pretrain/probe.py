@@ -1,6 +1,7 @@
-"""How much a pre-trained encoder knows: a weighted k-NN on its mean-pooled tokens (centre view), for
-action and scene labels, fitted on one list and scored on others, beside a randomly initialised
-encoder of the same shape (the floor a pre-training must beat)."""
+"""How much a pre-trained encoder knows: a weighted k-NN and a linear probe (L2-regularised softmax
+regression) on its mean-pooled tokens (centre view), for action and scene labels, fitted on one list and
+scored on others, beside a randomly initialised encoder of the same shape (the floor a pre-training must
+beat)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from devias_tk.data.dataset import ClipDataset, ClipSpec
@@ -51,6 +53,34 @@ def knn_top1(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, test
     return float((pred == test_labels[score]).mean())
 
 
+def linear_top1(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray,
+                weight_decay: float = 1e-3, max_iter: int = 200) -> float | None:
+    """Top-1 of a softmax regression fitted (L-BFGS, from zero weights: deterministic) on the labelled
+    (>= 0) training rows, features standardised with the training statistics; None when either side
+    has no labelled row."""
+    fit, score = train_labels >= 0, test_labels >= 0
+    if not fit.any() or not score.any():
+        return None
+    mean, std = train[fit].mean(axis=0), train[fit].std(axis=0) + 1e-6
+    x = torch.from_numpy((train[fit] - mean) / std).double()
+    y = torch.from_numpy(train_labels[fit]).long()
+    classes = int(max(train_labels.max(), test_labels.max())) + 1
+    weight = torch.zeros(x.shape[1], classes, dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(classes, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(x @ weight + bias, y) + weight_decay * (weight ** 2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        logits = torch.from_numpy((test[score] - mean) / std).double() @ weight + bias
+    return float((logits.argmax(dim=1).numpy() == test_labels[score]).mean())
+
+
 def encoders(run: str | Path, seed: int = 0) -> tuple[dict[str, VideoViT], dict[str, Any]]:
     """{"pretrained": the run's encoder, "random": a freshly initialised one of the same shape} and the
     run's configuration."""
@@ -64,10 +94,11 @@ def encoders(run: str | Path, seed: int = 0) -> tuple[dict[str, VideoViT], dict[
     return {"pretrained": pretrained, "random": random}, state["config"]
 
 
-def knn_probe(run: str | Path, root: str | Path, train_list: str | Path, test_lists: Sequence[str | Path],
-              device: str = "cpu", batch: int = 16, workers: int = 2, k: int = 10,
-              temperature: float = 0.07) -> dict[str, dict[str, dict[str, float | None]]]:
-    """{encoder: {test list name: {"action": top-1, "scene": top-1, "videos": n}}} for both encoders."""
+def feature_probe(run: str | Path, root: str | Path, train_list: str | Path, test_lists: Sequence[str | Path],
+                  device: str = "cpu", batch: int = 16, workers: int = 2, k: int = 10,
+                  temperature: float = 0.07) -> dict[str, dict[str, dict[str, float | None]]]:
+    """{encoder: {test list name: {"knn_action", "knn_scene", "linear_action", "linear_scene": top-1 (None
+    without labels), "videos": n}}} for the pre-trained and the random encoder."""
     root = Path(root)
     models, config = encoders(run)
     data = config["data"]
@@ -84,10 +115,14 @@ def knn_probe(run: str | Path, root: str | Path, train_list: str | Path, test_li
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     for name in models:
         train = feats["train"][name]
-        out[name] = {
-            split: {"action": knn_top1(train, labels["train"][0], feats[split][name], labels[split][0], k, temperature),
-                    "scene": knn_top1(train, labels["train"][1], feats[split][name], labels[split][1], k, temperature),
-                    "videos": len(lists[split])}
-            for split in lists if split != "train"
-        }
+        out[name] = {}
+        for split in lists:
+            if split == "train":
+                continue
+            row: dict[str, float | None] = {"videos": len(lists[split])}
+            for i, target in enumerate(("action", "scene")):
+                args = (train, labels["train"][i], feats[split][name], labels[split][i])
+                row[f"knn_{target}"] = knn_top1(*args, k, temperature)
+                row[f"linear_{target}"] = linear_top1(*args)
+            out[name][split] = row
     return out
