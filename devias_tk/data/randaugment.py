@@ -197,23 +197,25 @@ def _opencv_matrix(norm: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.hstack([linear, (shift + linear @ np.array([0.5, 0.5]) - 0.5)[:, None]])
 
 
-def _warp(image: np.ndarray, norm: np.ndarray, fill: float | tuple[float, ...]) -> np.ndarray:
-    height, width = image.shape[:2]
-    return cv2.warpAffine(image, _opencv_matrix(norm, height, width), (width, height),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=fill)
+def _warp(images: np.ndarray, norm: np.ndarray, fill: float | tuple[float, ...]) -> np.ndarray:
+    """A stack (N, h, w[, C]) warped image by image (faster than stacking images as channels)."""
+    height, width = images.shape[1:3]
+    matrix = _opencv_matrix(norm, height, width)
+    return np.stack([cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=fill) for image in images])
 
 
 def warp_masks(masks: np.ndarray, ops: tuple[Op, ...], frame_shape: tuple[int, int]) -> np.ndarray:
     """The geometric ops of `ops`, in order, on a mask (h, w) or a stack of masks (N, h, w) at their own
     resolution, filled with 0; `frame_shape` = (H, W) of the frames the ops were drawn for."""
-    out = masks
+    out = masks if masks.ndim == 3 else masks[None]
+    moved = False
     for op in ops:
-        if not op.geometric:
-            continue
-        norm = normalized_affine(op, *frame_shape)
-        out = _warp(out, norm, 0) if out.ndim == 2 else np.stack([_warp(m, norm, 0) for m in out])
-    return out
+        if op.geometric:
+            out, moved = _warp(out, normalized_affine(op, *frame_shape), 0), True
+    if not moved:
+        return masks
+    return out if masks.ndim == 3 else out[0]
 
 
 # --- photometric ----------------------------------------------------------------------------------------------
@@ -320,7 +322,7 @@ def _photometric(frames: np.ndarray, op: Op) -> np.ndarray:
         bits = int(value)
         return frames if bits >= 8 else _lut(frames, _LEVELS & ~(2 ** (8 - bits) - 1))
     if name == "Solarize":
-        return _lut(frames, np.where(_LEVELS < value, _LEVELS, 255 - _LEVELS))
+        return _lut(frames, np.where(value > _LEVELS, _LEVELS, 255 - _LEVELS))  # invert levels >= value
     if name == "SolarizeAdd":
         return _lut(frames, np.where(_LEVELS < 128, np.minimum(255, _LEVELS + int(value)), _LEVELS))
     if name == "Color":
@@ -343,8 +345,7 @@ def apply_to_frames(frames: np.ndarray, ops: tuple[Op, ...], fill: int = FRAME_F
     height, width = frames.shape[1:3]
     for op in ops:
         if op.geometric:
-            norm = normalized_affine(op, height, width)
-            frames = np.stack([_warp(frame, norm, (fill,) * 3) for frame in frames])
+            frames = _warp(frames, normalized_affine(op, height, width), (fill,) * 3)
         else:
             frames = _photometric(np.ascontiguousarray(frames), op)
     return frames
