@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from devias_tk.data.randaugment import parse_rand_augment
 from devias_tk.errors import DeviasError
 from devias_tk.train.losses import LossConfig
 
@@ -41,6 +42,7 @@ class DataSection:
     scale: tuple[float, float] = (0.08, 1.0)  # random-resized-crop area range
     flip: bool = True
     color_jitter: float = 0.0  # brightness / contrast / saturation strength (VideoMAE recipes: 0.4)
+    rand_augment: str | None = None  # timm RandAugment string, e.g. "rand-m7-n4-mstd0.5-inc1" (VideoMAE); None: off
     num_workers: int = 4
 
 
@@ -222,6 +224,11 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
         raise DeviasError(f"aug.mix must be one of {', '.join(MIXES)} (got {cfg.aug.mix!r})")
     if cfg.data.scene_source not in ("store", "list"):
         raise DeviasError(f"data.scene_source must be 'store' or 'list' (got {cfg.data.scene_source!r})")
+    if cfg.data.rand_augment is not None:
+        try:
+            parse_rand_augment(cfg.data.rand_augment)
+        except ValueError as exc:
+            raise DeviasError(f"data.rand_augment: {exc}") from None
     if cfg.run.amp not in ("auto", "bf16", "off"):
         raise DeviasError(f"run.amp must be auto, bf16 or off (got {cfg.run.amp!r})")
     if not 0 < cfg.aug.beta <= 1:

@@ -138,6 +138,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
         grid=grid, size=cfg.data.size, scale=cfg.data.scale, flip=cfg.data.flip, color_jitter=cfg.data.color_jitter,
         guide_shape=(grid_side * GUIDE_PIXELS_PER_PATCH,) * 2, scene_source=cfg.data.scene_source,
         num_scenes=len(scenes),
+        rand_augment=cfg.data.rand_augment,
     )
     step_spec = StepSpec(
         method=method, num_actions=len(actions), mix=cfg.aug.mix, beta=cfg.aug.beta, p_aug=cfg.aug.p_aug,
