@@ -97,9 +97,10 @@ def test_eval_writes_a_complete_report_and_resumes(tiny_runs, monkeypatch):
     assert report["unseen_scene"].keys() == {"hat-scene-only", "hat-far"}
     md = (out / "report.md").read_text()
     assert "| DEVIAS |" in md and "H.M." in md
-    for name in ("confusion_hat-far.png", "features_pca.png", "slot_attention.png", "training_curves.png", "test.npz",
-                 "hat-far.json"):
+    for name in ("confusion_hat-far.png", "features_pca.png", "slot_attention.png", "training_curves.png"):
         assert (out / name).stat().st_size > 0, name
+    cached = sorted(p.stem.rsplit("-", 1)[0] for p in (runs[0] / "eval" / "predictions").glob("*.npz"))
+    assert cached == ["hat-far", "hat-scene-only", "scuba-sinusoid", "test"]  # <split>-<list hash>.npz, shared
 
     def boom(*_a, **_k):
         raise AssertionError("predictions should have been reused")
