@@ -25,8 +25,11 @@ def evaluate_run(
     workers: Annotated[int, typer.Option(help="Decoding worker processes.")] = 2,
     checkpoint: Annotated[str, typer.Option(help="auto (best.pt, else last.pt), best, last, or a file name.")] = "auto",
 ) -> None:
-    """Evaluate a run on a suite: per-split predictions (resumable), seen / unseen action and scene
-    accuracy, their means and the harmonic mean, written to RUN/eval/<suite>/report.{json,md} with figures.
+    """Evaluate a run on a suite: per-split predictions (resumable, RUN/eval/predictions/, shared by suites),
+    seen / unseen action and scene accuracy, their means and the harmonic mean, written to
+    RUN/eval/<suite>/report.{json,md} with figures. The report states the suite's definition of the means;
+    a mean over fewer splits than it defines (an optional list absent) is marked partial and names them.
+    UCF-101: pipelines/eval/ucf101-table2.yaml (the paper's Table 2) and ucf101-table7.yaml (supp. Table 7).
 
     Example: [bold]devias-tk eval --run runs/devias --suite pipelines/eval/synthetic.yaml --views 2x3[/]
     """
@@ -100,11 +103,14 @@ def compare(
 ) -> None:
     """One table of several evaluated runs: mean and spread over seeds of each method.
 
+    The table is headed by the suite's definition; '*' marks a mean over fewer splits than the suite
+    defines (named below the table, with absent splits and best.pt selection warnings).
+
     Example: [bold]devias-tk eval compare runs/demo/* --suite synthetic[/]
     """
     from devias_tk.evaluate.compare import compare_runs
 
     text = compare_runs(runs, suite)
-    console.print(text)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
     if out is not None:
         out.write_text(text)

@@ -288,7 +288,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
             "warnings": prep.warnings,
         }, indent=1) + "\n")
         what = (f"data.val_list ({len(prep.val_entries)} videos)" if cfg.data.val_list else
-                f"{len(prep.val_entries)} held-out training videos (data.val_fraction={cfg.data.val_fraction})")
+                f"{len(prep.val_entries)} of {len(prep.entries) + len(prep.val_entries)} training videos held out "
+                f"(data.val_fraction={cfg.data.val_fraction}, seed {cfg.run.seed})")
         console.print(f"validation: {what}; best.pt by the H.M. of action and scene top-1" if prep.val_entries
                       else "validation: none (no held-out videos); no best.pt", markup=False, highlight=False)
         for warning in prep.warnings:
