@@ -393,7 +393,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
                     scores[SELECTION] = score
                     console.print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
                 log({"epoch": epoch, "step": step, **scores})
-                if score is not None and score > best:
+                if score is not None and score >= best:  # a tie goes to the later epoch (a saturated score)
                     best = score
                     save_checkpoint(ckpt_dir / "best.pt", {
                         "model": unwrap(net).state_dict(), "epoch": epoch, "epoch_batch": 0, "step": step,
