@@ -29,7 +29,9 @@ from devias_tk.train.losses import LossConfig
 class DataSection:
     root: str = ""
     train_list: str = "lists/train.txt"
-    val_list: str | None = None  # quick single-view validation after each epoch
+    val_list: str | None = None  # a list for the per-epoch validation instead of held-out training videos
+    val_fraction: float = 0.05  # share of the training list held out for validation (stratified by action; 0: off)
+    val_max: int = 1000  # at most this many held-out videos (Kinetics-size lists)
     actions: str = "actions.txt"
     scenes: str | None = "scenes.txt"  # None: the scene store's class names
     mask_store: str | None = None  # FAME store (`masks extract`); needed by DEVIAS and FAME mixing
@@ -231,6 +233,8 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
             raise DeviasError(f"data.rand_augment: {exc}") from None
     if cfg.run.amp not in ("auto", "bf16", "off"):
         raise DeviasError(f"run.amp must be auto, bf16 or off (got {cfg.run.amp!r})")
+    if not 0 <= cfg.data.val_fraction < 1 or cfg.data.val_max < 0:
+        raise DeviasError("data.val_fraction must be in [0, 1) and data.val_max at least 0")
     if not 0 < cfg.aug.beta <= 1:
         raise DeviasError("aug.beta must be in (0, 1]")
     if cfg.optim.batch_size < 1 or cfg.optim.accum_steps < 1 or cfg.optim.epochs < 1:
