@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -107,7 +108,8 @@ def test_the_checkpoint_starts_train_with_a_strict_report(recipe, finished_run, 
     # and through `devias-tk train` itself
     train_recipe = tmp_path / "train.yaml"
     train_recipe.write_text(f"""
-data: {{root: {tiny_benchmark}, scene_source: list, frames: 4, stride: 2, hop: 2, size: 32, num_workers: 0}}
+data: {{root: {tiny_benchmark}, scene_source: list, frames: 4, stride: 2, hop: 2, size: 32, num_workers: 0,
+       val_fraction: 0}}
 model: {{method: naive-action, size: tiny, depth: 1, embed_dim: 32, num_heads: 2}}
 optim: {{epochs: 1, batch_size: 8}}
 run: {{init: {finished_run}/checkpoints/last.pt, init_strict: true, threads: 1}}
@@ -305,3 +307,13 @@ def test_two_gloo_processes_keep_identical_parameters(recipe, tmp_path):
     # 24 videos, batch 4 per process x 2 processes: 3 steps per epoch
     assert load_checkpoint(out / "checkpoints/last.pt")["step"] == 6
     assert (out / "figures/recon-e0002.png").is_file()
+
+
+@pytest.mark.parametrize("name", ["pretrain-ucf101", "pretrain-kinetics400", "pretrain-synthetic"])
+def test_every_pretraining_recipe_loads_and_sources_each_value(name):
+    path = Path("pipelines") / f"{name}.yaml"
+    cfg = config_from(path)
+    assert cfg.data.frames == 16 and cfg.optim.betas == (0.9, 0.95) and cfg.optim.weight_decay == 0.05
+    leaf = re.compile(r"^\s+[a-z_]+:\s*[^\s#]")
+    unsourced = [line for line in path.read_text().splitlines() if leaf.match(line) and "#" not in line]
+    assert not unsourced, f"{name}: values without a source comment: {unsourced}"

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from devias_tk.data.randaugment import parse_rand_augment
 from devias_tk.errors import DeviasError
 from devias_tk.train.losses import LossConfig
 
@@ -28,7 +29,9 @@ from devias_tk.train.losses import LossConfig
 class DataSection:
     root: str = ""
     train_list: str = "lists/train.txt"
-    val_list: str | None = None  # quick single-view validation after each epoch
+    val_list: str | None = None  # a list for the per-epoch validation instead of held-out training videos
+    val_fraction: float = 0.05  # share of the training list held out for validation (stratified by action; 0: off)
+    val_max: int = 1000  # at most this many held-out videos (Kinetics-size lists)
     actions: str = "actions.txt"
     scenes: str | None = "scenes.txt"  # None: the scene store's class names
     mask_store: str | None = None  # FAME store (`masks extract`); needed by DEVIAS and FAME mixing
@@ -41,6 +44,7 @@ class DataSection:
     scale: tuple[float, float] = (0.08, 1.0)  # random-resized-crop area range
     flip: bool = True
     color_jitter: float = 0.0  # brightness / contrast / saturation strength (VideoMAE recipes: 0.4)
+    rand_augment: str | None = None  # timm RandAugment string, e.g. "rand-m7-n4-mstd0.5-inc1" (VideoMAE); None: off
     num_workers: int = 4
 
 
@@ -226,8 +230,15 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
         raise DeviasError(f"aug.mix must be one of {', '.join(MIXES)} (got {cfg.aug.mix!r})")
     if cfg.data.scene_source not in ("store", "list"):
         raise DeviasError(f"data.scene_source must be 'store' or 'list' (got {cfg.data.scene_source!r})")
+    if cfg.data.rand_augment is not None:
+        try:
+            parse_rand_augment(cfg.data.rand_augment)
+        except ValueError as exc:
+            raise DeviasError(f"data.rand_augment: {exc}") from None
     if cfg.run.amp not in ("auto", "bf16", "off"):
         raise DeviasError(f"run.amp must be auto, bf16 or off (got {cfg.run.amp!r})")
+    if not 0 <= cfg.data.val_fraction < 1 or cfg.data.val_max < 0:
+        raise DeviasError("data.val_fraction must be in [0, 1) and data.val_max at least 0")
     if not 0 < cfg.aug.beta <= 1:
         raise DeviasError("aug.beta must be in (0, 1]")
     if cfg.optim.batch_size < 1 or cfg.optim.accum_steps < 1 or cfg.optim.epochs < 1:

@@ -1,7 +1,8 @@
 """Training data: a clip joined with the cached masks and scene distribution of the very same window.
 
 Each item draws a window of the shared temporal grid (devias_tk.data.windows), decodes its frames,
-takes one random-resized crop and flip, and applies the same crop and flip to the cached soft masks.
+optionally applies RandAugment to them (VideoMAE's place: before the crop; the geometric ops move the cached
+masks too), takes one random-resized crop and flip, and applies the same crop and flip to the cached soft masks.
 Stores are opened lazily in each worker process (Zarr runs an event loop thread that must not be
 forked). Randomness is a function of (seed, epoch, index), so a resumed run sees the same samples;
 the sampler hands each worker (epoch, index) pairs, so workers can persist across epochs.
@@ -18,7 +19,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from devias_tk.cache.store import VideoStore
-from devias_tk.data import transforms
+from devias_tk.data import randaugment, transforms
 from devias_tk.data.lists import VideoEntry, resolve
 from devias_tk.data.video import Video
 from devias_tk.data.windows import ClipGrid, window_indices, window_starts
@@ -35,6 +36,7 @@ class TrainDataSpec:
     guide_shape: tuple[int, int] = (0, 0)  # (h, w) the per-tubelet masks are resized to (0: not needed)
     scene_source: str = "list"  # "list" | "store"
     num_scenes: int = 0
+    rand_augment: str | None = None  # timm RandAugment string (e.g. "rand-m7-n4-mstd0.5-inc1"); None: off
 
 
 def _scaled_box(box: transforms.Box, sy: float, sx: float) -> transforms.Box:
@@ -56,6 +58,7 @@ class TrainClips(Dataset):
         self.scene_path = None if scene_store is None else str(scene_store)
         self.seed = seed
         self.epoch = 0
+        self.augment = None if spec.rand_augment is None else randaugment.parse_rand_augment(spec.rand_augment)
         self._stores: tuple[int, VideoStore | None, VideoStore | None] | None = None
 
     def set_epoch(self, epoch: int) -> None:
@@ -90,6 +93,9 @@ class TrainClips(Dataset):
         k = int(rng.integers(len(starts)))
         frames = video.frames(window_indices(len(video), [starts[k]], spec.grid)[0])
         height, width = frames.shape[1:3]
+        # A child generator: the crop and flip below draw the same with RandAugment on or off.
+        ops = randaugment.draw(self.augment, rng.spawn(1)[0]) if self.augment is not None else ()
+        frames = randaugment.apply_to_frames(frames, ops)
         box = transforms.random_resized_box(height, width, rng, scale=spec.scale)
         flip = spec.flip and bool(rng.random() < 0.5)
         clip = transforms.color_jitter(transforms.crop_resize(frames, box, spec.size), spec.color_jitter, rng)
@@ -101,6 +107,8 @@ class TrainClips(Dataset):
             group = masks.group(entry.path)
             soft = group["soft"][k]
             tubelet = group["tubelet"][k]
+            soft = randaugment.warp_masks(soft, ops, (height, width))
+            tubelet = randaugment.warp_masks(tubelet, ops, (height, width))
             soft = transforms.crop_resize(soft[None], _scaled_box(box, soft.shape[0] / height, soft.shape[1] / width),
                                           spec.size)[0]
             tub_box = _scaled_box(box, tubelet.shape[1] / height, tubelet.shape[2] / width)

@@ -48,7 +48,7 @@ from devias_tk.train.runtime import (
     write_run_files,
 )
 from devias_tk.train.step import StepSpec, compute_loss, step_generator
-from devias_tk.train.validate import quick_eval
+from devias_tk.train.validate import SELECTION, quick_eval, selection_score, validation_set
 
 GUIDE_PIXELS_PER_PATCH = 4  # per-tubelet masks are resized to 4x4 pixels per patch before pooling
 SCENE_STORE_KIND = "scene-labels"
@@ -67,6 +67,7 @@ class Prepared:
     step_spec: StepSpec
     model_config: dict[str, Any]
     model: torch.nn.Module  # built (on CPU) while checking the model configuration
+    warnings: list[str]  # about the validation set (data.val_list that looks like test data, ...)
 
 
 def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_path: Path,
@@ -108,6 +109,8 @@ def prepare(cfg: TrainConfig) -> Prepared:
         scenes = read_class_names(cfg.resolve(cfg.data.scenes, True))
     elif cfg.data.scene_store and Path(cfg.data.scene_store).exists():
         scenes = list(VideoStore(cfg.data.scene_store).attrs.get("class_names") or [])
+    elif cfg.method == "naive-action":
+        scenes = []  # no scene head: a Naive Action run (UCF-101's stage before DEVIAS) needs no scene classes
     else:
         raise DeviasError("data.scenes is null: the scene class names come from data.scene_store, which is not set")
     bad = [e.path for e in entries if not 0 <= e.action < len(actions)]
@@ -144,13 +147,18 @@ def prepare(cfg: TrainConfig) -> Prepared:
         grid=grid, size=cfg.data.size, scale=cfg.data.scale, flip=cfg.data.flip, color_jitter=cfg.data.color_jitter,
         guide_shape=(grid_side * GUIDE_PIXELS_PER_PATCH,) * 2, scene_source=cfg.data.scene_source,
         num_scenes=len(scenes),
+        rand_augment=cfg.data.rand_augment,
     )
     step_spec = StepSpec(
         method=method, num_actions=len(actions), mix=cfg.aug.mix, beta=cfg.aug.beta, p_aug=cfg.aug.p_aug,
         be_max_lambda=cfg.aug.be_max_lambda, patch_size=patch, guide_pool=GUIDE_PIXELS_PER_PATCH, loss=cfg.loss,
     )
-    val_entries = read_list(cfg.resolve(cfg.data.val_list, True)) if cfg.data.val_list else []
-    return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe)
+    entries, val_entries, warnings = validation_set(cfg, list_path, entries, scenes, method != "naive-action")
+    if val_entries and not cfg.data.val_list and len(entries) < cfg.optim.batch_size:
+        raise DeviasError(f"{len(entries)} training videos (after holding out {len(val_entries)} for validation) are "
+                          f"fewer than one batch of {cfg.optim.batch_size}; lower data.val_fraction or the batch size")
+    return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe,
+                    warnings)
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: Console | None = None,
@@ -171,7 +179,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
 
     model = prep.model.to(device)
     if cfg.run.init and resume_from is None:
-        report = load_initial_weights(model, cfg.run.init, strict=cfg.run.init_strict)
+        report = load_initial_weights(model, cfg.run.init, strict=cfg.run.init_strict, method=cfg.method)
         if info.is_main:
             console.print(f"init from {report.summary()}", markup=False, highlight=False, soft_wrap=True)
     optimizer = build_optimizer(
@@ -201,7 +209,18 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
 
     if info.is_main:
         write_run_files(run_dir, cfg.to_dict(), info, device, command, num_actions=len(prep.actions),
-                        num_scenes=len(prep.scenes), method=cfg.method)
+                        num_scenes=len(prep.scenes), method=cfg.method,
+                        validation={"source": "data.val_list" if cfg.data.val_list else "held-out training videos",
+                                    "videos": len(prep.val_entries), "train_videos": len(prep.entries),
+                                    "selection": SELECTION},
+                        warnings=prep.warnings)
+        what = (f"data.val_list ({len(prep.val_entries)} videos)" if cfg.data.val_list else
+                f"{len(prep.val_entries)} of {len(prep.entries) + len(prep.val_entries)} training videos held out "
+                f"(data.val_fraction={cfg.data.val_fraction}, seed {cfg.run.seed})")
+        console.print(f"validation: {what}; best.pt by the H.M. of action and scene top-1" if prep.val_entries
+                      else "validation: none (no held-out videos); no best.pt", markup=False, highlight=False)
+        for warning in prep.warnings:
+            console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)
     net = wrap_model(model, info, device, cfg.run.compile)
     autocast = autocast_enabled(cfg.run.amp, device)
 
@@ -210,7 +229,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
         spec = ClipSpec(clip_len=cfg.data.frames, stride=cfg.data.stride, size=cfg.data.size, num_clips=1,
                         num_crops=1, short="repeat_last")
         val_loader = DataLoader(ClipDataset(prep.root, prep.val_entries, spec, train=False), cfg.optim.batch_size,
-                                num_workers=min(2, cfg.data.num_workers))
+                                num_workers=cfg.data.num_workers)
 
     metrics_file = open(run_dir / "metrics.jsonl", "a") if info.is_main else None  # noqa: SIM115
     board = Tensorboard(run_dir / "tensorboard", info.is_main)
@@ -290,15 +309,21 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
                     last_good = checkpoint("last.pt", epoch, epoch_batch)
             epoch += 1
             epoch_batch = 0
-            if val_loader is not None:
+            if val_loader is not None:  # main process only: best.pt is written without a barrier
                 scores = quick_eval(net, val_loader, device, None, autocast)
-                log({"epoch": epoch, "step": step, **scores})
-                if scores:
+                score = selection_score(scores)
+                if score is not None:
+                    scores[SELECTION] = score
                     console.print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-                    score = sum(scores.values()) / len(scores)
-                    if score > best:
-                        best = score
-                        checkpoint("best.pt", epoch, 0)
+                log({"epoch": epoch, "step": step, **scores})
+                if score is not None and score >= best:  # a tie goes to the later epoch (a saturated score)
+                    best = score
+                    save_checkpoint(ckpt_dir / "best.pt", {
+                        "model": unwrap(net).state_dict(), "epoch": epoch, "epoch_batch": 0, "step": step,
+                        "best": best, "best_metric": SELECTION, "val_scores": scores, "config": cfg.to_dict(),
+                        "method": cfg.method, "class_names": {"actions": prep.actions, "scenes": prep.scenes},
+                        "model_config": prep.model_config,
+                    })
             if epoch % cfg.run.save_every == 0 or epoch == cfg.optim.epochs:
                 last_good = checkpoint("last.pt", epoch, 0)
     checksums = dist_utils.parameter_checksums(unwrap(net), info)
