@@ -162,12 +162,51 @@ def train_bench(
         return
     results = [bench_train(method, model, frames, size, b, device, steps, warmup, compile_model)
                for b in (batch or [12])]
-    table = Table(title=f"bench train: {method}, ViT-{model}, {frames}x{size}x{size}, {device}")
+    _print_steps(f"bench train: {method}, ViT-{model}, {frames}x{size}x{size}, {device}", results, json_out)
+
+
+def _print_steps(title: str, results: list, json_out: Path | None) -> None:
+    """The step benchmarks' table (one row per batch size) and, with --json, the figures."""
+    import dataclasses
+
+    table = Table(title=title)
     for col in ("batch", "precision", "compiled", "ms/step", "clips/s", "peak GiB", "TFLOP/s (3x fwd)"):
         table.add_column(col, justify="right")
     for r in results:
         table.add_row(str(r.batch), r.precision, str(r.compiled), f"{r.step_ms:.0f}", f"{r.clips_per_s:.2f}",
-                      f"{r.peak_memory_gib:.2f}", f"{r.tflops_per_s:.1f}")
+                      f"{r.peak_memory_gib:.2f}", f"{r.tflops_per_s:.2f}")
     console.print(table)
     if json_out:
         json_out.write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1) + "\n")
+
+
+@app.command("pretrain")
+@user_errors
+def pretrain_bench(
+    model: Annotated[str, typer.Option(help="Backbone size: tiny, small or base.")] = "base",
+    frames: Annotated[int, typer.Option(help="Frames per clip.")] = 16,
+    size: Annotated[int, typer.Option(help="Crop size.")] = 224,
+    ratio: Annotated[float, typer.Option(help="Tube-masking ratio (VideoMAE: 0.9 on Kinetics-400, 0.75 on UCF-101).")] = 0.9,
+    batch: Annotated[list[int] | None, typer.Option(help="Batch size(s) to measure (repeatable; default 2 on CPU, 32 on CUDA).")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    steps: Annotated[int, typer.Option(help="Timed steps (after warm-up).")] = 3,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up steps.")] = 1,
+    decoder_depth: Annotated[int, typer.Option(help="Decoder blocks (VideoMAE: 4).")] = 4,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+) -> None:
+    """Steady-state clips/s and peak memory of the VideoMAE pre-training step (per-patch normalised targets,
+    encoder on the visible tokens, decoder of half the encoder's width, masked MSE, AdamW) on in-memory clips;
+    bf16 autocast on CUDA.
+
+    Example: [bold]devias-tk bench pretrain --model base --frames 16 --size 224 --ratio 0.9 --batch 32 --device cuda[/]
+    """
+
+    from devias_tk.bench.pretrain import bench_pretrain
+
+    sizes = batch or [32 if device == "cuda" else 2]
+    results = [bench_pretrain(model, frames, size, ratio, b, device, steps, warmup, compile_model,
+                              decoder_depth=decoder_depth) for b in sizes]
+    first = results[0]
+    _print_steps(f"bench pretrain: ViT-{model}, {frames}x{size}x{size}, tube ratio {ratio} ({first.visible_tokens} "
+                 f"of {first.tokens} tokens visible), decoder {first.decoder}, {device}", results, json_out)

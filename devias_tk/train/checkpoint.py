@@ -77,17 +77,23 @@ def _other_method(state: dict[str, torch.Tensor], saved: str, method: str) -> Ke
 
 def load_initial_weights(model: nn.Module, path: str | Path, strict: bool = False,
                          method: str | None = None) -> LoadReport:
-    """Start from a devias-tk checkpoint (its model weights), a state dict in the toolkit's own names,
-    or a VideoMAE pre-training / fine-tuned / DEVIAS scene-teacher file mapped onto the backbone
-    (`devias_tk.models.checkpoints`). Returns the load report; `strict` refuses any missing, unexpected
+    """Start from a devias-tk checkpoint (its model weights; of a `devias-tk pretrain` run, its encoder), a state
+    dict in the toolkit's own names, or a VideoMAE pre-training / fine-tuned / DEVIAS scene-teacher file mapped onto
+    the backbone (`devias_tk.models.checkpoints`). Returns the load report; `strict` refuses any missing, unexpected
     or reshaped tensor. Tensors of the model a format never supplies (heads, slots) are reported fresh.
     `method`: the model's method; a devias-tk checkpoint of another method gives its backbone only."""
     path = Path(path)
     raw = read_checkpoint(path, "initial weights")
     target = unwrap(model)
     own = target.state_dict()
-    if isinstance(raw, dict) and raw.get("format") == FORMAT:
+    own_format = isinstance(raw, dict) and raw.get("format") == FORMAT
+    if own_format:
         state, container = find_state_dict({"model": raw.get("model")}, path)
+    else:
+        state, container = find_state_dict(raw, path)
+        state, _ = strip_prefix(state, "module.")
+    fmt = video_vit_format(state)  # a `devias-tk pretrain` run's file is mapped: its encoder, not its decoder
+    if own_format and fmt is None:
         saved = raw.get("method")
         if method is not None and saved is not None and saved != method:
             report = load_mapped(target, _other_method(state, saved, method), file=path, fmt=f"{FORMAT} ({saved})",
@@ -95,10 +101,7 @@ def load_initial_weights(model: nn.Module, path: str | Path, strict: bool = Fals
         else:
             report = load_mapped(target, KeyMap.identity(state), file=path, fmt=FORMAT, container=container)
     else:
-        state, container = find_state_dict(raw, path)
-        state, _ = strip_prefix(state, "module.")
-        fmt = video_vit_format(state)
-        if any(k.startswith("backbone.") and k in own for k in state):  # the toolkit's own names
+        if fmt is None and any(k.startswith("backbone.") and k in own for k in state):  # the toolkit's own names
             report = load_mapped(target, KeyMap.identity(state), file=path, fmt="devias-tk state dict",
                                  container=container)
         elif fmt is None:

@@ -163,7 +163,11 @@ def _check_type(where: str, value: Any, annotation: Any) -> Any:
 
 
 def _build_section(name: str, values: dict[str, Any]) -> Any:
-    cls = SECTIONS[name]
+    return build_section(SECTIONS[name], name, values)
+
+
+def build_section(cls: type, name: str, values: dict[str, Any]) -> Any:
+    """The dataclass `cls` from a recipe section's values: unknown keys and wrong types are errors."""
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)

@@ -15,21 +15,16 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from devias_tk import __version__
 from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.lists import VideoEntry, read_class_names, read_list
@@ -41,6 +36,17 @@ from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights, sa
 from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
 from devias_tk.train.optim import build_optimizer, lr_at, param_groups, set_lr
+from devias_tk.train.runtime import (
+    RunResult,
+    Tensorboard,
+    autocast_enabled,
+    check_same_config,
+    make_loader,
+    resume_source,
+    start_process,
+    wrap_model,
+    write_run_files,
+)
 from devias_tk.train.step import StepSpec, compute_loss, step_generator
 from devias_tk.train.validate import SELECTION, quick_eval, selection_score, validation_set
 
@@ -155,96 +161,21 @@ def prepare(cfg: TrainConfig) -> Prepared:
                     warnings)
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _device(cfg: TrainConfig) -> torch.device:
-    wanted = cfg.run.device
-    if wanted == "auto":
-        wanted = "cuda" if torch.cuda.is_available() else "cpu"
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise DeviasError("run.device=cuda but no CUDA device is available")
-    return torch.device(wanted)
-
-
-class _Tensorboard:
-    """Scalars to RUN/tensorboard when the optional tensorboard package is installed."""
-
-    def __init__(self, path: Path, enabled: bool) -> None:
-        self.writer = None
-        if enabled:
-            with contextlib.suppress(ImportError):
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(path))
-
-    def log(self, values: dict[str, float], step: int) -> None:
-        if self.writer is not None:
-            for k, v in values.items():
-                if isinstance(v, int | float):
-                    self.writer.add_scalar(k, v, step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    steps: int
-    epochs: int
-    seconds: float
-    last: dict[str, float]
-    checksums: list[float]
-
-
-def _loader(dataset: Any, batch_size: int, sampler: Any, workers: int, device: torch.device) -> DataLoader:
-    # Persistent spawned workers: the sampler (in this process) carries the epoch to them.
-    return DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=device.type == "cuda",
-        drop_last=False, multiprocessing_context="spawn" if workers > 0 else None,
-        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
-    )
-
-
 def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: Console | None = None,
-          command: str = "") -> TrainResult:
+          command: str = "") -> RunResult:
     """Train `cfg` into `run_dir`. resume: "auto" (continue from RUN/checkpoints/last.pt if present),
     "never" (refuse a run directory that has checkpoints), or a checkpoint path."""
     console = console or Console(stderr=True)
     started = time.perf_counter()
-    device = _device(cfg)
-    info = dist_utils.init_from_env(device.type)
-    if device.type == "cuda":
-        device = torch.device("cuda", info.local_rank)
-        torch.cuda.set_device(device)
-    if cfg.run.threads > 0:
-        torch.set_num_threads(cfg.run.threads)
+    device, info = start_process(cfg.run.device, cfg.run.threads)
     torch.manual_seed(cfg.run.seed)  # the model is initialised while preparing
     prep = prepare(cfg)
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     last_path = ckpt_dir / "last.pt"
-    resume_from: Path | None = None
-    if resume == "auto":
-        resume_from = last_path if last_path.is_file() else None
-    elif resume == "never":
-        if last_path.is_file():
-            raise DeviasError(f"{run_dir} already holds a run; use --resume auto or another --out")
-    else:
-        resume_from = Path(resume)
-    if resume_from is not None and (run_dir / "config.yaml").is_file():
-        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-        if build_config(saved).to_dict() != cfg.to_dict():
-            raise DeviasError(f"{run_dir} holds a run with another configuration; resume it with its own "
-                              "recipe and overrides, or use another --out")
+    resume_from = resume_source(run_dir, resume)
+    if resume_from is not None:
+        check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
 
     model = prep.model.to(device)
     if cfg.run.init and resume_from is None:
@@ -277,17 +208,12 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
             console.print(f"resuming {run_dir} at epoch {epoch}, batch {epoch_batch} (step {step})")
 
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        (run_dir / "run.json").write_text(json.dumps({
-            "toolkit_version": __version__, "git_commit": _git_commit(), "command": command or " ".join(sys.argv),
-            "world_size": info.world, "device": str(device), "torch": torch.__version__,
-            "num_actions": len(prep.actions), "num_scenes": len(prep.scenes), "method": cfg.method,
-            "validation": {"source": "data.val_list" if cfg.data.val_list else "held-out training videos",
-                           "videos": len(prep.val_entries), "train_videos": len(prep.entries),
-                           "selection": SELECTION},
-            "warnings": prep.warnings,
-        }, indent=1) + "\n")
+        write_run_files(run_dir, cfg.to_dict(), info, device, command, num_actions=len(prep.actions),
+                        num_scenes=len(prep.scenes), method=cfg.method,
+                        validation={"source": "data.val_list" if cfg.data.val_list else "held-out training videos",
+                                    "videos": len(prep.val_entries), "train_videos": len(prep.entries),
+                                    "selection": SELECTION},
+                        warnings=prep.warnings)
         what = (f"data.val_list ({len(prep.val_entries)} videos)" if cfg.data.val_list else
                 f"{len(prep.val_entries)} of {len(prep.entries) + len(prep.val_entries)} training videos held out "
                 f"(data.val_fraction={cfg.data.val_fraction}, seed {cfg.run.seed})")
@@ -295,12 +221,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
                       else "validation: none (no held-out videos); no best.pt", markup=False, highlight=False)
         for warning in prep.warnings:
             console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)
-    net: torch.nn.Module = model
-    if info.enabled:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.run.compile:
-        net = torch.compile(net)
-    autocast = cfg.run.amp == "bf16" or (cfg.run.amp == "auto" and device.type == "cuda")
+    net = wrap_model(model, info, device, cfg.run.compile)
+    autocast = autocast_enabled(cfg.run.amp, device)
 
     val_loader = None
     if prep.val_entries and info.is_main:
@@ -310,7 +232,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
                                 num_workers=cfg.data.num_workers)
 
     metrics_file = open(run_dir / "metrics.jsonl", "a") if info.is_main else None  # noqa: SIM115
-    board = _Tensorboard(run_dir / "tensorboard", info.is_main)
+    board = Tensorboard(run_dir / "tensorboard", info.is_main)
 
     def log(values: dict[str, Any]) -> None:
         if metrics_file is not None:
@@ -341,7 +263,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
         task = progress.add_task("train", total=batches_per_epoch * cfg.optim.epochs,
                                  completed=epoch * batches_per_epoch + epoch_batch, status="")
         window_start, window_clips = time.perf_counter(), 0
-        loader = _loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device)
+        loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device)
         while epoch < cfg.optim.epochs:
             sampler.set_epoch(epoch, epoch_batch)
             for batch in loader:
@@ -411,4 +333,4 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
         metrics_file.close()
     board.close()
     dist_utils.shutdown(info)
-    return TrainResult(run_dir, step, epoch, time.perf_counter() - started, last, checksums)
+    return RunResult(run_dir, step, epoch, time.perf_counter() - started, last, checksums)
