@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -33,14 +34,23 @@ def synth(
     preset: Annotated[str, typer.Option(help=f"Size preset: {', '.join(benchmark.PRESETS)}.")] = "default",
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives identical files.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
+    rho: Annotated[float | None, typer.Option(
+        help="Share of train/test videos whose scene is their action's own (the bias; the preset's 0.95 by "
+             "default). 1/number-of-scenes draws scenes independently of actions: the unbiased variant "
+             "(`make demo-ceiling`).")] = None,
 ) -> None:
     """Generate the embedded synthetic action–scene benchmark (videos, lists, masks, scene images).
 
     Example: [bold]devias-tk data synth data/synthetic --preset default[/]
+    Unbiased variant: [bold]devias-tk data synth data/synthetic-unbiased --rho 0.1[/]
     """
     if preset not in benchmark.PRESETS:
         raise typer.BadParameter(f"unknown preset {preset!r}; choose from {', '.join(benchmark.PRESETS)}")
     cfg = benchmark.PRESETS[preset]
+    if rho is not None:
+        if not 0.0 <= rho <= 1.0:
+            raise typer.BadParameter(f"--rho must be within [0, 1] (got {rho})")
+        cfg = dataclasses.replace(cfg, rho=rho)
     result = benchmark.generate(out, cfg, seed=seed, jobs=resolve_jobs(jobs), preset=preset,
                                 log=lambda msg: err_console.print(f"[yellow]{msg}[/]"))
     if result.already_complete:

@@ -66,6 +66,8 @@ class SynthConfig:
     rho: float = 0.95  # P(scene = pi(action)) in train and seen test
     shake_px: tuple[float, float] = (0.4, 1.2)  # amplitude range at 96 px frame height; scales with height
     distractor_prob: float = 0.3
+    actor_height: tuple[float, float] = (0.40, 0.62)  # figure height as a share of the frame height
+    actor_thickness: tuple[float, float] = (0.07, 0.10)  # limb width as a share of the figure height
 
     def validate(self) -> None:
         if not 2 <= self.num_actions <= len(ACTION_NAMES):
@@ -263,7 +265,8 @@ def render_job(job: VideoJob, cfg: SynthConfig) -> tuple[np.ndarray, np.ndarray]
         shake, distractors = np.zeros((cfg.num_frames, 2)), []
     style, action = None, None
     if job.action >= 0:
-        style = render.sample_actor_style(np.random.default_rng(job.actor_seed), cfg.height)
+        style = render.sample_actor_style(np.random.default_rng(job.actor_seed), cfg.height, cfg.actor_height,
+                                          cfg.actor_thickness)
         action = ACTION_NAMES[job.action]
     return render.render_video(background, cfg.num_frames, cfg.fps, cfg.margin, action, style, shake, distractors)
 
