@@ -1,0 +1,111 @@
+"""Global (camera) motion between two frames, so that FAME's frame difference sees the actor, not the pan.
+
+FAME takes sum_c |x_t - x_t+1| as evidence of the actor; a moving camera makes every textured
+pixel move and the difference lights up the whole background. These functions estimate one global
+transform that maps frame b onto frame a, warp b with it and say which pixels of the warped frame
+are defined (the strip the camera uncovered is not). Methods:
+
+- ``none``:       identity (the paper's FAME);
+- ``ecc``:        a Euclidean transform (shift + rotation) maximising the enhanced correlation
+                  coefficient (cv2.findTransformECC), started from the phase-correlation shift so
+                  that pans of several pixels per frame pair converge;
+- ``similarity``: Shi-Tomasi corners of frame a tracked into frame b by pyramidal Lucas-Kanade, a
+                  similarity transform (shift, rotation, scale: pans, camera roll and zoom) fitted
+                  with RANSAC, so the actor's and distractors' own motion are outliers;
+- ``homography``: the same tracks, a full homography (a rotating camera's exact model, but eight
+                  parameters fitted from the few corners of a small frame).
+
+When an estimate fails (too little texture, no convergence) the identity is used: the result is
+then the uncompensated difference, never an error.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+METHODS = ("none", "ecc", "similarity", "homography")
+_MIN_TRACKS = 12  # fewer tracked corners than this: the homography is not trusted
+_RANSAC_PX = 1.0  # reprojection error of a background inlier
+_VALID_TOLERANCE = 0.999  # a warped pixel is defined when (almost) all its interpolation weight was inside
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"motion compensation must be one of {', '.join(METHODS)}, got {method!r}")
+    return method
+
+
+def _gray(frame: np.ndarray) -> np.ndarray:
+    """float RGB in [0, 1] (H, W, 3) -> float32 grey (H, W)."""
+    return cv2.cvtColor(np.ascontiguousarray(frame, np.float32), cv2.COLOR_RGB2GRAY)
+
+
+def _ecc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ga, gb = _gray(a), _gray(b)
+    (dx, dy), _ = cv2.phaseCorrelate(ga, gb)  # b is a shifted by (dx, dy)
+    warp = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
+    try:
+        _, warp = cv2.findTransformECC(ga, gb, warp, cv2.MOTION_EUCLIDEAN, criteria, None, 3)
+    except cv2.error:
+        return np.eye(3)  # no convergence (flat frames)
+    return np.vstack([warp, [0, 0, 1]]).astype(np.float64)
+
+
+def _tracks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Corners of a and where they went in b, (N, 1, 2) each; None when too few were tracked."""
+    ga = np.rint(_gray(a) * 255).astype(np.uint8)
+    gb = np.rint(_gray(b) * 255).astype(np.uint8)
+    corners = cv2.goodFeaturesToTrack(ga, maxCorners=300, qualityLevel=0.01, minDistance=2, blockSize=5)
+    if corners is None or len(corners) < _MIN_TRACKS:
+        return None
+    tracked, status, _ = cv2.calcOpticalFlowPyrLK(ga, gb, corners, None, winSize=(15, 15), maxLevel=2)
+    ok = status.reshape(-1) == 1
+    return (corners[ok], tracked[ok]) if ok.sum() >= _MIN_TRACKS else None
+
+
+def _from_tracks(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
+    tracks = _tracks(a, b)
+    if tracks is None:
+        return np.eye(3)
+    # x_b = T x_a for the background; RANSAC keeps the background's corners as inliers
+    if method == "homography":
+        transform, inliers = cv2.findHomography(tracks[0], tracks[1], cv2.RANSAC, _RANSAC_PX)
+    else:
+        transform, inliers = cv2.estimateAffinePartial2D(tracks[0], tracks[1], method=cv2.RANSAC,
+                                                         ransacReprojThreshold=_RANSAC_PX)
+        transform = None if transform is None else np.vstack([transform, [0, 0, 1]])
+    if transform is None or inliers is None or inliers.sum() < _MIN_TRACKS:
+        return np.eye(3)
+    return transform
+
+
+def estimate(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
+    """3x3 matrix H with b(H x) ~ a(x) for the static background: where a's pixel x went in frame b."""
+    check_method(method)
+    if method == "ecc":
+        return _ecc(a, b)
+    if method in ("similarity", "homography"):
+        return _from_tracks(a, b, method)
+    return np.eye(3)
+
+
+def warp_onto(b: np.ndarray, transform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """b resampled on a's pixel grid (b(H x)) and a bool map of the pixels whose source lies inside b."""
+    h, w = b.shape[:2]
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = cv2.warpPerspective(b, transform, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpPerspective(np.ones((h, w), np.float32), transform, (w, h), flags=flags,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return warped, inside >= _VALID_TOLERANCE
+
+
+def aligned_pair(a: np.ndarray, b: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(b aligned onto a, the defined pixels or None when nothing was warped)."""
+    if method == "none":
+        return b, None
+    transform = estimate(a, b, method)
+    if np.allclose(transform, np.eye(3), atol=1e-6):
+        return b, None
+    return warp_onto(b, transform)
