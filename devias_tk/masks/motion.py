@@ -15,8 +15,11 @@ are defined (the strip the camera uncovered is not). Methods:
 - ``homography``: the same tracks, a full homography (a rotating camera's exact model, but eight
                   parameters fitted from the few corners of a small frame).
 
-When an estimate fails (too little texture, no convergence) the identity is used: the result is
-then the uncompensated difference, never an error.
+When an estimate fails (too little texture, no convergence), when the identity explains the tracked
+corners as well as the fitted model, or when the transform moves no pixel by more than
+NEGLIGIBLE_PX, nothing is warped: the result is the uncompensated difference, never an error.
+Resampling a frame for a shift of a few hundredths of a pixel would only blur it, and on sharp
+texture the blur itself shows up as motion.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ import numpy as np
 METHODS = ("none", "ecc", "similarity", "homography")
 _MIN_TRACKS = 12  # fewer tracked corners than this: the homography is not trusted
 _RANSAC_PX = 1.0  # reprojection error of a background inlier
+_MIN_SPREAD = 0.25  # share of the frame the camera inliers' bounding box must cover
+_CLOSE_PX = 0.5  # finer than the RANSAC threshold, so sub-pixel camera shake still counts as motion
+NEGLIGIBLE_PX = 0.25  # a transform moving no frame corner further than this is a still camera
 _VALID_TOLERANCE = 0.999  # a warped pixel is defined when (almost) all its interpolation weight was inside
 
 
@@ -78,7 +84,23 @@ def _from_tracks(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
         transform = None if transform is None else np.vstack([transform, [0, 0, 1]])
     if transform is None or inliers is None or inliers.sum() < _MIN_TRACKS:
         return np.eye(3)
+    # the camera moves the whole frame: inliers bunched in a small box are one moving object (the actor
+    # on a flat background), not the camera
+    inside = tracks[0].reshape(-1, 2)[inliers.reshape(-1) > 0]
+    box = np.ptp(inside, axis=0)
+    if box[0] * box[1] < _MIN_SPREAD * a.shape[0] * a.shape[1]:
+        return np.eye(3)
+    # a still camera that explains as many corners as closely: the corners that move are the actor's
+    if _close(np.eye(3), tracks) >= _close(transform, tracks):
+        return np.eye(3)
     return transform
+
+
+def _close(transform: np.ndarray, tracks: tuple[np.ndarray, np.ndarray]) -> int:
+    """How many tracked corners the transform predicts within _CLOSE_PX."""
+    start, end = (t.reshape(-1, 2).astype(np.float64) for t in tracks)
+    moved = np.c_[start, np.ones(len(start))] @ transform.T
+    return int((np.linalg.norm(moved[:, :2] / moved[:, 2:] - end, axis=1) <= _CLOSE_PX).sum())
 
 
 def estimate(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
@@ -101,11 +123,18 @@ def warp_onto(b: np.ndarray, transform: np.ndarray) -> tuple[np.ndarray, np.ndar
     return warped, inside >= _VALID_TOLERANCE
 
 
+def largest_shift(transform: np.ndarray, height: int, width: int) -> float:
+    """How far (pixels) the transform moves the farthest of the frame's four corners."""
+    corners = np.array([[0, 0, 1], [width - 1, 0, 1], [0, height - 1, 1], [width - 1, height - 1, 1]], np.float64)
+    moved = corners @ transform.T
+    return float(np.max(np.linalg.norm(moved[:, :2] / moved[:, 2:] - corners[:, :2], axis=1)))
+
+
 def aligned_pair(a: np.ndarray, b: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray | None]:
     """(b aligned onto a, the defined pixels or None when nothing was warped)."""
     if method == "none":
         return b, None
     transform = estimate(a, b, method)
-    if np.allclose(transform, np.eye(3), atol=1e-6):
+    if largest_shift(transform, *a.shape[:2]) <= NEGLIGIBLE_PX:
         return b, None
     return warp_onto(b, transform)
