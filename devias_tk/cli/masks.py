@@ -38,8 +38,10 @@ def extract(
     list_file: Annotated[Path, typer.Option("--list", help="Toolkit list file of the videos.")],
     out: Annotated[Path, typer.Option(help="Mask store to create or resume (e.g. masks/train.zarr).")],
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
-    size: Annotated[int, typer.Option(help="Working short side of the clip masks, pixels.")] = 112,
-    tubelet_size: Annotated[int, typer.Option(help="Short side of the per-tubelet masks (0: size // 4).")] = 0,
+    size: Annotated[int, typer.Option(help="Working short side, pixels: clip and per-tubelet masks are computed "
+                                            "at this size.")] = 112,
+    tubelet_size: Annotated[int, typer.Option(help="Short side the per-tubelet masks are area-pooled to for storage "
+                                                    "(0: size // 4).")] = 0,
     window: Annotated[int, typer.Option(help="Frames per clip (as in training).")] = 16,
     stride: Annotated[int, typer.Option(help="Frame step inside a clip (as in training).")] = 4,
     hop: Annotated[int, typer.Option(help="Frames between cached window starts (0: = stride).")] = 0,
