@@ -15,11 +15,12 @@ are defined (the strip the camera uncovered is not). Methods:
 - ``homography``: the same tracks, a full homography (a rotating camera's exact model, but eight
                   parameters fitted from the few corners of a small frame).
 
-When an estimate fails (too little texture, no convergence), when the identity explains the tracked
-corners as well as the fitted model, or when the transform moves no pixel by more than
-NEGLIGIBLE_PX, nothing is warped: the result is the uncompensated difference, never an error.
-Resampling a frame for a shift of a few hundredths of a pixel would only blur it, and on sharp
-texture the blur itself shows up as motion.
+Nothing is warped (the result is the uncompensated difference, never an error) when the estimate
+fails (too little texture, no convergence), when the identity explains the tracked corners as well
+as the fitted model, when the transform moves no pixel by more than NEGLIGIBLE_PX, or when the
+warped frame does not lower the median difference to frame a. The last check matters most: a
+spurious sub-pixel estimate on a still camera resamples frame b, the interpolation blurs its
+texture, and on sharp texture that blur shows up everywhere as motion, wiping out the actor.
 """
 
 from __future__ import annotations
@@ -137,4 +138,13 @@ def aligned_pair(a: np.ndarray, b: np.ndarray, method: str) -> tuple[np.ndarray,
     transform = estimate(a, b, method)
     if largest_shift(transform, *a.shape[:2]) <= NEGLIGIBLE_PX:
         return b, None
-    return warp_onto(b, transform)
+    warped, defined = warp_onto(b, transform)
+    # the median pixel is background (the actor covers far less than half the frame): a real camera
+    # motion, once compensated, leaves it nearly unchanged
+    if np.median(_difference(a, warped)[defined]) >= np.median(_difference(a, b)):
+        return b, None
+    return warped, defined
+
+
+def _difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(a - b).sum(axis=-1)
