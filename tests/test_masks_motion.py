@@ -133,3 +133,16 @@ def test_flat_frames_fall_back_to_no_compensation():
 def test_an_unknown_method_is_refused():
     with pytest.raises(ValueError, match="must be one of none, ecc, similarity, homography"):
         fame.FameParams(motion_comp="flow")
+
+
+def test_a_warp_that_does_not_lower_the_difference_is_not_applied(monkeypatch):
+    clip, _ = _pan_clip()
+    still = clip[0]
+    half_pixel = np.array([[1, 0, 0.5], [0, 1, 0], [0, 0, 1]], np.float64)
+    monkeypatch.setattr(motion, "estimate", lambda a, b, method: half_pixel)  # a spurious estimate
+    aligned, defined = motion.aligned_pair(still, still, "similarity")
+    assert aligned is still and defined is None  # resampling would only blur the texture into "motion"
+    true_pan = np.array([[1, 0, -PAN[0]], [0, 1, -PAN[1]], [0, 0, 1]], np.float64)
+    monkeypatch.setattr(motion, "estimate", lambda a, b, method: true_pan)
+    aligned, defined = motion.aligned_pair(clip[0], clip[1], "similarity")
+    assert defined is not None and not defined.all() and defined.mean() > 0.9
