@@ -12,7 +12,7 @@ def _windows(video: np.ndarray, spec: WindowSpec, params: fame.FameParams = fame
     return indices, *compute_windows(video[unique], positions.reshape(indices.shape), spec, params)
 
 
-@pytest.mark.parametrize("motion_comp", ["none", "ecc"])
+@pytest.mark.parametrize("motion_comp", ["none", "ecc", "similarity"])
 def test_compute_windows_matches_the_per_clip_functions(motion_comp):
     rng = np.random.default_rng(0)
     video = rng.integers(0, 256, (30, 40, 52, 3), np.uint8)
