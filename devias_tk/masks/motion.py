@@ -64,7 +64,7 @@ def _tracks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     """Corners of a and where they went in b, (N, 1, 2) each; None when too few were tracked."""
     ga = np.rint(_gray(a) * 255).astype(np.uint8)
     gb = np.rint(_gray(b) * 255).astype(np.uint8)
-    corners = cv2.goodFeaturesToTrack(ga, maxCorners=300, qualityLevel=0.01, minDistance=2, blockSize=5)
+    corners = cv2.goodFeaturesToTrack(ga, maxCorners=150, qualityLevel=0.01, minDistance=2, blockSize=5)
     if corners is None or len(corners) < _MIN_TRACKS:
         return None
     tracked, status, _ = cv2.calcOpticalFlowPyrLK(ga, gb, corners, None, winSize=(15, 15), maxLevel=2)
