@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 METHODS = ("none", "ecc", "similarity", "homography")
-_MIN_TRACKS = 12  # fewer tracked corners than this: the homography is not trusted
+_MIN_TRACKS = 12  # fewer tracked corners (or inliers) than this: no fit is trusted
 _RANSAC_PX = 1.0  # reprojection error of a background inlier
 _MIN_SPREAD = 0.25  # share of the frame the camera inliers' bounding box must cover
 _CLOSE_PX = 0.5  # finer than the RANSAC threshold, so sub-pixel camera shake still counts as motion
@@ -139,6 +139,8 @@ def aligned_pair(a: np.ndarray, b: np.ndarray, method: str) -> tuple[np.ndarray,
     if largest_shift(transform, *a.shape[:2]) <= NEGLIGIBLE_PX:
         return b, None
     warped, defined = warp_onto(b, transform)
+    if not defined.any():  # a wild estimate that maps the whole frame outside b
+        return b, None
     # the median pixel is background (the actor covers far less than half the frame): a real camera
     # motion, once compensated, leaves it nearly unchanged
     if np.median(_difference(a, warped)[defined]) >= np.median(_difference(a, b)):
