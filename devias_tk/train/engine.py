@@ -53,6 +53,7 @@ from devias_tk.train.validate import SELECTION, quick_eval, selection_score, val
 GUIDE_PIXELS_PER_PATCH = 4  # per-tubelet masks are resized to 4x4 pixels per patch before pooling
 SCENE_STORE_KIND = "scene-labels"
 MASK_STORE_KIND = "fame-masks"
+MASK_STORE_FORMAT_VERSION = 2  # = devias_tk.masks.extract.FORMAT_VERSION (stages do not import each other)
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Prepared:
 
 
 def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_path: Path,
-                 entries: list[VideoEntry]) -> VideoStore:
+                 entries: list[VideoEntry], format_version: int | None = None) -> VideoStore:
     if path is None:
         raise DeviasError(f"this configuration needs a {what} (set data.{what.replace(' ', '_')})")
     store_path = Path(path)
@@ -80,6 +81,9 @@ def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_pa
     store = VideoStore(store_path)
     if store.attrs.get("kind") != kind:
         raise DeviasError(f"{store_path}: is a {store.attrs.get('kind')!r} store, not a {kind!r} store")
+    if format_version is not None and store.attrs.get("format_version") != format_version:
+        raise DeviasError(f"{store_path}: {what} format {store.attrs.get('format_version')}, this toolkit reads "
+                          f"format {format_version}; re-run `masks extract` (or `masks import-gt`) into a new store")
     for key in ("window", "stride", "hop"):
         if store.attrs.get(key) != getattr(grid, key):
             raise DeviasError(f"{store_path}: built with {key}={store.attrs.get(key)}, the recipe uses "
@@ -126,7 +130,8 @@ def prepare(cfg: TrainConfig) -> Prepared:
                               "use data.scene_source=store with a scene-label store")
     needs_masks = method == "devias" or cfg.aug.mix == "fame"
     if needs_masks:
-        _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries)
+        _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries,
+                     MASK_STORE_FORMAT_VERSION)
     if cfg.data.scene_source == "store" and method != "naive-action":
         store = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path, entries)
         if store.attrs.get("num_classes") != len(scenes):

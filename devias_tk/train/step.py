@@ -42,7 +42,7 @@ def compute_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], spec: Step
     """Total loss and its detached terms for one batch already on the model's device."""
     clips, action, scene = batch["clip"], batch["action"], batch["scene"]
     targets: dict[str, torch.Tensor] = {"action": action}
-    hard = None
+    hard, mixed = None, None
     if spec.needs_masks:
         hard = augment.top_beta_mask(batch["soft_mask"].float(), spec.beta)
     if spec.mix == "fame":
@@ -58,5 +58,7 @@ def compute_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], spec: Step
         targets["amd"] = augment.amd_target(hard, spec.patch_size)
     if spec.loss.lambda_guide:
         tubelet_hard = augment.top_beta_mask(batch["tubelet_mask"].float(), spec.beta)
+        if mixed is not None:  # the tokens showing the pasted background are not clip i's actor
+            tubelet_hard = augment.guidance_after_mix(tubelet_hard, hard, mixed.mixed)
         targets["guide"] = augment.tubelet_targets(tubelet_hard, spec.guide_pool, 1)
     return devias_loss(out, targets, spec.num_actions, spec.loss)
