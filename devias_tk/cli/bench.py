@@ -171,3 +171,74 @@ def train_bench(
     console.print(table)
     if json_out:
         json_out.write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1) + "\n")
+
+
+@app.command("scene-targets")
+@user_errors
+def scene_targets(
+    root: Annotated[Path, typer.Option(help="Dataset root.")],
+    model: Annotated[Path, typer.Option(help="Scene model file (any `scenes label --model` format).")],
+    list_file: Annotated[Path | None, typer.Option("--list", help="Training list (default: ROOT/lists/train.txt).")] = None,
+    classes: Annotated[Path | None, typer.Option(help="Class names of a foreign model file.")] = None,
+    grid: Annotated[list[str] | None, typer.Option(help="NAME=SPEC crop grid to score (repeatable; SPEC as `scenes label --crops`). Default: full=1:1 and default=the labelling default.")] = None,
+    mask_store: Annotated[Path | None, typer.Option(help="The list's mask store: also score scene-mixed clips.")] = None,
+    samples: Annotated[int, typer.Option(help="Training crops to sample.")] = 2000,
+    scale: Annotated[tuple[float, float], typer.Option(help="Random-resized-crop area range (data.scale).")] = (0.08, 1.0),
+    size: Annotated[int, typer.Option(help="Training crop size (data.size).")] = 96,
+    frames: Annotated[int, typer.Option(help="Frames per clip (data.frames).")] = 16,
+    stride: Annotated[int, typer.Option(help="Frame step (data.stride).")] = 4,
+    hop: Annotated[int, typer.Option(help="Window hop (data.hop).")] = 4,
+    beta: Annotated[float, typer.Option(help="Foreground share of the hard mask for mixing (aug.beta).")] = 0.1,
+    batch: Annotated[int, typer.Option(help="Clips per mixed batch.")] = 16,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda, or auto.")] = "cpu",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+) -> None:
+    """Agreement (same argmax) of cached scene targets with the scene model on the actual training crop,
+    per crop-area bin: the eval view (format-1 stores) and each crop grid, on plain and scene-mixed clips.
+
+    Example: [bold]devias-tk bench scene-targets --root data/synthetic --model data/cache/scene_model.pt --mask-store data/cache/masks-train.zarr --samples 3000[/]
+    """
+    import dataclasses
+
+    import torch
+
+    from devias_tk.bench.scene_targets import bench_scene_targets
+    from devias_tk.data.crop_grid import DEFAULT_GRID, FULL_FRAME
+    from devias_tk.data.windows import ClipGrid
+    from devias_tk.scenes.model import load_scene_model
+    from devias_tk.utils.device import resolve_device
+    from devias_tk.utils.progress import progress_bar
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    grids = {"full": FULL_FRAME, "default": DEFAULT_GRID}
+    if grid:
+        grids = {}
+        for item in grid:
+            name, sep, spec = item.partition("=")
+            if not sep or not name or not spec:
+                raise typer.BadParameter(f"--grid {item!r}: use NAME=SPEC (e.g. corners=1:1,0.7:2)")
+            grids[name] = spec
+    scene_model = load_scene_model(model, classes=classes)
+    with progress_bar("scene targets", samples, "clips") as advance:
+        r = bench_scene_targets(root, list_file or root / "lists" / "train.txt", scene_model, grids,
+                                ClipGrid(frames, stride, hop), size, scale, samples, mask_store, beta, batch, seed,
+                                resolve_device(device), progress=lambda n: advance(n))
+    for which in ("plain", "mixed") if mask_store else ("plain",):
+        table = Table(title=f"bench scene-targets ({which} clips): % of {r.samples} training crops whose cached "
+                            "target has the online target's argmax")
+        table.add_column("target (crops)")
+        for lo, hi in r.bins:
+            table.add_column(f"area {lo:.2f}-{hi:.2f}", justify="right")
+        table.add_column("all", justify="right")
+        for name in r.targets:
+            crops = "eval view" if name not in r.grids else str(len(r.grids[name]))
+            table.add_row(f"{name} ({crops})", *(f"{p:.1f}" for p in r.percent(which, name)))
+        counts = [row[1] for row in getattr(r, which)[r.targets[0]]]
+        table.add_row("samples", *map(str, counts), str(sum(counts)))
+        console.print(table)
+    console.print(f"{r.seconds:.0f} s on {device}")
+    if json_out:
+        json_out.write_text(json.dumps(dataclasses.asdict(r), indent=1) + "\n")
