@@ -1,12 +1,13 @@
 """`bench scene-targets`: how often a cached scene target names the class the scene model gives the very
-crop training feeds it, per crop scale, for the eval view (the store's `probs`) and for crop grids.
+crop training feeds it, per crop scale, for the eval view (a format-1 store's only target) and for crop grids.
 
 Samples are real training items (`TrainClips`: a window, a random-resized crop of area in `scale`, a
 flip); for each, the "online" target is the scene model on the training clip itself
-(`SceneModel.training_clip_probs`, what `data.scene_source=online` uses). The cached targets are
-computed here the way `scenes label` caches them (`eval_view`, `crop_views`, frame-average or clip
-forward) on the same window's frames: "centre" is the eval view (a format-1 store's only target), a
-grid's target is its crop with the highest IoU with the training crop. Agreement = same argmax.
+(`SceneModel.training_clip_probs`, what `data.scene_source=online` uses). The cached targets come from
+a scene store labelled by the same model: "centre" is the window's eval-view distribution (`probs`),
+a grid's target the window's distribution on the grid crop with the highest IoU with the training
+crop (`crop_probs`; a grid is scored on any subset of the store's crop grid, so one store labelled with
+the largest grid scores the smaller ones). Agreement = the same argmax.
 
 With a mask store, the same samples are also scene-mixed in batches (eq. 8, every sample mixed with
 another's background, the hard mask of `beta`): the cached target of a mixed clip is its background
@@ -23,18 +24,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from devias_tk.data.crop_grid import best_crops, square_grid
+from devias_tk.cache.store import VideoStore
+from devias_tk.data.crop_grid import best_crops, iou, normalised_box, square_grid
 from devias_tk.data.lists import read_list, resolve
-from devias_tk.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from devias_tk.data.transforms import IMAGENET_MEAN, IMAGENET_STD, random_resized_box
 from devias_tk.data.video import Video
-from devias_tk.data.windows import ClipGrid, window_indices, window_starts
-from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, clip_model_probs, image_probs
-from devias_tk.scenes.preprocess import crop_views, eval_view
+from devias_tk.data.windows import ClipGrid
+from devias_tk.errors import DeviasError
+from devias_tk.models.scene_model import SceneModel
 from devias_tk.train import augment
 from devias_tk.train.data import TrainClips, TrainDataSpec
 
 BINS = ((0.08, 0.2), (0.2, 0.4), (0.4, 0.7), (0.7, 1.0))
 CENTRE = "centre"
+STORE_VERSION = 2
 
 
 @dataclass
@@ -45,6 +48,7 @@ class TargetAgreement:
     grids: dict[str, list[list[float]]]
     plain: dict[str, list[list[int]]] = field(default_factory=dict)  # target -> per bin [agreeing, samples]
     mixed: dict[str, list[list[int]]] = field(default_factory=dict)
+    coverage: dict[str, list[float]] = field(default_factory=dict)  # `grid_coverage` on the first video's frame
     seconds: float = 0.0
 
     def percent(self, which: str, target: str) -> list[float]:
@@ -55,64 +59,100 @@ class TargetAgreement:
                                                                   (sum(hits), sum(counts))]]
 
 
-def view_probs(model: SceneModel, views: np.ndarray, device: torch.device, batch: int = 256) -> np.ndarray:
-    """Cached-style distributions (N, K) of N views, each uint8 (T, S, S, 3): frame-averaged image
-    forwards, or one clip forward each for a clip model."""
-    n, t = views.shape[:2]
-    if model.inflation == CLIP_MODEL:
-        step = max(1, batch // t)
-        parts = [clip_model_probs(model.module, torch.from_numpy(views[i:i + step]).to(device), model.mean,
-                                  model.std) for i in range(0, n, step)]
-        return torch.cat(parts).cpu().numpy()
-    flat = views.reshape(n * t, *views.shape[2:])
-    parts = [image_probs(model.module, torch.from_numpy(flat[i:i + batch]).to(device), model.mean, model.std)
-             for i in range(0, len(flat), batch)]
-    return torch.cat(parts).cpu().numpy().reshape(n, t, -1).mean(axis=1)
+def grid_coverage(grids: Mapping[str, np.ndarray], height: int, width: int, scale: tuple[float, float],
+                  samples: int = 20000, seed: int = 0) -> dict[str, list[float]]:
+    """Mean IoU of the best-covering crop of each grid (name -> boxes (G, 4)) with random-resized crops of
+    a (height, width) frame, per area bin of `BINS`, then overall: the geometry behind the grid choice."""
+    rng = np.random.default_rng(seed)
+    boxes = np.array([normalised_box(random_resized_box(height, width, rng, scale=scale), height, width)
+                      for _ in range(samples)])
+    bins = _bin_of((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), BINS)
+    out = {}
+    for name, grid in grids.items():
+        best = iou(boxes, grid).max(axis=1)
+        out[name] = [float(best[bins == b].mean()) if (bins == b).any() else float("nan")
+                     for b in range(len(BINS))] + [float(best.mean())]
+    return out
+
+
+def eval_view_box(height: int, width: int, input_size: int, resize_size: int) -> np.ndarray:
+    """The scene model's eval view (short side to resize_size, centre crop input_size) as a normalised box (1, 4)."""
+    side = input_size / resize_size * min(height, width)  # in pixels of the frame
+    h, w = side / height, side / width
+    return np.array([[(1 - h) / 2, (1 - w) / 2, (1 + h) / 2, (1 + w) / 2]])
 
 
 def _bin_of(area: np.ndarray, bins: Sequence[tuple[float, float]]) -> np.ndarray:
-    edges = np.array([b[0] for b in bins[1:]])
-    return np.searchsorted(edges, area, side="right")
+    return np.searchsorted(np.array([b[0] for b in bins[1:]]), area, side="right")
+
+
+def grid_columns(store_grid: np.ndarray, spec: str) -> np.ndarray:
+    """Indices into the store's crop grid of the crops of `spec`; a crop the store lacks is an error."""
+    columns = []
+    for box in square_grid(spec):
+        hits = np.flatnonzero(np.abs(store_grid - np.asarray(box)).max(axis=1) < 1e-6)
+        if not len(hits):
+            raise DeviasError(f"crop grid {spec!r}: crop {list(box)} is not in the scene store's grid; label a "
+                              "store whose --crops contain it")
+        columns.append(int(hits[0]))
+    return np.array(columns)
+
+
+def _open_store(path: str | Path, model: SceneModel, grid: ClipGrid) -> VideoStore:
+    store = VideoStore(path)
+    attrs = store.attrs
+    if attrs.get("kind") != "scene-labels" or attrs.get("format_version") != STORE_VERSION:
+        raise DeviasError(f"{path}: not a format-{STORE_VERSION} scene-label store; label it with `scenes label`")
+    if attrs["model"].get("sha256") != model.sha256:
+        raise DeviasError(f"{path}: labelled by {attrs['model'].get('checkpoint')}, not by {model.checkpoint}")
+    if [attrs.get(k) for k in ("window", "stride", "hop")] != [grid.window, grid.stride, grid.hop]:
+        raise DeviasError(f"{path}: built with window/stride/hop {attrs.get('window')}/{attrs.get('stride')}/"
+                          f"{attrs.get('hop')}, not {grid.window}/{grid.stride}/{grid.hop}")
+    return store
 
 
 def bench_scene_targets(
-    root: str | Path, list_path: str | Path, model: SceneModel, grids: Mapping[str, str], grid: ClipGrid,
-    size: int, scale: tuple[float, float] = (0.08, 1.0), samples: int = 2000, mask_store: str | Path | None = None,
-    beta: float = 0.3, batch: int = 16, seed: int = 0, device: str | torch.device = "cpu",
-    progress: Callable[[int], None] = lambda _n: None,
+    root: str | Path, list_path: str | Path, model: SceneModel, scene_store: str | Path, grid: ClipGrid, size: int,
+    grids: Mapping[str, str] | None = None, scale: tuple[float, float] = (0.08, 1.0), samples: int = 2000,
+    mask_store: str | Path | None = None, beta: float = 0.3, batch: int = 16, seed: int = 0,
+    device: str | torch.device = "cpu", progress: Callable[[int], None] = lambda _n: None,
 ) -> TargetAgreement:
-    """Agreement of cached targets with the online one on `samples` training crops (see the module docstring)."""
+    """Agreement of cached targets with the online one on `samples` training crops (see the module docstring).
+
+    `grids`: name -> `side:n` spec, each a subset of the store's crop grid (default: the store's whole grid
+    as "store").
+    """
     dev = torch.device(device)
     model.module.to(dev).eval()
     entries = read_list(list_path)
-    boxes = {name: np.asarray(square_grid(spec)) for name, spec in grids.items()}
-    union = sorted({tuple(b) for g in boxes.values() for b in g.tolist()})
-    column = {b: i for i, b in enumerate(union)}
-    index_in_union = {name: np.array([column[tuple(b)] for b in g.tolist()]) for name, g in boxes.items()}
+    store = _open_store(scene_store, model, grid)
+    store_grid = np.asarray(store.attrs["crop_grid"], np.float64)
+    columns = ({name: grid_columns(store_grid, spec) for name, spec in grids.items()} if grids
+               else {"store": np.arange(len(store_grid))})
     spec = TrainDataSpec(grid=grid, size=size, scale=scale, flip=True, guide_shape=(8, 8), scene_source="list")
     data = TrainClips(root, entries, spec, mask_store=mask_store, seed=seed)
-    targets = [CENTRE, *grids]
-    result = TargetAgreement(samples, list(BINS), targets, {k: v.tolist() for k, v in boxes.items()})
+    targets = [CENTRE, *columns]
+    result = TargetAgreement(samples, list(BINS), targets, {k: store_grid[v].tolist() for k, v in columns.items()})
     for which in ("plain", "mixed"):
         getattr(result, which).update({t: [[0, 0] for _ in BINS] for t in targets})
+    info = Video(resolve(root, entries[0])).info
+    height, width = info.height, info.width
+    result.coverage = grid_coverage({CENTRE: eval_view_box(height, width, model.input_size, model.resize_size),
+                                     **{k: store_grid[v] for k, v in columns.items()}}, height, width, scale, seed=seed)
     generator = torch.Generator().manual_seed(seed)
     started = time.perf_counter()
     for lo in range(0, samples, batch):
         keys = [(s // len(entries), s % len(entries)) for s in range(lo, min(samples, lo + batch))]
         items = [data[key] for key in keys]
-        cached = []  # per sample: (1 + len(grids), K) targets: centre, then each grid's best crop
+        cached = []  # per sample (1 + grids, S): the eval view, then each grid's best-covering crop
         for (_, index), item in zip(keys, items, strict=True):
-            entry = entries[index]
-            video = Video(resolve(root, entry))
-            starts, _ = window_starts(len(video), grid)
-            frames = video.frames(window_indices(len(video), [starts[item["window"]]], grid)[0])
-            views = np.concatenate([eval_view(frames, model.input_size, model.resize_size)[None],
-                                    crop_views(frames, union, model.input_size)])
-            probs = view_probs(model, views, dev)
-            box = item["crop_box"].numpy()[None]
-            cached.append(np.stack([probs[0], *(probs[1 + index_in_union[g][best_crops(box, boxes[g])[0]]]
-                                                for g in grids)]))
-        cached_t = torch.from_numpy(np.stack(cached))  # (B, 1 + G, K)
+            group = store.group(entries[index].path)
+            k, box = item["window"], item["crop_box"].numpy()[None].astype(np.float64)
+            crop_probs = group["crop_probs"][k].astype(np.float32)
+            cached.append(np.stack([group["probs"][k].astype(np.float32),
+                                    *(crop_probs[cols[best_crops(box, store_grid[cols])[0]]]
+                                      for cols in columns.values())]))
+        cached_t = torch.from_numpy(np.stack(cached))
         clips = torch.stack([item["clip"] for item in items]).to(dev)
         area = np.array([float((b[2] - b[0]) * (b[3] - b[1])) for b in (item["crop_box"] for item in items)])
         online = model.training_clip_probs(clips, IMAGENET_MEAN, IMAGENET_STD).cpu()

@@ -178,9 +178,10 @@ def train_bench(
 def scene_targets(
     root: Annotated[Path, typer.Option(help="Dataset root.")],
     model: Annotated[Path, typer.Option(help="Scene model file (any `scenes label --model` format).")],
+    scene_store: Annotated[Path, typer.Option(help="Scene-label store of the list, labelled by --model (format 2).")],
     list_file: Annotated[Path | None, typer.Option("--list", help="Training list (default: ROOT/lists/train.txt).")] = None,
     classes: Annotated[Path | None, typer.Option(help="Class names of a foreign model file.")] = None,
-    grid: Annotated[list[str] | None, typer.Option(help="NAME=SPEC crop grid to score (repeatable; SPEC as `scenes label --crops`). Default: full=1:1 and default=the labelling default.")] = None,
+    grid: Annotated[list[str] | None, typer.Option(help="NAME=SPEC crop grid to score (repeatable; SPEC as `scenes label --crops`, a subset of the store's grid). Default: the store's whole grid.")] = None,
     mask_store: Annotated[Path | None, typer.Option(help="The list's mask store: also score scene-mixed clips.")] = None,
     samples: Annotated[int, typer.Option(help="Training crops to sample.")] = 2000,
     scale: Annotated[tuple[float, float], typer.Option(help="Random-resized-crop area range (data.scale).")] = (0.08, 1.0),
@@ -196,16 +197,16 @@ def scene_targets(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
 ) -> None:
     """Agreement (same argmax) of cached scene targets with the scene model on the actual training crop,
-    per crop-area bin: the eval view (format-1 stores) and each crop grid, on plain and scene-mixed clips.
+    per crop-area bin: the eval view (format-1 stores) and crop grids (subsets of the store's), on plain
+    and (with --mask-store) scene-mixed clips.
 
-    Example: [bold]devias-tk bench scene-targets --root data/synthetic --model data/cache/scene_model.pt --mask-store data/cache/masks-train.zarr --samples 3000[/]
+    Example: [bold]devias-tk bench scene-targets --root data/synthetic --model data/cache/scene_model.pt --scene-store data/cache/scenes-train.zarr --mask-store data/cache/masks-train.zarr --grid full=1:1 --grid default=1:1,0.75:2,0.5:3[/]
     """
     import dataclasses
 
     import torch
 
     from devias_tk.bench.scene_targets import bench_scene_targets
-    from devias_tk.data.crop_grid import DEFAULT_GRID, FULL_FRAME
     from devias_tk.data.windows import ClipGrid
     from devias_tk.scenes.model import load_scene_model
     from devias_tk.utils.device import resolve_device
@@ -213,19 +214,25 @@ def scene_targets(
 
     if threads > 0:
         torch.set_num_threads(threads)
-    grids = {"full": FULL_FRAME, "default": DEFAULT_GRID}
-    if grid:
-        grids = {}
-        for item in grid:
-            name, sep, spec = item.partition("=")
-            if not sep or not name or not spec:
-                raise typer.BadParameter(f"--grid {item!r}: use NAME=SPEC (e.g. corners=1:1,0.7:2)")
-            grids[name] = spec
+    grids = {}
+    for item in grid or []:
+        name, sep, spec = item.partition("=")
+        if not sep or not name or not spec:
+            raise typer.BadParameter(f"--grid {item!r}: use NAME=SPEC (e.g. corners=1:1,0.75:2)")
+        grids[name] = spec
     scene_model = load_scene_model(model, classes=classes)
     with progress_bar("scene targets", samples, "clips") as advance:
-        r = bench_scene_targets(root, list_file or root / "lists" / "train.txt", scene_model, grids,
-                                ClipGrid(frames, stride, hop), size, scale, samples, mask_store, beta, batch, seed,
-                                resolve_device(device), progress=lambda n: advance(n))
+        r = bench_scene_targets(root, list_file or root / "lists" / "train.txt", scene_model, scene_store,
+                                ClipGrid(frames, stride, hop), size, grids, scale, samples, mask_store, beta, batch,
+                                seed, resolve_device(device), progress=lambda n: advance(n))
+    table = Table(title="mean IoU of the cached crop with the training crop (first video's frame size)")
+    table.add_column("target")
+    for lo, hi in r.bins:
+        table.add_column(f"area {lo:.2f}-{hi:.2f}", justify="right")
+    table.add_column("all", justify="right")
+    for name in r.targets:
+        table.add_row(name, *(f"{v:.3f}" for v in r.coverage[name]))
+    console.print(table)
     for which in ("plain", "mixed") if mask_store else ("plain",):
         table = Table(title=f"bench scene-targets ({which} clips): % of {r.samples} training crops whose cached "
                             "target has the online target's argmax")
