@@ -20,6 +20,7 @@ from devias_tk.errors import DeviasError
 
 def test_grid_boxes_by_hand():
     assert square_grid("1:1") == [(0.0, 0.0, 1.0, 1.0)]
+    assert square_grid("none") == []
     assert square_grid("1:1, 0.5:2") == [(0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 0.5, 0.5), (0.0, 0.5, 0.5, 1.0),
                                          (0.5, 0.0, 1.0, 0.5), (0.5, 0.5, 1.0, 1.0)]
     assert square_grid("0.4:3")[4] == (0.3, 0.3, 0.7, 0.7)  # the middle of a 3 x 3 lattice is centred

@@ -142,6 +142,13 @@ def test_crop_targets_follow_the_crop_by_hand(tmp_path):
     np.testing.assert_allclose(group["crop_probs"][..., 1], [[1, 1, 0, 1, 0]] * 2, atol=1e-2)
     np.testing.assert_allclose(group["probs"][:, 1], [1, 1], atol=1e-2)
     np.testing.assert_allclose(group["video_probs"][...], [0, 1], atol=1e-2)  # evaluation's label: the eval view
+    # --crops none: the eval view alone (a list only evaluated), no training targets
+    summary = lb.label(tmp_path, tmp_path / "list.txt", _brightness_model(), tmp_path / "eval.zarr", GRID,
+                       device="cpu", show_progress=False, crops="none")
+    assert summary.frames == 4 and VideoStore(tmp_path / "eval.zarr").attrs["crop_grid"] == []
+    evaluated = VideoStore(tmp_path / "eval.zarr").group("half.avi")
+    assert "crop_probs" not in evaluated
+    np.testing.assert_array_equal(evaluated["video_probs"][...], group["video_probs"][...])
 
 
 def test_batches_cut_across_videos_and_return_them_in_order():

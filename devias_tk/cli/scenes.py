@@ -87,8 +87,9 @@ def label_cmd(
     hop: Annotated[int, typer.Option(help="Frames between cached window starts (0: = stride).")] = 0,
     crops: Annotated[str, typer.Option(help="Crop grid that training's scene targets follow: comma-separated side:n "
                                             "terms, n x n squares whose side is that fraction of the frame's "
-                                            "height and width (1:1 = the full frame only). Each crop adds one "
-                                            "forward per distinct frame (a clip model: per window).")] = DEFAULT_GRID,
+                                            "height and width (1:1 = the full frame only; none = no training "
+                                            "targets, for lists only evaluated). Each crop adds one forward per "
+                                            "distinct frame (a clip model: per window).")] = DEFAULT_GRID,
     shard: Annotated[str, typer.Option(help="Process shard i of n of the list ('i/n').")] = "0/1",
     max_failures: Annotated[int, typer.Option(help="Exit with status 1 when more videos fail than this.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds one video's decode may take before its worker is killed.")] = 300.0,

@@ -8,7 +8,7 @@ normalised coordinates, so frames of any size share one grid). Pure functions, t
 A box is (y0, x0, y1, x1) with 0 <= y0 < y1 <= 1 and 0 <= x0 < x1 <= 1. A grid is written as
 ``side:n`` terms joined by commas: n x n squares (in normalised units) of that side, their corners
 evenly spaced from 0 to 1 - side along each axis. ``"1:1,0.7:2"`` is the full frame and four crops of
-49% of its area at the corners.
+49% of its area at the corners. ``"none"`` is the empty grid (a store for evaluation only).
 """
 
 from __future__ import annotations
@@ -28,11 +28,14 @@ NormBox = tuple[float, float, float, float]  # (y0, x0, y1, x1), fractions of th
 # from 30 crops), then was checked with `devias-tk bench scene-targets` (README).
 DEFAULT_GRID = "1:1,0.75:2,0.5:3"
 FULL_FRAME = "1:1"
+NO_CROPS = "none"
 
 
 def square_grid(spec: str) -> list[NormBox]:
     """Boxes of a ``side:n[,side:n...]`` grid, in the order written, each term row-major (top-left first)."""
     boxes: list[NormBox] = []
+    if spec.strip() == NO_CROPS:
+        return boxes
     for term in spec.split(","):
         side_text, sep, count_text = term.strip().partition(":")
         try:

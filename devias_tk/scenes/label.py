@@ -14,7 +14,8 @@ Per video group `videos/<key>`:
 - ``video_probs``  float16 (S,): the mean of `probs` over windows, the video-level pseudo label (evaluation)
 - ``crop_probs``   float16 (K, C, S): each window's distribution on each crop of the crop grid (the box
                    cut from the frames and resized to the model's input); training uses the crop that
-                   best covers its random-resized crop
+                   best covers its random-resized crop. Absent with an empty grid (`--crops none`, for
+                   lists that are only evaluated: they need `video_probs` alone)
 - attrs: path, num_frames, starts, padded, video_top5
 
 Work: worker processes (`supervised_map`, killed and recorded past `timeout`) decode each distinct
@@ -215,8 +216,6 @@ def label(
     grid = grid or ClipGrid()
     grid.validate()
     crops = [tuple(float(v) for v in b) for b in (square_grid(crops) if isinstance(crops, str) else crops)]
-    if not crops:
-        raise DeviasError("the crop grid is empty; give at least the full frame (1:1)")
     num_views = 1 + len(crops)
     started = time.perf_counter()
     dev = resolve_device(device)
@@ -246,11 +245,13 @@ def label(
             arrays = video_arrays(p.probs, None if clip_model else p.decoded["positions"], num_views)
             k = len(arrays["probs"])
             chunk = min(CHUNK_WINDOWS, k)  # one file per array for any video shorter than ~70 minutes
+            written = {"probs": (arrays["probs"], (chunk, model.num_classes)),
+                       "top5": (arrays["top5"], (chunk, TOP_K)),
+                       "video_probs": (arrays["video_probs"], (model.num_classes,))}
+            if crops:  # an empty grid (--crops none): a store for evaluation, without training targets
+                written["crop_probs"] = (arrays["crop_probs"], (chunk, len(crops), model.num_classes))
             store.commit(
-                p.video,
-                {"probs": (arrays["probs"], (chunk, model.num_classes)), "top5": (arrays["top5"], (chunk, TOP_K)),
-                 "video_probs": (arrays["video_probs"], (model.num_classes,)),
-                 "crop_probs": (arrays["crop_probs"], (chunk, len(crops), model.num_classes))},
+                p.video, written,
                 {"num_frames": p.decoded["num_frames"], "starts": p.decoded["starts"], "padded": p.decoded["padded"],
                  "video_top5": arrays["video_top5"].tolist()},
             )

@@ -128,9 +128,10 @@ class TrainClips(Dataset):
     def _scene_target(self, scenes: VideoStore, path: str, k: int, crop_box: NormBox) -> torch.Tensor:
         """Window k's cached distribution on the grid crop that best covers `crop_box`, float32 (S,)."""
         if self._crop_grid is None:
-            if "crop_grid" not in scenes.attrs:
+            if not scenes.attrs.get("crop_grid"):
                 raise DeviasError(f"{self.scene_path}: a scene store without crop targets (format version "
-                                  f"{scenes.attrs.get('format_version')}); re-run `devias-tk scenes label`")
+                                  f"{scenes.attrs.get('format_version')}, or --crops none); re-run "
+                                  "`devias-tk scenes label` with a crop grid")
             self._crop_grid = np.asarray(scenes.attrs["crop_grid"], np.float64)
         c = best_crop(crop_box, self._crop_grid)
         return torch.from_numpy(scenes.group(path)["crop_probs"][k, c].astype(np.float32))

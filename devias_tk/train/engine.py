@@ -134,6 +134,9 @@ def prepare(cfg: TrainConfig) -> Prepared:
             raise DeviasError(f"{cfg.data.scene_store}: scene store format version {store.attrs.get('format_version')}"
                               f", training reads version {SCENE_STORE_VERSION} (scene targets per training crop); "
                               "re-run `devias-tk scenes label` into a new --out")
+        if not store.attrs.get("crop_grid"):
+            raise DeviasError(f"{cfg.data.scene_store}: labelled with --crops none (for evaluation), so it holds no "
+                              "training targets; label the training list with a crop grid")
         if store.attrs.get("num_classes") != len(scenes):
             raise DeviasError(f"{cfg.data.scene_store}: {store.attrs.get('num_classes')} scene classes, "
                               f"{cfg.data.scenes} lists {len(scenes)}")
