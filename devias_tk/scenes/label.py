@@ -229,9 +229,8 @@ def label(
         raise DeviasError(f"the clip scene model takes clips in tubelets of {tubelet} frames; "
                           f"window {grid.window} does not divide")
     entries = read_list(list_path)
-    store, mine, todo = open_for_run(out, store_attributes(model, grid, Path(list_path), len(entries), crops),
-                                     IDENTITY,
-                                     entries, shard, retry_failed, log)
+    attrs = store_attributes(model, grid, Path(list_path), len(entries), crops)
+    store, mine, todo = open_for_run(out, attrs, IDENTITY, entries, shard, retry_failed, log)
     summary = LabelSummary(Path(out), len(mine), len(mine) - len(todo), 0)
     tasks = [DecodeTask(e.path, str(resolve(root, e)), grid, model.input_size, model.resize_size, tuple(crops))
              for e in todo]

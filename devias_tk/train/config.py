@@ -30,7 +30,7 @@ class DataSection:
     train_list: str = "lists/train.txt"
     val_list: str | None = None  # quick single-view validation after each epoch
     actions: str = "actions.txt"
-    scenes: str | None = "scenes.txt"  # None: the scene store's class names
+    scenes: str | None = "scenes.txt"  # None: the scene store's class names (online: the scene model's)
     mask_store: str | None = None  # FAME store (`masks extract`); needed by DEVIAS and FAME mixing
     scene_store: str | None = None  # scene-label store (`scenes label`); needed when scene_source = store
     # "store": cached pseudo labels (the grid crop best covering the training crop) | "list": the list's scene
