@@ -229,16 +229,16 @@ def test_hung_and_crashing_decodes_are_killed_and_recorded(bad_dataset, tmp_path
     monkeypatch.setenv(FAULT_ENV, f"hang:{Path(good[0].path).name}")
     started = time.monotonic()
     summary = lb.label(root, root / "good.txt", _brightness_model(), out, TINY_GRID, device="cpu", jobs=2, timeout=3,
-                       show_progress=False)
+                       show_progress=False, crops=FULL)
     assert time.monotonic() - started < 30
     assert summary.failed == {good[0].path: "timed out after 3 s (killed)"} and summary.done == 2
     monkeypatch.setenv(FAULT_ENV, f"crash:{Path(good[0].path).name}")
     summary = lb.label(root, root / "good.txt", _brightness_model(), out, TINY_GRID, device="cpu", jobs=1,
-                       show_progress=False)
+                       show_progress=False, crops=FULL)
     assert summary.failed == {good[0].path: "worker died (exit code 134)"} and summary.skipped == 2
     monkeypatch.delenv(FAULT_ENV)
     summary = lb.label(root, root / "good.txt", _brightness_model(), out, TINY_GRID, device="cpu", jobs=1,
-                       show_progress=False)
+                       show_progress=False, crops=FULL)
     assert summary.failed == {} and summary.done == 1  # a retry succeeds and clears the failure
 
 
@@ -251,10 +251,10 @@ def test_kill_9_then_resume_gives_the_same_store(tiny_benchmark, tiny_checkpoint
     entries = read_list(tiny_benchmark / "lists/train.txt")[:8]
     write_list(tmp_path / "list.txt", entries)
     args = ["--root", str(tiny_benchmark), "--list", str(tmp_path / "list.txt"), "--model", str(tiny_checkpoint),
-            "--window", "8", "--stride", "2", "--batch", "8", "--device", "cpu", "-j", "1"]
+            "--window", "8", "--stride", "2", "--batch", "8", "--device", "cpu", "-j", "1", "--crops", FULL]
     reference = tmp_path / "reference.zarr"
     lb.label(tiny_benchmark, tmp_path / "list.txt", tiny_checkpoint, reference, TINY_GRID, batch=8, device="cpu",
-             show_progress=False)
+             show_progress=False, crops=FULL)
 
     killed = tmp_path / "killed.zarr"
     # The fifth video's decode hangs, so the run is killed after committing exactly four.
@@ -270,7 +270,7 @@ def test_kill_9_then_resume_gives_the_same_store(tiny_benchmark, tiny_checkpoint
     assert len(VideoStore(killed).done()) == 4
     (killed / "_partial" / f"{socket.gethostname()}-{proc.pid}-dead").mkdir()  # what a kill mid-commit leaves
     resumed = lb.label(tiny_benchmark, tmp_path / "list.txt", tiny_checkpoint, killed, TINY_GRID, batch=8,
-                       device="cpu", show_progress=False)
+                       device="cpu", show_progress=False, crops=FULL)
     assert (resumed.skipped, resumed.done) == (4, 4)
     got, want = _arrays(VideoStore(killed)), _arrays(VideoStore(reference))
     assert got.keys() == want.keys() and len(got) == 8
