@@ -23,9 +23,9 @@ from devias_tk.errors import DeviasError
 NormBox = tuple[float, float, float, float]  # (y0, x0, y1, x1), fractions of the frame's height and width
 
 # The full frame, four corner crops of 3/4 the side (56% of the area) and a 3 x 3 lattice of half-side
-# crops (25%): 14 crops. Among 14-crop grids of this form it gave the highest mean best-crop IoU with
-# random-resized crops of area 0.08..1 on 4:3 frames (0.64, against 0.52 for the eval view and 0.80+ only
-# from 30 crops), then was checked with `devias-tk bench scene-targets` (README).
+# crops (25%): 14 crops. Among `1:1,a:2,b:3` grids it gave about the highest mean best-crop IoU with
+# random-resized crops of area 0.08..1 on 4:3 frames (0.64; the eval view 0.52, 5 crops 0.57, 30 crops
+# 0.67), then was checked with `devias-tk bench scene-targets` (README).
 DEFAULT_GRID = "1:1,0.75:2,0.5:3"
 FULL_FRAME = "1:1"
 NO_CROPS = "none"
