@@ -64,6 +64,8 @@ def test_full_frame_targets_agree_on_full_frame_crops_and_mixed_clips_follow_the
         # every sample donates its clip, unchanged (beta 0), to exactly one other of its batch, and is scored
         # against the donor's cached target: the same agreements as on plain clips
         assert sum(row[0] for row in r.mixed[target]) == sum(row[0] for row in r.plain[target])
+        assert sum(row[2] for row in r.mixed[target]) == pytest.approx(sum(row[2] for row in r.plain[target]))
+    assert r.mean_tv("plain", "full")[-1] < 0.05 < r.mean_tv("plain", "quarters")[-1]  # distances, not only argmax
     assert r.grids["quarters"] == [list(b) for b in square_grid("0.5:2")]
     # the grid geometry: the full frame covers a full-frame crop exactly, a quarter by IoU 1/4
     # (a few draws land on a 63-pixel-wide box: the aspect-ratio draw, not the fallback)

@@ -7,7 +7,9 @@ flip); for each, the "online" target is the scene model on the training clip its
 a scene store labelled by the same model: "centre" is the window's eval-view distribution (`probs`),
 a grid's target the window's distribution on the grid crop with the highest IoU with the training
 crop (`crop_probs`; a grid is scored on any subset of the store's crop grid, so one store labelled with
-the largest grid scores the smaller ones). Agreement = the same argmax.
+the largest grid scores the smaller ones). Agreement = the same argmax; beside it the mean total
+variation distance between the two distributions (half the L1 distance; 0 = equal, 1 = disjoint), which
+also sees how close a soft (KL) target is.
 
 With a mask store, the same samples are also scene-mixed in batches (eq. 8, every sample mixed with
 another's background, the hard mask of `beta`): the cached target of a mixed clip is its background
@@ -46,8 +48,9 @@ class TargetAgreement:
     bins: list[tuple[float, float]]
     targets: list[str]  # "centre", then the grids' names
     grids: dict[str, list[list[float]]]
-    plain: dict[str, list[list[int]]] = field(default_factory=dict)  # target -> per bin [agreeing, samples]
-    mixed: dict[str, list[list[int]]] = field(default_factory=dict)
+    # target -> per bin [agreeing, samples, summed total variation distance]
+    plain: dict[str, list[list[float]]] = field(default_factory=dict)
+    mixed: dict[str, list[list[float]]] = field(default_factory=dict)
     coverage: dict[str, list[float]] = field(default_factory=dict)  # `grid_coverage` on the first video's frame
     seconds: float = 0.0
 
@@ -57,6 +60,12 @@ class TargetAgreement:
         hits, counts = [r[0] for r in rows], [r[1] for r in rows]
         return [100.0 * h / c if c else float("nan") for h, c in [*zip(hits, counts, strict=True),
                                                                   (sum(hits), sum(counts))]]
+
+    def mean_tv(self, which: str, target: str) -> list[float]:
+        """Mean total variation distance per bin, then over all bins (nan where a bin is empty)."""
+        rows = getattr(self, which)[target]
+        sums, counts = [r[2] for r in rows], [r[1] for r in rows]
+        return [s / c if c else float("nan") for s, c in [*zip(sums, counts, strict=True), (sum(sums), sum(counts))]]
 
 
 def grid_coverage(grids: Mapping[str, np.ndarray], height: int, width: int, scale: tuple[float, float],
@@ -134,7 +143,7 @@ def bench_scene_targets(
     targets = [CENTRE, *columns]
     result = TargetAgreement(samples, list(BINS), targets, {k: store_grid[v].tolist() for k, v in columns.items()})
     for which in ("plain", "mixed"):
-        getattr(result, which).update({t: [[0, 0] for _ in BINS] for t in targets})
+        getattr(result, which).update({t: [[0, 0, 0.0] for _ in BINS] for t in targets})
     info = Video(resolve(root, entries[0])).info
     height, width = info.height, info.width
     result.coverage = grid_coverage({CENTRE: eval_view_box(height, width, model.input_size, model.resize_size),
@@ -168,10 +177,12 @@ def bench_scene_targets(
     return result
 
 
-def _tally(table: dict[str, list[list[int]]], targets: Sequence[str], cached: torch.Tensor, online: torch.Tensor,
+def _tally(table: dict[str, list[list[float]]], targets: Sequence[str], cached: torch.Tensor, online: torch.Tensor,
            bins: np.ndarray) -> None:
     agree = (cached.argmax(-1) == online.argmax(-1)[:, None]).numpy()  # (B, 1 + G)
+    tv = (0.5 * (cached.float() - online[:, None].float()).abs().sum(-1)).numpy()
     for j, name in enumerate(targets):
-        for b, ok in zip(bins, agree[:, j], strict=True):
+        for b, ok, d in zip(bins, agree[:, j], tv[:, j], strict=True):
             table[name][b][0] += int(ok)
             table[name][b][1] += 1
+            table[name][b][2] += float(d)

@@ -235,14 +235,15 @@ def scene_targets(
     console.print(table)
     for which in ("plain", "mixed") if mask_store else ("plain",):
         table = Table(title=f"bench scene-targets ({which} clips): % of {r.samples} training crops whose cached "
-                            "target has the online target's argmax")
+                            "target has the online target's argmax (mean total variation distance)")
         table.add_column("target (crops)")
         for lo, hi in r.bins:
             table.add_column(f"area {lo:.2f}-{hi:.2f}", justify="right")
         table.add_column("all", justify="right")
         for name in r.targets:
             crops = "eval view" if name not in r.grids else str(len(r.grids[name]))
-            table.add_row(f"{name} ({crops})", *(f"{p:.1f}" for p in r.percent(which, name)))
+            table.add_row(f"{name} ({crops})", *(f"{p:.1f} ({d:.3f})" for p, d in zip(
+                r.percent(which, name), r.mean_tv(which, name), strict=True)))
         counts = [row[1] for row in getattr(r, which)[r.targets[0]]]
         table.add_row("samples", *map(str, counts), str(sum(counts)))
         console.print(table)
