@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from scene_store_fixtures import fabricate_scene_store
 from typer.testing import CliRunner
 
 from devias_tk.cli import app
+from devias_tk.data.lists import read_list
 from devias_tk.errors import DeviasError
 from devias_tk.evaluate import runner as runner_mod
+from devias_tk.evaluate.knn_run import knn_report
 from devias_tk.evaluate.suite import load_suite, parse_views
 from devias_tk.masks import extract
 from devias_tk.masks.windows import WindowSpec
@@ -97,9 +100,10 @@ def test_eval_writes_a_complete_report_and_resumes(tiny_runs, monkeypatch):
     assert report["unseen_scene"].keys() == {"hat-scene-only", "hat-far"}
     md = (out / "report.md").read_text()
     assert "| DEVIAS |" in md and "H.M." in md
-    for name in ("confusion_hat-far.png", "features_pca.png", "slot_attention.png", "training_curves.png", "test.npz",
-                 "hat-far.json"):
+    for name in ("confusion_hat-far.png", "features_pca.png", "slot_attention.png", "training_curves.png"):
         assert (out / name).stat().st_size > 0, name
+    cached = sorted(p.stem.rsplit("-", 1)[0] for p in (runs[0] / "eval" / "predictions").glob("*.npz"))
+    assert cached == ["hat-far", "hat-scene-only", "scuba-sinusoid", "test"]  # <split>-<list hash>.npz, shared
 
     def boom(*_a, **_k):
         raise AssertionError("predictions should have been reused")
@@ -123,6 +127,38 @@ def test_compare_and_knn(tiny_runs, tiny_benchmark):
                               str(tiny_benchmark / "lists/test.txt"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "A-S" in result.output and "25.0 / 25.0" in result.output  # 4 actions, 4 scenes
+
+
+def test_knn_takes_pseudo_scene_labels_from_scene_stores(tiny_runs, tiny_benchmark, tmp_path):
+    """UCF-101-like lists carry scene -1: the stores' video-level argmax stands in. Stores that give the true
+    scenes reproduce the table of the labelled lists exactly; shifted pseudo labels change the scene scores."""
+    runs, _ = tiny_runs
+    lists = {}
+    for name in ("train", "test"):
+        source = tiny_benchmark / f"lists/{name}.txt"
+        lists[name] = tmp_path / f"{name}-unlabelled.txt"
+        lists[name].write_text("".join(f"{e.path} {e.action} -1\n" for e in read_list(source)))
+    stores = {n: fabricate_scene_store(tmp_path / f"{n}.zarr", tiny_benchmark, tiny_benchmark / f"lists/{n}.txt")
+              for n in ("train", "test")}
+    common = dict(k=10, temperature=0.07, device="cpu")
+    truth = knn_report(runs[0], tiny_benchmark, tiny_benchmark / "lists/train.txt", tiny_benchmark / "lists/test.txt",
+                       **common)
+    pseudo = knn_report(runs[0], tiny_benchmark, lists["train"], lists["test"], train_scene_store=stores["train"],
+                        test_scene_store=stores["test"], **common)
+    assert {k: pseudo[k] for k in ("A-A", "S-S", "A-S", "S-A")} == {k: truth[k] for k in ("A-A", "S-S", "A-S", "S-A")}
+    assert (pseudo["train_videos"], pseudo["test_videos"], pseudo["scene_labels"]) == (24, 8, "train store, test store")
+    shifted = fabricate_scene_store(tmp_path / "shifted.zarr", tiny_benchmark, tiny_benchmark / "lists/test.txt", 1)
+    moved = knn_report(runs[0], tiny_benchmark, lists["train"], lists["test"], train_scene_store=stores["train"],
+                       test_scene_store=shifted, **common)
+    assert moved["A-A"] == truth["A-A"] and moved["A-S"] == truth["A-S"]  # action labels untouched
+    assert moved["S-S"] != truth["S-S"] or moved["S-A"] != truth["S-A"]
+    result = cli.invoke(app, ["eval", "knn", "--run", str(runs[0]), "--root", str(tiny_benchmark), "--train-list",
+                              str(lists["train"]), "--test-list", str(lists["test"]), "--device", "cpu"])
+    assert result.exit_code == 2 and "give --train-scene-store" in result.output
+    result = cli.invoke(app, ["eval", "knn", "--run", str(runs[0]), "--root", str(tiny_benchmark), "--train-list",
+                              str(lists["train"]), "--test-list", str(lists["test"]), "--device", "cpu",
+                              "--train-scene-store", str(stores["train"]), "--test-scene-store", str(stores["test"])])
+    assert result.exit_code == 0 and "24 train, 8 test (scene labels: train store, test store)" in result.output
 
 
 def test_optional_splits_roots_and_environment(tmp_path, monkeypatch):

@@ -21,9 +21,11 @@ from devias_tk.train import engine
 from devias_tk.train.checkpoint import load_checkpoint
 from devias_tk.train.config import config_from
 
+# val_fraction 0: these tests count steps over all 24 training videos (held-out validation:
+# tests/test_train_validate.py)
 RECIPE = """
 data: {root: ROOT, train_list: lists/train.txt, mask_store: MASKS, scene_source: list, frames: 8, stride: 2,
-       hop: 2, size: 32, scale: [0.5, 1.0], num_workers: 0}
+       hop: 2, size: 32, scale: [0.5, 1.0], num_workers: 0, val_fraction: 0}
 model: {method: devias, size: tiny, depth: 1, embed_dim: 32, num_heads: 2, slot_head_dim: 16, amd_hidden: [16, 16]}
 aug: {mix: fame, beta: 0.2, p_aug: 0.5}
 optim: {lr: 1.0e-2, epochs: 3, batch_size: 4, warmup_epochs: 1}

@@ -80,6 +80,58 @@ def test_cosine_loss():
     assert cosine_loss(batch).item() == pytest.approx((1 / math.sqrt(2) - 1) / 2)
 
 
+def _at_angles(*degrees: float) -> torch.Tensor:
+    """One sample of unit-free 2-D slots at the given angles (lengths differ: the loss normalises)."""
+    rad = [math.radians(d) for d in degrees]
+    return torch.tensor([[[(i + 1) * math.cos(a), (i + 1) * math.sin(a)] for i, a in enumerate(rad)]])
+
+
+@pytest.mark.parametrize(
+    ("degrees", "signed", "absolute", "squared"),
+    [
+        ((0, 60), 0.5, 0.5, 0.25),
+        ((0, 120), -0.5, 0.5, 0.25),
+        ((0, 90), 0.0, 0.0, 0.0),
+        ((0, 180), -1.0, 1.0, 1.0),  # the signed loss's minimum is the abs/squared maximum
+        ((0, 90, 135), (0 - math.sqrt(0.5) + math.sqrt(0.5)) / 3, 2 * math.sqrt(0.5) / 3, 1 / 3),
+    ],
+)
+def test_cosine_loss_variants(degrees, signed, absolute, squared):
+    slots = _at_angles(*degrees)
+    assert cosine_loss(slots, "signed").item() == pytest.approx(signed, abs=1e-6)
+    assert cosine_loss(slots, "abs").item() == pytest.approx(absolute, abs=1e-6)
+    assert cosine_loss(slots, "squared").item() == pytest.approx(squared, abs=1e-6)
+
+
+def test_cosine_variants_descend_to_orthogonal_slots():
+    """A few gradient steps from 120 degrees: signed opens the angle towards 180, abs/squared close it to 90."""
+    def angle_after(mode: str) -> float:
+        slots = _at_angles(0, 120).requires_grad_(True)
+        optimizer = torch.optim.SGD([slots], lr=0.05)
+        for _ in range(400):
+            optimizer.zero_grad()
+            cosine_loss(slots, mode).backward()
+            optimizer.step()
+        a, b = slots.detach()[0]
+        return math.degrees(math.acos(float(a @ b / (a.norm() * b.norm()))))
+
+    assert angle_after("signed") > 170
+    assert angle_after("abs") == pytest.approx(90, abs=2)  # |cos| has a kink at 90: SGD ends near it
+    assert angle_after("squared") == pytest.approx(90, abs=1)
+
+
+def test_devias_loss_uses_the_configured_cosine():
+    out, targets = _devias_case()  # slots at 45 degrees
+    for mode, value in (("signed", math.sqrt(0.5)), ("abs", math.sqrt(0.5)), ("squared", 0.5)):
+        _, terms = devias_loss(out, targets, 2, LossConfig(cosine=mode))
+        assert terms["cos"].item() == pytest.approx(value, rel=1e-5), mode
+    out = dict(out, slots=torch.tensor([[[1.0, 0.0], [-1.0, 1.0]]]))  # 135 degrees
+    _, signed = devias_loss(out, targets, 2, LossConfig(cosine="signed"))
+    _, absolute = devias_loss(out, targets, 2, LossConfig(cosine="abs"))
+    assert signed["cos"].item() == pytest.approx(-math.sqrt(0.5), rel=1e-5)
+    assert absolute["cos"].item() == pytest.approx(math.sqrt(0.5), rel=1e-5)
+
+
 def _devias_case():
     # slot 0: [.1 .2 .3 .4], slot 1: [.4 .3 .2 .1]; action 0, scene 1 (unified index 3)
     # cost identity: -.1 - .1 ; swap: -.4 - .4 -> slot 1 is the action slot, slot 0 the scene slot
@@ -156,3 +208,17 @@ def test_baseline_loss_separate_and_unified_heads():
 def test_bad_config_raises():
     with pytest.raises(ValueError, match="scene_loss"):
         LossConfig(scene_loss="mse")
+    with pytest.raises(ValueError, match="cosine must be one of"):
+        LossConfig(cosine="orthogonal")
+    with pytest.raises(ValueError, match="cosine loss must be one of"):
+        cosine_loss(torch.ones(1, 2, 2), "l2")
+
+
+def test_cosine_variant_from_a_config_override():
+    from devias_tk.errors import DeviasError
+    from devias_tk.train.config import config_from
+
+    assert config_from(None, ["loss.cosine=abs"]).loss.cosine == "abs"
+    assert config_from(None, []).loss.cosine == "signed"  # the paper's form stays the default
+    with pytest.raises(DeviasError, match="loss: cosine must be one of"):
+        config_from(None, ["loss.cosine=l2"])

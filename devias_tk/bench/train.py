@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +20,26 @@ def vit_forward_flops(depth: int, dim: int, tokens: int, patch_voxels: int, mlp_
     ViT-B/16 at 16x224x224 (1568 tokens): about 361 GFLOP."""
     per_layer = 2 * tokens * dim * dim * (4 + 2 * mlp_ratio) + 4 * tokens * tokens * dim
     return depth * per_layer + 2 * tokens * dim * patch_voxels * 3
+
+
+def time_steps(one_step: Callable[[int], None], warmup: int, steps: int, dev: torch.device) -> tuple[float, float]:
+    """(seconds per timed step after `warmup` untimed ones, peak memory in GiB: the CUDA allocator's peak, or on
+    CPU the process's peak resident size). `one_step(i)` gets the step's index."""
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    for i in range(warmup):
+        one_step(i)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    started = time.perf_counter()
+    for i in range(steps):
+        one_step(warmup + i)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    seconds = (time.perf_counter() - started) / steps
+    if dev.type == "cuda":
+        return seconds, torch.cuda.max_memory_allocated(dev) / 2**30
+    return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
 
 
 @dataclass
@@ -68,8 +89,6 @@ def bench_train(method: str = "devias", model_size: str = "base", frames: int = 
     data = _fake_batch(batch, frames, size, grid, num_actions, num_scenes, dev, torch.Generator().manual_seed(0))
     use_amp = dev.type == "cuda" if amp is None else amp
     net = torch.compile(model) if compile_model else model
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
 
     def one_step(i: int) -> None:
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -78,20 +97,7 @@ def bench_train(method: str = "devias", model_size: str = "base", frames: int = 
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    for i in range(warmup):
-        one_step(i)
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    started = time.perf_counter()
-    for i in range(steps):
-        one_step(warmup + i)
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    seconds = (time.perf_counter() - started) / steps
-    if dev.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(dev) / 2**30
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (process peak)
+    seconds, peak = time_steps(one_step, warmup, steps, dev)
     tokens = (frames // backbone.tubelet_size) * grid * grid
     flops = vit_forward_flops(backbone.depth, backbone.embed_dim, tokens,
                               backbone.tubelet_size * backbone.patch_size**2)

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from devias_tk import __version__
-from devias_tk.cli import bench, data, masks, scenes
+from devias_tk.cli import bench, data, masks, pretrain, scenes
 from devias_tk.cli import eval as eval_cli
 from devias_tk.cli.common import print_error
 from devias_tk.cli.train import train_cmd
@@ -25,6 +25,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(masks.app, name="masks")
 app.add_typer(scenes.app, name="scenes")
 app.command("train", help="Train DEVIAS or a baseline from the cached masks and scene labels.")(train_cmd)
+app.add_typer(pretrain.app, name="pretrain")
 app.add_typer(eval_cli.app, name="eval")
 app.add_typer(bench.app, name="bench")
 

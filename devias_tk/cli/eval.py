@@ -25,8 +25,11 @@ def evaluate_run(
     workers: Annotated[int, typer.Option(help="Decoding worker processes.")] = 2,
     checkpoint: Annotated[str, typer.Option(help="auto (best.pt, else last.pt), best, last, or a file name.")] = "auto",
 ) -> None:
-    """Evaluate a run on a suite: per-split predictions (resumable), seen / unseen action and scene
-    accuracy, their means and the harmonic mean, written to RUN/eval/<suite>/report.{json,md} with figures.
+    """Evaluate a run on a suite: per-split predictions (resumable, RUN/eval/predictions/, shared by suites),
+    seen / unseen action and scene accuracy, their means and the harmonic mean, written to
+    RUN/eval/<suite>/report.{json,md} with figures. The report states the suite's definition of the means;
+    a mean over fewer splits than it defines (an optional list absent) is marked partial and names them.
+    UCF-101: pipelines/eval/ucf101-table2.yaml (the paper's Table 2) and ucf101-table7.yaml (supp. Table 7).
 
     Example: [bold]devias-tk eval --run runs/devias --suite pipelines/eval/synthetic.yaml --views 2x3[/]
     """
@@ -40,8 +43,14 @@ def evaluate_run(
 
     spec = load_suite(suite)
     report = evaluate(run, spec, parse_views(views) if views else None, device, batch, workers, checkpoint)
-    console.print(markdown_table([(report["label"], report)]))
-    console.print(f"H.M. {report['hm']}; report: {run / 'eval' / spec.name / 'report.md'}")
+    console.print(f"definition: {report['definition']}", markup=False, highlight=False, soft_wrap=True)
+    for name, why in report["absent_splits"].items():
+        console.print(f"absent split {name}: {why}", markup=False, highlight=False, soft_wrap=True)
+    console.print(markdown_table([(report["label"], report)]), markup=False, highlight=False, soft_wrap=True)
+    for warning in report["warnings"]:
+        console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+    partial = " (partial: see the note above)" if report["hm_partial"] else ""
+    console.print(f"H.M. {report['hm']}{partial}; report: {run / 'eval' / spec.name / 'report.md'}")
 
 
 @app.command()
@@ -51,6 +60,13 @@ def knn(
     root: Annotated[Path, typer.Option(help="Dataset root.")],
     train_list: Annotated[Path, typer.Option("--train-list", help="Videos whose features fit the k-NN.")],
     test_list: Annotated[Path, typer.Option("--test-list", help="Videos it classifies.")],
+    train_scene_store: Annotated[Path | None, typer.Option(
+        "--train-scene-store", help="Scene-label store (`scenes label`) of the train list: its pseudo labels "
+        "(argmax of each video's video_probs) replace the list's scene column (UCF-101 and Kinetics lists carry -1).",
+    )] = None,
+    test_scene_store: Annotated[Path | None, typer.Option(
+        "--test-scene-store", help="Scene-label store of the test list, likewise.",
+    )] = None,
     k: Annotated[int, typer.Option(help="Neighbours.")] = 10,
     temperature: Annotated[float, typer.Option(help="Weight temperature.")] = 0.07,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -59,16 +75,20 @@ def knn(
     """The paper's Table 1 check: weighted k-NN on L2-normalised action and scene features (centre view).
 
     A-A and S-S should be high; the cross pairings A-S (action features fit, scene features classified,
-    action labels) and S-A near chance when the two features are disentangled. Needs action and scene
-    labels in both lists. Example:
+    action labels) and S-A near chance when the two features are disentangled. Needs action labels in
+    both lists and scene labels from the lists or from scene stores (videos without both are left out). Examples:
     [bold]devias-tk eval knn --run runs/devias --root data/synthetic --train-list data/synthetic/lists/train.txt --test-list data/synthetic/lists/test.txt[/]
+    [bold]devias-tk eval knn --run work/ucf101/run --root /data/UCF101 --train-list work/ucf101/lists/trainlist01.txt --test-list work/ucf101/lists/testlist01.txt --train-scene-store work/ucf101/caches/scenes-trainlist01.zarr --test-scene-store work/ucf101/caches/scenes-testlist01.zarr[/]
     """
     from devias_tk.evaluate.knn_run import knn_report
 
-    table_data = knn_report(run, root, train_list, test_list, k, temperature, device, batch)
+    table_data = knn_report(run, root, train_list, test_list, k, temperature, device, batch,
+                            train_scene_store=train_scene_store, test_scene_store=test_scene_store)
     table = Table(title=f"k-NN (k={k}, T={temperature}) top-1, %: {run}")
     for col in ("A-A", "S-S", "A-S", "S-A", "chance (action / scene)"):
         table.add_column(col, justify="right")
+    console.print(f"videos: {table_data['train_videos']} train, {table_data['test_videos']} test "
+                  f"(scene labels: {table_data['scene_labels']})")
     table.add_row(*(f"{100 * table_data[c]:.1f}" for c in ("A-A", "S-S", "A-S", "S-A")),
                   f"{100 * table_data['chance_action']:.1f} / {100 * table_data['chance_scene']:.1f}")
     console.print(table)
@@ -83,11 +103,14 @@ def compare(
 ) -> None:
     """One table of several evaluated runs: mean and spread over seeds of each method.
 
+    The table is headed by the suite's definition; '*' marks a mean over fewer splits than the suite
+    defines (named below the table, with absent splits and best.pt selection warnings).
+
     Example: [bold]devias-tk eval compare runs/demo/* --suite synthetic[/]
     """
     from devias_tk.evaluate.compare import compare_runs
 
     text = compare_runs(runs, suite)
-    console.print(text)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
     if out is not None:
         out.write_text(text)

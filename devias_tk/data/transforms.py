@@ -98,6 +98,26 @@ def random_resized_box(
     return Box((height - h) // 2, (width - w) // 2, h, w)
 
 
+# TSN's fixed crop positions (GroupMultiScaleCrop with more_fix_crop), in quarter steps of the free
+# space (y, x): corners, centre, edge midpoints and the four inner quarter points.
+FIXED_OFFSETS = ((0, 0), (0, 4), (4, 0), (4, 4), (2, 2), (2, 0), (2, 4), (4, 2), (0, 2), (1, 1), (1, 3), (3, 1),
+                 (3, 3))
+
+
+def multi_scale_box(height: int, width: int, size: int, rng: np.random.Generator,
+                    scales: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66), max_distort: int = 1) -> Box:
+    """The multi-scale crop of TSN and VideoMAE's pre-training: height and width each a scale of the short
+    side (at most `max_distort` steps apart in the scale list; sides within 3 pixels of `size` snap to it),
+    placed at one of the 13 fixed positions. The caller resizes the crop to size x size."""
+    base = min(height, width)
+    sides = [size if abs(int(base * s) - size) < 3 else int(base * s) for s in scales]
+    pairs = [(h, w) for i, h in enumerate(sides) for j, w in enumerate(sides) if abs(i - j) <= max_distort]
+    h, w = pairs[int(rng.integers(len(pairs)))]
+    h, w = min(h, height), min(w, width)
+    oy, ox = FIXED_OFFSETS[int(rng.integers(len(FIXED_OFFSETS)))]
+    return Box(oy * ((height - h) // 4), ox * ((width - w) // 4), h, w)
+
+
 def crop(arr: np.ndarray, box: Box) -> np.ndarray:
     return arr[:, box.y : box.y + box.h, box.x : box.x + box.w]
 

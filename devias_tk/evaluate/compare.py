@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,22 +25,65 @@ def load_reports(runs: list[Path], suite: str) -> list[dict]:
     return reports
 
 
-def _cell(values: list[float | None]) -> str:
+PARTIAL = {"unseen_action_mean": "unseen_action_partial", "unseen_scene_mean": "unseen_scene_partial",
+           "hm": "hm_partial"}
+
+
+def _cell(values: list[float | None], partial: bool = False) -> str:
     values = [v for v in values if v is not None]
+    mark = "*" if partial else ""
     if not values:
         return "-"
     if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
+        return f"{values[0]:.1f}{mark}"
+    return f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}{mark}"
+
+
+def partial_note(summary: Mapping[str, Any]) -> str:
+    """'' or one line naming what a partial mean covers and lacks (the '*' of the tables), or which
+    splits a mean that could not be reported at all lacks."""
+    parts = []
+    for key, what in (("unseen_action", "unseen action"), ("unseen_scene", "unseen scene")):
+        lacking = [f"{n} ({summary['missing_splits'].get(n, 'missing')})" for n in summary.get(f"{key}_missing", [])]
+        if summary.get(f"{key}_partial"):
+            parts.append(f"{what} mean covers {', '.join(summary[f'{key}_covers'])} only; missing "
+                         f"{', '.join(lacking)}")
+        elif lacking:
+            parts.append(f"{what} mean not reported: missing {', '.join(lacking)}")
+    return "; ".join(parts)
+
+
+def _notes(report: dict) -> list[str]:
+    """What a reader must know about one report: partial means, absent splits, selection warnings."""
+    who = f"{report['label']} (seed {report.get('seed')})"
+    note = partial_note(report)
+    notes = [f"\\* {who}: {note}"] if note else []
+    absent = report.get("absent_splits") or {}
+    if absent:
+        notes.append(f"{who}: absent splits: " + "; ".join(f"{n} ({why})" for n, why in absent.items()))
+    notes += [f"{who}: warning: {w}" for w in report.get("warnings") or []]
+    if "definition" not in report:
+        notes.append(f"{who}: an older report without its suite's definition; re-run devias-tk eval")
+    return notes
 
 
 def compare_runs(runs: list[Path], suite: str) -> str:
-    """Markdown: one row per method label (runs sharing a label are seeds), columns of the H.M. table."""
+    """Markdown: one row per method label (runs sharing a label are seeds), columns of the H.M. table.
+    A cell is marked '*' when a run's mean covers fewer splits than the suite defines (named below the
+    table, with absent splits and validation warnings); the suite's definition heads the table."""
+    reports = load_reports(runs, suite)
     groups: dict[str, list[dict]] = {}
-    for report in load_reports(runs, suite):
+    for report in reports:
         groups.setdefault(report["label"], []).append(report)
-    lines = ["| method | seeds | " + " | ".join(HEADERS) + " |", "|---|---|" + "---|" * len(HEADERS)]
-    for label, reports in groups.items():
-        seeds = ",".join(str(r.get("seed")) for r in reports)
-        lines.append(f"| {label} | {seeds} | " + " | ".join(_cell([r.get(c) for r in reports]) for c in COLUMNS) + " |")
-    return "\n".join(lines) + "\n"
+    definitions = sorted({r.get("definition", "") for r in reports} - {""})
+    lines = [f"Suite '{suite}': {d}\n" for d in definitions]
+    if len(definitions) > 1:
+        lines.append("**These reports use different definitions: their means are not comparable.**\n")
+    lines += ["| method | seeds | " + " | ".join(HEADERS) + " |", "|---|---|" + "---|" * len(HEADERS)]
+    for label, group in groups.items():
+        seeds = ",".join(str(r.get("seed")) for r in group)
+        cells = [_cell([r.get(c) for r in group], any(r.get(PARTIAL.get(c, ""), False) for r in group))
+                 for c in COLUMNS]
+        lines.append(f"| {label} | {seeds} | " + " | ".join(cells) + " |")
+    notes = [n for r in reports for n in _notes(r)]
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")

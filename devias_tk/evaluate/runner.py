@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,15 +11,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from devias_tk.cache.store import VideoStore, file_sha256
+from devias_tk.cache.store import file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.lists import VideoEntry, read_list
+from devias_tk.data.scene_labels import store_scene_labels
 from devias_tk.errors import DeviasError
 from devias_tk.evaluate import figures
+from devias_tk.evaluate.compare import partial_note
 from devias_tk.evaluate.metrics import confusion_matrix, harmonic_mean, topk_accuracy
 from devias_tk.evaluate.predict import RunModel, cached_predictions, load_run, predict_entries, save_predictions
 from devias_tk.evaluate.suite import METRICS, SplitSpec, Suite
 from devias_tk.utils.atomic import atomic_write_text
+
+PREDICTIONS = "predictions"  # RUN/eval/predictions/: per-split predictions shared by every suite
 
 
 @dataclass
@@ -41,16 +46,7 @@ def scene_labels_for(split: SplitSpec, entries: list[VideoEntry], scenes: list[s
     """Scene labels of a split's videos: the list's column, or the scene store's video-level pseudo label."""
     if split.scene_labels == "list":
         return np.array([e.scene for e in entries])
-    store = VideoStore(split.scene_store)
-    names = store.attrs.get("class_names")
-    if names is not None and list(names) != list(scenes):
-        raise DeviasError(f"{split.scene_store}: its scene classes differ from the model's ({len(names)} vs "
-                          f"{len(scenes)})")
-    done = store.done()
-    labels = []
-    for e in entries:
-        labels.append(int(np.argmax(store.group(e.path)["video_probs"][...])) if e.path in done else -1)
-    return np.array(labels)
+    return store_scene_labels(split.scene_store, [e.path for e in entries], scenes)
 
 
 def _clip_spec(config: dict[str, Any], views: tuple[int, int]) -> ClipSpec:
@@ -59,13 +55,15 @@ def _clip_spec(config: dict[str, Any], views: tuple[int, int]) -> ClipSpec:
                     num_crops=views[1], short="repeat_last")
 
 
-def evaluate_split(run: RunModel, split: SplitSpec, root: Path, spec: ClipSpec, out_dir: Path,
+def evaluate_split(run: RunModel, split: SplitSpec, root: Path, spec: ClipSpec, cache_dir: Path,
                    device: torch.device, batch_size: int, workers: int) -> SplitResult:
-    """Predictions (cached per split in out_dir, keyed by checkpoint, views, clip shape and list) and metrics."""
+    """Predictions and metrics. Predictions are cached in cache_dir as <split>-<list hash>.npz, keyed by
+    checkpoint, views, clip shape and list, so suites sharing a split (Table 2 and Table 7) predict it once."""
     entries = read_list(split.list)
+    list_sha = file_sha256(split.list)
     key = {"checkpoint": run.checkpoint_sha, "views": [spec.num_clips, spec.num_crops], "frames": spec.clip_len,
-           "stride": spec.stride, "size": spec.size, "list_sha256": file_sha256(split.list)}
-    path = out_dir / f"{split.name}.npz"
+           "stride": spec.stride, "size": spec.size, "list_sha256": list_sha}
+    path = cache_dir / f"{split.name}-{list_sha[:12]}.npz"
     predictions = cached_predictions(path, key)
     if predictions is None:
         predictions = predict_entries(run, root, entries, spec, device, batch_size, workers, split.name)
@@ -88,43 +86,73 @@ def evaluate_split(run: RunModel, split: SplitSpec, root: Path, spec: ClipSpec, 
     return result
 
 
-def summarise(results: list[SplitResult]) -> dict[str, Any]:
-    """Seen / unseen action and scene, their means, and the H.M. (percentages)."""
+def summarise(results: list[SplitResult], means: Mapping[str, Sequence[str]] | None = None,
+              absent: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Seen / unseen action and scene, their means, and the H.M. (percentages).
+
+    `means` names the unseen splits each mean is defined over (`Suite.means()`; default: the unseen
+    results with that metric); `absent` gives the reason a defined split has no result (an optional
+    list not found). A mean over fewer splits than defined (a split absent, or without a readable,
+    labelled video) is still reported but marked: `<mean>_partial` true, `<mean>_covers` the splits it
+    averages, `<mean>_missing` the others (reasons in `missing_splits`), and `hm_partial` when the
+    H.M. rests on a partial mean. A model without a branch (Naive Action has no scene head) gets None.
+    """
     seen = next(r for r in results if r.seen)
-    unseen_action = [r for r in results if not r.seen and r.action is not None and not np.isnan(r.action)]
-    unseen_scene = [r for r in results if not r.seen and r.scene is not None and not np.isnan(r.scene)]
+    absent = dict(absent or {})
+    by_name = {r.name: r for r in results if not r.seen}
 
     def pct(v: float | None) -> float | None:
         return None if v is None or np.isnan(v) else round(100 * v, 2)
 
-    summary: dict[str, Any] = {
-        "seen_action": pct(seen.action), "seen_scene": pct(seen.scene),
-        "unseen_action": {r.name: pct(r.action) for r in unseen_action},
-        "unseen_scene": {r.name: pct(r.scene) for r in unseen_scene},
-    }
-    summary["unseen_action_mean"] = pct(float(np.mean([r.action for r in unseen_action]))) if unseen_action else None
-    summary["unseen_scene_mean"] = pct(float(np.mean([r.scene for r in unseen_scene]))) if unseen_scene else None
+    summary: dict[str, Any] = {"seen_action": pct(seen.action), "seen_scene": pct(seen.scene), "means": {}}
+    missing_splits: dict[str, str] = {}
+    for task in ("action", "scene"):
+        key = f"unseen_{task}"
+        members = list(means[key]) if means is not None else [r.name for r in by_name.values()
+                                                               if getattr(r, f"{task}_metric")]
+        summary["means"][key] = members
+        values = {n: getattr(by_name[n], task) for n in members if n in by_name}
+        has_branch = any(v is not None for v in values.values())
+        covered = [n for n in members if values.get(n) is not None and not np.isnan(values[n])]
+        lacking = [n for n in members if n not in covered] if has_branch or not values else []
+        for n in lacking:
+            missing_splits[n] = absent.get(n, "no readable video with a label" if n in by_name else "not evaluated")
+        summary[key] = {n: pct(values[n]) for n in covered}
+        summary[f"{key}_mean"] = pct(float(np.mean([values[n] for n in covered]))) if covered else None
+        summary[f"{key}_covers"] = covered
+        summary[f"{key}_missing"] = lacking
+        summary[f"{key}_partial"] = bool(covered and lacking)
     parts = [summary["seen_action"], summary["unseen_action_mean"], summary["seen_scene"], summary["unseen_scene_mean"]]
     summary["hm"] = round(harmonic_mean(parts), 2) if all(p is not None for p in parts) else None
+    summary["hm_partial"] = summary["hm"] is not None and (summary["unseen_action_partial"]
+                                                           or summary["unseen_scene_partial"])
+    summary["missing_splits"] = missing_splits
     return summary
 
 
 def markdown_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
-    """A Table 2 / Table 7-like table: one row per (label, summary)."""
-    first = rows[0][1]
-    a_names, s_names = list(first["unseen_action"]), list(first["unseen_scene"])
+    """A Table 2 / Table 7-like table: one row per (label, summary). The columns are the splits the
+    suite defines its means over; '*' marks a partial mean (and an H.M. resting on one), 'n/a' a
+    defined split without a result."""
+    a_names, s_names = rows[0][1]["means"]["unseen_action"], rows[0][1]["means"]["unseen_scene"]
 
-    def cell(v: float | None) -> str:
-        return "-" if v is None else f"{v:.1f}"
+    def cell(v: float | None, partial: bool = False, missing: bool = False) -> str:
+        if missing:
+            return "n/a"
+        return "-" if v is None else f"{v:.1f}" + ("*" if partial else "")
 
     header = ["method", "seen action", *a_names, "unseen action mean", "seen scene", *s_names, "unseen scene mean",
               "H.M."]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, s in rows:
-        values = [s["seen_action"], *(s["unseen_action"].get(n) for n in a_names), s["unseen_action_mean"],
-                  s["seen_scene"], *(s["unseen_scene"].get(n) for n in s_names), s["unseen_scene_mean"], s["hm"]]
-        lines.append("| " + " | ".join([label, *map(cell, values)]) + " |")
-    return "\n".join(lines) + "\n"
+        values = [cell(s["seen_action"]),
+                  *(cell(s["unseen_action"].get(n), missing=n in s["unseen_action_missing"]) for n in a_names),
+                  cell(s["unseen_action_mean"], s["unseen_action_partial"]), cell(s["seen_scene"]),
+                  *(cell(s["unseen_scene"].get(n), missing=n in s["unseen_scene_missing"]) for n in s_names),
+                  cell(s["unseen_scene_mean"], s["unseen_scene_partial"]), cell(s["hm"], s["hm_partial"])]
+        lines.append("| " + " | ".join([label, *values]) + " |")
+    notes = [f"\\* {label}: {partial_note(s)}" for label, s in rows if partial_note(s)]
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
 
 def run_label(config: dict[str, Any]) -> str:
@@ -165,23 +193,47 @@ def _attention_examples(run: RunModel, results: list[SplitResult], spec: ClipSpe
     return examples
 
 
+def validation_warnings(run: RunModel, suite: Suite) -> list[str]:
+    """Warnings when the evaluated best.pt was selected on a list that is also one of the suite's splits
+    (same file content), i.e. on test data."""
+    data = run.config.get("data", {})
+    if run.checkpoint.name != "best.pt" or not data.get("val_list"):
+        return []
+    val = Path(data["val_list"])
+    val = val if val.is_absolute() else Path(data.get("root", ".")) / val
+    if not val.is_file():
+        return [f"best.pt was selected on {val} (data.val_list), which is not found from here: "
+                "cannot check that it is none of the suite's splits"]
+    digest = file_sha256(val)
+    return [f"best.pt was selected on data.val_list {val}, which is the '{s.name}' split of this suite "
+            f"({s.list}): that split's numbers are optimistic; retrain with data.val_list unset (held-out "
+            "training videos) or evaluate --checkpoint last"
+            for s in suite.splits if file_sha256(s.list) == digest]
+
+
 def evaluate(run_dir: str | Path, suite: Suite, views: tuple[int, int] | None = None, device: str = "auto",
              batch_size: int = 8, workers: int = 2, which: str = "auto") -> dict[str, Any]:
-    """Evaluate a run on a suite; writes RUN/eval/<suite>/ and returns the report dict."""
+    """Evaluate a run on a suite; writes RUN/eval/<suite>/ (predictions: RUN/eval/predictions/) and returns
+    the report dict."""
     run_dir = Path(run_dir)
+    if suite.name == PREDICTIONS:
+        raise DeviasError(f"a suite may not be named '{PREDICTIONS}' (RUN/eval/{PREDICTIONS}/ holds the predictions)")
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        ("cpu" if device == "auto" else device))
     run = load_run(run_dir, which, dev)
     spec = _clip_spec(run.config, views or suite.views)
     out_dir = run_dir / "eval" / suite.name
-    results = [evaluate_split(run, split, split.root or suite.root, spec, out_dir, dev, batch_size, workers)
-               for split in suite.splits]
-    summary = summarise(results)
+    results = [evaluate_split(run, split, split.root or suite.root, spec, run_dir / "eval" / PREDICTIONS, dev,
+                              batch_size, workers) for split in suite.splits]
+    absent = {s.name: f"list not found: {s.list}" for s in suite.missing}
+    summary = summarise(results, suite.means(), absent)
     report = {
         "run": str(run_dir), "label": run_label(run.config), "method": run.method, "seed": run.config["run"]["seed"],
-        "checkpoint": str(run.checkpoint), "suite": suite.name, "views": list(views or suite.views),
+        "checkpoint": str(run.checkpoint), "suite": suite.name, "definition": suite.describe(),
+        "means_text": suite.means_text(), "views": list(views or suite.views),
         "splits": {r.name: {"videos": r.videos, "failed": len(r.failed), "action": r.action, "scene": r.scene,
                             "action_metric": r.action_metric, "scene_metric": r.scene_metric} for r in results},
+        "absent_splits": absent, "warnings": validation_warnings(run, suite),
         **summary,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -190,11 +242,17 @@ def evaluate(run_dir: str | Path, suite: Suite, views: tuple[int, int] | None = 
     report["figures"] = [str(p) for p in fig_paths]
     md = [f"# {report['label']} on {suite.name}\n", f"Run `{run_dir}`, checkpoint `{run.checkpoint.name}`, "
           f"views {spec.num_clips}x{spec.num_crops} (temporal x spatial), top-1 unless the split says top-5.\n",
-          markdown_table([(report["label"], summary)])]
+          f"\nDefinition: {report['definition']}\n"]
+    if report["definition"] != report["means_text"]:
+        md.append(f"\nMeans as computed: {report['means_text']}.\n")
+    if absent:
+        md.append("\nAbsent optional splits: " + "; ".join(f"{n} ({why})" for n, why in absent.items()) + "\n")
+    md += ["\n", markdown_table([(report["label"], summary)])]
     failed = {r.name: r.failed for r in results if r.failed}
     if failed:
         md.append("\nUnreadable videos (left out of the metrics): " +
                   "; ".join(f"{n}: {len(f)}" for n, f in failed.items()) + "\n")
+    md += [f"\n**Warning:** {w}\n" for w in report["warnings"]]
     md += ["\nFigures:\n"] + [f"- `{p.name}`\n" for p in fig_paths]
     atomic_write_text(out_dir / "report.md", "".join(md))
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")

@@ -3,6 +3,7 @@
 A suite is YAML::
 
     name: synthetic
+    definition: what the means cover and where that comes from (written into every report)
     root: data/synthetic          # relative to the working directory
     views: [2, 3]                 # temporal clips x spatial crops (overridden by --views)
     scene_labels: list            # default label source for scenes: "list" or "store"
@@ -13,12 +14,14 @@ A suite is YAML::
          scene_labels: store, scene_store: caches/scenes-hat-scene-only.zarr}
 
 A split may give its own `root` (SCUBA and HAT live beside the action dataset) and `optional: true`
-(left out when its list does not exist, so one suite serves whichever unseen sets are present).
+(evaluated when its list exists, so one suite serves whichever unseen sets are present; an absent one
+is kept in `Suite.missing`, and a mean it belongs to is reported as partial, naming it).
 `${VAR}` in paths is replaced from the environment (the `*-all` make targets set them).
-Exactly one split is `seen: true`. Unseen action = mean over unseen splits with an action metric;
-unseen scene = mean over unseen splits with a scene metric; H.M. = harmonic mean of seen action,
-unseen action, seen scene, unseen scene. With `scene_labels: store` a video's scene label is the
-argmax of the store's `video_probs` (the scene model's pseudo label).
+Exactly one split is `seen: true`. The suite DEFINES the means: unseen action = mean over all its
+unseen splits with an action metric; unseen scene = mean over all its unseen splits with a scene
+metric (present or not: `Suite.means`); H.M. = harmonic mean of seen action, unseen action, seen
+scene, unseen scene. With `scene_labels: store` a video's scene label is the argmax of the store's
+`video_probs` (the scene model's pseudo label).
 """
 
 from __future__ import annotations
@@ -63,11 +66,30 @@ class Suite:
     name: str
     root: Path
     views: tuple[int, int]
-    splits: tuple[SplitSpec, ...]
+    splits: tuple[SplitSpec, ...]  # the splits to evaluate (optional ones whose list exists)
+    definition: str = ""  # the suite's own words on what its means cover (default: `means_text()`)
+    missing: tuple[SplitSpec, ...] = ()  # optional splits whose list is absent
+    order: tuple[str, ...] = ()  # every split name as the suite declares them (present or missing)
 
     @property
     def seen(self) -> SplitSpec:
         return next(s for s in self.splits if s.seen)
+
+    def means(self) -> dict[str, list[str]]:
+        """{'unseen_action': [...], 'unseen_scene': [...]}: the unseen splits each mean is defined over,
+        in the suite's order, whether or not their lists are present."""
+        declared = {s.name: s for s in (*self.splits, *self.missing)}
+        names = [n for n in (self.order or declared) if n in declared and not declared[n].seen]
+        return {f"unseen_{task}": [n for n in names if getattr(declared[n], task)] for task in ("action", "scene")}
+
+    def means_text(self) -> str:
+        means = self.means()
+        return (f"unseen action = mean({', '.join(means['unseen_action']) or '-'}); unseen scene = "
+                f"mean({', '.join(means['unseen_scene']) or '-'}); H.M. = harmonic mean of seen action, unseen "
+                "action, seen scene, unseen scene")
+
+    def describe(self) -> str:
+        return self.definition or self.means_text()
 
 
 def parse_views(text: str | list | tuple) -> tuple[int, int]:
@@ -89,7 +111,7 @@ def load_suite(path: str | Path) -> Suite:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise DeviasError(f"{path}: not valid YAML ({exc})") from None
-    known = {"name", "root", "views", "scene_labels", "splits"}
+    known = {"name", "definition", "root", "views", "scene_labels", "splits"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise DeviasError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -97,7 +119,7 @@ def load_suite(path: str | Path) -> Suite:
         raise DeviasError(f"{path}: a suite needs 'root' and a non-empty 'splits' list")
     root = _expand(data["root"], f"{path}: root")
     default_labels = data.get("scene_labels", "list")
-    splits = []
+    splits, missing = [], []
     split_keys = {"name", "list", "seen", "action", "scene", "scene_labels", "scene_store", "root", "optional"}
     for i, raw in enumerate(data["splits"]):
         where = f"{path}: splits[{i}]"
@@ -120,17 +142,20 @@ def load_suite(path: str | Path) -> Suite:
         split_root = _expand(raw["root"], where) if raw.get("root") else root
         list_path = _expand(raw["list"], where)
         list_path = list_path if list_path.is_absolute() else split_root / list_path
-        if raw.get("optional") and not list_path.is_file():
-            continue
-        splits.append(SplitSpec(
+        spec = SplitSpec(
             name=str(raw["name"]), list=list_path, seen=bool(raw.get("seen", False)), action=raw.get("action"),
             scene=raw.get("scene"), scene_labels=labels, scene_store=_expand(store, where) if store else None,
             root=split_root,
-        ))
-    names = [s.name for s in splits]
+        )
+        (missing if raw.get("optional") and not list_path.is_file() else splits).append(spec)
+    names = [str(raw["name"]) for raw in data["splits"]]
     if len(set(names)) != len(names):
         raise DeviasError(f"{path}: split names must be unique")
     seen = [s for s in splits if s.seen]
     if len(seen) != 1:
         raise DeviasError(f"{path}: exactly one split must be 'seen: true' (found {len(seen)})")
-    return Suite(str(data.get("name", path.stem)), root, parse_views(data.get("views", [2, 3])), tuple(splits))
+    definition = data.get("definition") or ""
+    if not isinstance(definition, str):
+        raise DeviasError(f"{path}: 'definition' is a sentence on what the suite's means cover")
+    return Suite(str(data.get("name", path.stem)), root, parse_views(data.get("views", [2, 3])), tuple(splits),
+                 " ".join(definition.split()), tuple(missing), tuple(names))

@@ -5,6 +5,8 @@ Video ViT formats, recognised from key names and tensor shapes (never from file 
 
 - ``videomae-pretrain``: the encoder under ``encoder.`` (with a real ``encoder.norm``); ``decoder.*``,
   ``encoder_to_decoder.*`` and ``mask_token`` are ignored.
+- ``devias-tk-pretrain``: the weights of a `devias-tk pretrain` run (`VideoMAEPretrainer`): the same
+  with the encoder under ``backbone.``, the toolkit's own name for it.
 - ``videomae-finetune``: top-level ``patch_embed.proj`` (Conv3d), blocks with ``q_bias``/``v_bias``,
   optional ``gamma_1``/``gamma_2``, ``norm.*`` or (mean pooling) ``fc_norm.*``, ``head.*``.
 - ``devias-scene-teacher``: the same with a ``cls_token`` and a scene ``head``.
@@ -41,6 +43,9 @@ from devias_tk.models.backbone import sinusoid_table
 VIDEOMAE_PRETRAIN = "videomae-pretrain"
 VIDEOMAE_FINETUNE = "videomae-finetune"
 DEVIAS_TEACHER = "devias-scene-teacher"
+DEVIAS_TK_PRETRAIN = "devias-tk-pretrain"
+# where each pre-training format keeps its encoder
+PRETRAIN_ENCODER = {VIDEOMAE_PRETRAIN: "encoder.", DEVIAS_TK_PRETRAIN: "backbone."}
 
 # Plain types training scripts save next to the weights; alternatives for numpy 1.x / 2.x.
 EXTRA_SAFE_GLOBALS = (
@@ -306,10 +311,13 @@ def load_mapped(
 
 
 def video_vit_format(state: Mapping[str, torch.Tensor]) -> str | None:
-    """VIDEOMAE_PRETRAIN / VIDEOMAE_FINETUNE / DEVIAS_TEACHER, or None for anything else."""
+    """VIDEOMAE_PRETRAIN / DEVIAS_TK_PRETRAIN / VIDEOMAE_FINETUNE / DEVIAS_TEACHER, or None for anything else."""
     w = state.get("encoder.patch_embed.proj.weight")
     if w is not None and w.ndim == 5:
         return VIDEOMAE_PRETRAIN
+    w = state.get("backbone.patch_embed.proj.weight")
+    if w is not None and w.ndim == 5 and "encoder_to_decoder.weight" in state:
+        return DEVIAS_TK_PRETRAIN
     w = state.get("patch_embed.proj.weight")
     if w is not None and w.ndim == 5:
         return DEVIAS_TEACHER if "cls_token" in state and "head.weight" in state else VIDEOMAE_FINETUNE
@@ -346,16 +354,17 @@ def map_video_vit(
     ``fc_norm`` (LayerNorm after mean pooling) becomes the backbone's final ``norm`` (per token).
     """
     mapped = KeyMap()
-    if fmt == VIDEOMAE_PRETRAIN:
+    if fmt in PRETRAIN_ENCODER:
+        encoder_prefix = PRETRAIN_ENCODER[fmt]
         encoder = {}
         for name, value in state.items():
-            if name.startswith("encoder."):
-                encoder[name[len("encoder."):]] = value
+            if name.startswith(encoder_prefix):
+                encoder[name[len(encoder_prefix):]] = value
             elif name.startswith(("decoder.", "encoder_to_decoder.")) or name == "mask_token":
                 mapped.ignored[name] = "pre-training decoder"
             else:
                 mapped.unexpected.append(name)
-        source = "encoder.{}".format
+        source = (encoder_prefix + "{}").format
     else:
         encoder, source = dict(state), "{}".format
     head_reason = _head_reason(encoder, target_shapes, head)

@@ -63,23 +63,45 @@ def _action_head(model: nn.Module) -> str | None:
     return "head." if isinstance(model, PooledClassifier) and model.target == "action" else None
 
 
-def load_initial_weights(model: nn.Module, path: str | Path, strict: bool = False) -> LoadReport:
-    """Start from a devias-tk checkpoint (its model weights), a state dict in the toolkit's own names,
-    or a VideoMAE pre-training / fine-tuned / DEVIAS scene-teacher file mapped onto the backbone
-    (`devias_tk.models.checkpoints`). Returns the load report; `strict` refuses any missing, unexpected
-    or reshaped tensor. Tensors of the model a format never supplies (heads, slots) are reported fresh."""
+def _other_method(state: dict[str, torch.Tensor], saved: str, method: str) -> KeyMap:
+    """A devias-tk checkpoint of another method: only its backbone means the same here (a Naive Action
+    run fine-tuned before DEVIAS, as the paper does on UCF-101); its heads are set aside."""
+    mapped = KeyMap()
+    for name, value in state.items():
+        if name.startswith("backbone."):
+            mapped.put(name, value, name)
+        else:
+            mapped.ignored[name] = f"{saved} run's own part; this model is {method}: starts fresh"
+    return mapped
+
+
+def load_initial_weights(model: nn.Module, path: str | Path, strict: bool = False,
+                         method: str | None = None) -> LoadReport:
+    """Start from a devias-tk checkpoint (its model weights; of a `devias-tk pretrain` run, its encoder), a state
+    dict in the toolkit's own names, or a VideoMAE pre-training / fine-tuned / DEVIAS scene-teacher file mapped onto
+    the backbone (`devias_tk.models.checkpoints`). Returns the load report; `strict` refuses any missing, unexpected
+    or reshaped tensor. Tensors of the model a format never supplies (heads, slots) are reported fresh.
+    `method`: the model's method; a devias-tk checkpoint of another method gives its backbone only."""
     path = Path(path)
     raw = read_checkpoint(path, "initial weights")
     target = unwrap(model)
     own = target.state_dict()
-    if isinstance(raw, dict) and raw.get("format") == FORMAT:
+    own_format = isinstance(raw, dict) and raw.get("format") == FORMAT
+    if own_format:
         state, container = find_state_dict({"model": raw.get("model")}, path)
-        report = load_mapped(target, KeyMap.identity(state), file=path, fmt=FORMAT, container=container)
     else:
         state, container = find_state_dict(raw, path)
         state, _ = strip_prefix(state, "module.")
-        fmt = video_vit_format(state)
-        if any(k.startswith("backbone.") and k in own for k in state):  # the toolkit's own names
+    fmt = video_vit_format(state)  # a `devias-tk pretrain` run's file is mapped: its encoder, not its decoder
+    if own_format and fmt is None:
+        saved = raw.get("method")
+        if method is not None and saved is not None and saved != method:
+            report = load_mapped(target, _other_method(state, saved, method), file=path, fmt=f"{FORMAT} ({saved})",
+                                 container=container, covers=lambda name: name.startswith("backbone."))
+        else:
+            report = load_mapped(target, KeyMap.identity(state), file=path, fmt=FORMAT, container=container)
+    else:
+        if fmt is None and any(k.startswith("backbone.") and k in own for k in state):  # the toolkit's own names
             report = load_mapped(target, KeyMap.identity(state), file=path, fmt="devias-tk state dict",
                                  container=container)
         elif fmt is None:

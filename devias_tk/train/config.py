@@ -4,7 +4,7 @@ A recipe is a YAML mapping with the sections below (any subset); `base: other.ya
 recipe) inherits another recipe first. Overrides use dotted keys (`optim.lr=1e-3`,
 `model.method=two-token`), values parsed as YAML. Unknown keys and wrongly typed values are errors.
 
-Paths: `data.root` and the stores are relative to the working directory; `data.train_list`,
+Paths: `data.root`, the stores and `data.scene_model` are relative to the working directory; `data.train_list`,
 `data.val_list`, `data.actions` and `data.scenes` are relative to `data.root` unless absolute.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from devias_tk.data.randaugment import parse_rand_augment
 from devias_tk.errors import DeviasError
 from devias_tk.train.losses import LossConfig
 
@@ -28,12 +29,17 @@ from devias_tk.train.losses import LossConfig
 class DataSection:
     root: str = ""
     train_list: str = "lists/train.txt"
-    val_list: str | None = None  # quick single-view validation after each epoch
+    val_list: str | None = None  # a list for the per-epoch validation instead of held-out training videos
+    val_fraction: float = 0.05  # share of the training list held out for validation (stratified by action; 0: off)
+    val_max: int = 1000  # at most this many held-out videos (Kinetics-size lists)
     actions: str = "actions.txt"
-    scenes: str | None = "scenes.txt"  # None: the scene store's class names
+    scenes: str | None = "scenes.txt"  # None: the scene store's class names (online: the scene model's)
     mask_store: str | None = None  # FAME store (`masks extract`); needed by DEVIAS and FAME mixing
     scene_store: str | None = None  # scene-label store (`scenes label`); needed when scene_source = store
-    scene_source: str = "store"  # "store": cached pseudo labels | "list": the list's scene column
+    # "store": cached pseudo labels (the grid crop best covering the training crop) | "list": the list's scene
+    # column | "online": the scene model (data.scene_model) run on the augmented, mixed clip in each step
+    scene_source: str = "store"
+    scene_model: str | None = None  # scene model file for scene_source = online (any `scenes label --model` format)
     frames: int = 16
     stride: int = 4
     hop: int = 4  # clip starts on this grid (must equal the stores' hop)
@@ -41,6 +47,7 @@ class DataSection:
     scale: tuple[float, float] = (0.08, 1.0)  # random-resized-crop area range
     flip: bool = True
     color_jitter: float = 0.0  # brightness / contrast / saturation strength (VideoMAE recipes: 0.4)
+    rand_augment: str | None = None  # timm RandAugment string, e.g. "rand-m7-n4-mstd0.5-inc1" (VideoMAE); None: off
     num_workers: int = 4
 
 
@@ -85,6 +92,7 @@ SECTIONS: dict[str, type] = {
     "data": DataSection, "aug": AugSection, "optim": OptimSection, "run": RunSection, "loss": LossConfig,
 }
 MIXES = ("fame", "be", "none")
+SCENE_SOURCES = ("store", "list", "online")
 
 
 @dataclass
@@ -159,7 +167,11 @@ def _check_type(where: str, value: Any, annotation: Any) -> Any:
 
 
 def _build_section(name: str, values: dict[str, Any]) -> Any:
-    cls = SECTIONS[name]
+    return build_section(SECTIONS[name], name, values)
+
+
+def build_section(cls: type, name: str, values: dict[str, Any]) -> Any:
+    """The dataclass `cls` from a recipe section's values: unknown keys and wrong types are errors."""
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
@@ -220,10 +232,18 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
     cfg = TrainConfig(model=model, **sections)
     if cfg.aug.mix not in MIXES:
         raise DeviasError(f"aug.mix must be one of {', '.join(MIXES)} (got {cfg.aug.mix!r})")
-    if cfg.data.scene_source not in ("store", "list"):
-        raise DeviasError(f"data.scene_source must be 'store' or 'list' (got {cfg.data.scene_source!r})")
+    if cfg.data.scene_source not in SCENE_SOURCES:
+        raise DeviasError(f"data.scene_source must be one of {', '.join(SCENE_SOURCES)} "
+                          f"(got {cfg.data.scene_source!r})")
+    if cfg.data.rand_augment is not None:
+        try:
+            parse_rand_augment(cfg.data.rand_augment)
+        except ValueError as exc:
+            raise DeviasError(f"data.rand_augment: {exc}") from None
     if cfg.run.amp not in ("auto", "bf16", "off"):
         raise DeviasError(f"run.amp must be auto, bf16 or off (got {cfg.run.amp!r})")
+    if not 0 <= cfg.data.val_fraction < 1 or cfg.data.val_max < 0:
+        raise DeviasError("data.val_fraction must be in [0, 1) and data.val_max at least 0")
     if not 0 < cfg.aug.beta <= 1:
         raise DeviasError("aug.beta must be in (0, 1]")
     if cfg.optim.batch_size < 1 or cfg.optim.accum_steps < 1 or cfg.optim.epochs < 1:

@@ -15,38 +15,47 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from devias_tk import __version__
 from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.lists import VideoEntry, read_class_names, read_list
 from devias_tk.data.windows import ClipGrid
 from devias_tk.errors import DeviasError
 from devias_tk.models.factory import build_model, split_config
+from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, load_scene_model
 from devias_tk.train import distributed as dist_utils
 from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights, save_checkpoint, unwrap
 from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
 from devias_tk.train.optim import build_optimizer, lr_at, param_groups, set_lr
+from devias_tk.train.runtime import (
+    RunResult,
+    Tensorboard,
+    autocast_enabled,
+    check_same_config,
+    make_loader,
+    resume_source,
+    start_process,
+    wrap_model,
+    write_run_files,
+)
 from devias_tk.train.step import StepSpec, compute_loss, step_generator
-from devias_tk.train.validate import quick_eval
+from devias_tk.train.validate import SELECTION, quick_eval, selection_score, validation_set
 
 GUIDE_PIXELS_PER_PATCH = 4  # per-tubelet masks are resized to 4x4 pixels per patch before pooling
 SCENE_STORE_KIND = "scene-labels"
+SCENE_STORE_VERSION = 2  # devias_tk.scenes.label.FORMAT_VERSION: per-crop targets (crop_probs, crop_grid)
 MASK_STORE_KIND = "fame-masks"
+MASK_STORE_FORMAT_VERSION = 2  # = devias_tk.masks.extract.FORMAT_VERSION (stages do not import each other)
 
 
 @dataclass
@@ -61,10 +70,12 @@ class Prepared:
     step_spec: StepSpec
     model_config: dict[str, Any]
     model: torch.nn.Module  # built (on CPU) while checking the model configuration
+    warnings: list[str]  # about the validation set (data.val_list that looks like test data, ...)
+    scene_model: SceneModel | None = None  # data.scene_source=online: loaded (on CPU), frozen
 
 
 def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_path: Path,
-                 entries: list[VideoEntry]) -> VideoStore:
+                 entries: list[VideoEntry], format_version: int | None = None) -> VideoStore:
     if path is None:
         raise DeviasError(f"this configuration needs a {what} (set data.{what.replace(' ', '_')})")
     store_path = Path(path)
@@ -73,6 +84,9 @@ def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_pa
     store = VideoStore(store_path)
     if store.attrs.get("kind") != kind:
         raise DeviasError(f"{store_path}: is a {store.attrs.get('kind')!r} store, not a {kind!r} store")
+    if format_version is not None and store.attrs.get("format_version") != format_version:
+        raise DeviasError(f"{store_path}: {what} format {store.attrs.get('format_version')}, this toolkit reads "
+                          f"format {format_version}; re-run `masks extract` (or `masks import-gt`) into a new store")
     for key in ("window", "stride", "hop"):
         if store.attrs.get(key) != getattr(grid, key):
             raise DeviasError(f"{store_path}: built with {key}={store.attrs.get(key)}, the recipe uses "
@@ -98,17 +112,26 @@ def prepare(cfg: TrainConfig) -> Prepared:
     if not entries:
         raise DeviasError(f"{list_path}: no videos")
     actions = read_class_names(cfg.resolve(cfg.data.actions, True))
+    method = cfg.method
+    online = cfg.data.scene_source == "online" and method != "naive-action"
+    scene_model = None
     if cfg.data.scenes is not None:
         scenes = read_class_names(cfg.resolve(cfg.data.scenes, True))
+    elif online:
+        scene_model = _online_scene_model(cfg, None)
+        scenes = scene_model.class_names
     elif cfg.data.scene_store and Path(cfg.data.scene_store).exists():
         scenes = list(VideoStore(cfg.data.scene_store).attrs.get("class_names") or [])
+    elif cfg.method == "naive-action":
+        scenes = []  # no scene head: a Naive Action run (UCF-101's stage before DEVIAS) needs no scene classes
     else:
         raise DeviasError("data.scenes is null: the scene class names come from data.scene_store, which is not set")
+    if online and scene_model is None:
+        scene_model = _online_scene_model(cfg, scenes)
     bad = [e.path for e in entries if not 0 <= e.action < len(actions)]
     if bad:
         raise DeviasError(f"{list_path}: {len(bad)} videos have no action label in 0..{len(actions) - 1} "
                           f"(e.g. {bad[0]})")
-    method = cfg.method
     grid = ClipGrid(cfg.data.frames, cfg.data.stride, cfg.data.hop)
     if cfg.data.scene_source == "list" and method != "naive-action":
         bad = [e.path for e in entries if not 0 <= e.scene < len(scenes)]
@@ -117,9 +140,17 @@ def prepare(cfg: TrainConfig) -> Prepared:
                               "use data.scene_source=store with a scene-label store")
     needs_masks = method == "devias" or cfg.aug.mix == "fame"
     if needs_masks:
-        _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries)
+        _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries,
+                     MASK_STORE_FORMAT_VERSION)
     if cfg.data.scene_source == "store" and method != "naive-action":
         store = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path, entries)
+        if store.attrs.get("format_version") != SCENE_STORE_VERSION:
+            raise DeviasError(f"{cfg.data.scene_store}: scene store format version {store.attrs.get('format_version')}"
+                              f", training reads version {SCENE_STORE_VERSION} (scene targets per training crop); "
+                              "re-run `devias-tk scenes label` into a new --out")
+        if not store.attrs.get("crop_grid"):
+            raise DeviasError(f"{cfg.data.scene_store}: labelled with --crops none (for evaluation), so it holds no "
+                              "training targets; label the training list with a crop grid")
         if store.attrs.get("num_classes") != len(scenes):
             raise DeviasError(f"{cfg.data.scene_store}: {store.attrs.get('num_classes')} scene classes, "
                               f"{cfg.data.scenes} lists {len(scenes)}")
@@ -138,109 +169,58 @@ def prepare(cfg: TrainConfig) -> Prepared:
         grid=grid, size=cfg.data.size, scale=cfg.data.scale, flip=cfg.data.flip, color_jitter=cfg.data.color_jitter,
         guide_shape=(grid_side * GUIDE_PIXELS_PER_PATCH,) * 2, scene_source=cfg.data.scene_source,
         num_scenes=len(scenes),
+        rand_augment=cfg.data.rand_augment,
     )
     step_spec = StepSpec(
         method=method, num_actions=len(actions), mix=cfg.aug.mix, beta=cfg.aug.beta, p_aug=cfg.aug.p_aug,
         be_max_lambda=cfg.aug.be_max_lambda, patch_size=patch, guide_pool=GUIDE_PIXELS_PER_PATCH, loss=cfg.loss,
     )
-    val_entries = read_list(cfg.resolve(cfg.data.val_list, True)) if cfg.data.val_list else []
-    return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe)
+    entries, val_entries, warnings = validation_set(cfg, list_path, entries, scenes, method != "naive-action")
+    if val_entries and not cfg.data.val_list and len(entries) < cfg.optim.batch_size:
+        raise DeviasError(f"{len(entries)} training videos (after holding out {len(val_entries)} for validation) are "
+                          f"fewer than one batch of {cfg.optim.batch_size}; lower data.val_fraction or the batch size")
+    if scene_model is not None and scene_model.inflation == CLIP_MODEL:
+        tubelet = getattr(scene_model.module, "tubelet_size", 1)
+        if cfg.data.frames % tubelet:
+            raise DeviasError(f"{cfg.data.scene_model}: a clip scene model taking tubelets of {tubelet} frames; "
+                              f"data.frames {cfg.data.frames} does not divide")
+    return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe,
+                    warnings, scene_model)
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _device(cfg: TrainConfig) -> torch.device:
-    wanted = cfg.run.device
-    if wanted == "auto":
-        wanted = "cuda" if torch.cuda.is_available() else "cpu"
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise DeviasError("run.device=cuda but no CUDA device is available")
-    return torch.device(wanted)
-
-
-class _Tensorboard:
-    """Scalars to RUN/tensorboard when the optional tensorboard package is installed."""
-
-    def __init__(self, path: Path, enabled: bool) -> None:
-        self.writer = None
-        if enabled:
-            with contextlib.suppress(ImportError):
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(path))
-
-    def log(self, values: dict[str, float], step: int) -> None:
-        if self.writer is not None:
-            for k, v in values.items():
-                if isinstance(v, int | float):
-                    self.writer.add_scalar(k, v, step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    steps: int
-    epochs: int
-    seconds: float
-    last: dict[str, float]
-    checksums: list[float]
-
-
-def _loader(dataset: Any, batch_size: int, sampler: Any, workers: int, device: torch.device) -> DataLoader:
-    # Persistent spawned workers: the sampler (in this process) carries the epoch to them.
-    return DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=device.type == "cuda",
-        drop_last=False, multiprocessing_context="spawn" if workers > 0 else None,
-        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
-    )
+def _online_scene_model(cfg: TrainConfig, scenes: list[str] | None) -> SceneModel:
+    """The frozen scene model of data.scene_source=online, its classes checked against data.scenes."""
+    if cfg.data.scene_model is None:
+        raise DeviasError("data.scene_source=online needs a scene model (set data.scene_model to a file "
+                          "`devias-tk scenes label --model` reads)")
+    source = f"data.scenes ({cfg.resolve(cfg.data.scenes, True)})"
+    model = load_scene_model(cfg.data.scene_model, class_names=scenes, classes_from=source)
+    model.module.eval().requires_grad_(False)
+    return model
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: Console | None = None,
-          command: str = "") -> TrainResult:
+          command: str = "") -> RunResult:
     """Train `cfg` into `run_dir`. resume: "auto" (continue from RUN/checkpoints/last.pt if present),
     "never" (refuse a run directory that has checkpoints), or a checkpoint path."""
     console = console or Console(stderr=True)
     started = time.perf_counter()
-    device = _device(cfg)
-    info = dist_utils.init_from_env(device.type)
-    if device.type == "cuda":
-        device = torch.device("cuda", info.local_rank)
-        torch.cuda.set_device(device)
-    if cfg.run.threads > 0:
-        torch.set_num_threads(cfg.run.threads)
+    device, info = start_process(cfg.run.device, cfg.run.threads)
     torch.manual_seed(cfg.run.seed)  # the model is initialised while preparing
     prep = prepare(cfg)
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     last_path = ckpt_dir / "last.pt"
-    resume_from: Path | None = None
-    if resume == "auto":
-        resume_from = last_path if last_path.is_file() else None
-    elif resume == "never":
-        if last_path.is_file():
-            raise DeviasError(f"{run_dir} already holds a run; use --resume auto or another --out")
-    else:
-        resume_from = Path(resume)
-    if resume_from is not None and (run_dir / "config.yaml").is_file():
-        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-        if build_config(saved).to_dict() != cfg.to_dict():
-            raise DeviasError(f"{run_dir} holds a run with another configuration; resume it with its own "
-                              "recipe and overrides, or use another --out")
+    resume_from = resume_source(run_dir, resume)
+    if resume_from is not None:
+        check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
 
     model = prep.model.to(device)
+    scene_model = prep.scene_model
+    if scene_model is not None:
+        scene_model.module.to(device)
     if cfg.run.init and resume_from is None:
-        report = load_initial_weights(model, cfg.run.init, strict=cfg.run.init_strict)
+        report = load_initial_weights(model, cfg.run.init, strict=cfg.run.init_strict, method=cfg.method)
         if info.is_main:
             console.print(f"init from {report.summary()}", markup=False, highlight=False, soft_wrap=True)
     optimizer = build_optimizer(
@@ -269,29 +249,31 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
             console.print(f"resuming {run_dir} at epoch {epoch}, batch {epoch_batch} (step {step})")
 
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        (run_dir / "run.json").write_text(json.dumps({
-            "toolkit_version": __version__, "git_commit": _git_commit(), "command": command or " ".join(sys.argv),
-            "world_size": info.world, "device": str(device), "torch": torch.__version__,
-            "num_actions": len(prep.actions), "num_scenes": len(prep.scenes), "method": cfg.method,
-        }, indent=1) + "\n")
-    net: torch.nn.Module = model
-    if info.enabled:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.run.compile:
-        net = torch.compile(net)
-    autocast = cfg.run.amp == "bf16" or (cfg.run.amp == "auto" and device.type == "cuda")
+        write_run_files(run_dir, cfg.to_dict(), info, device, command, num_actions=len(prep.actions),
+                        num_scenes=len(prep.scenes), method=cfg.method,
+                        validation={"source": "data.val_list" if cfg.data.val_list else "held-out training videos",
+                                    "videos": len(prep.val_entries), "train_videos": len(prep.entries),
+                                    "selection": SELECTION},
+                        warnings=prep.warnings)
+        what = (f"data.val_list ({len(prep.val_entries)} videos)" if cfg.data.val_list else
+                f"{len(prep.val_entries)} of {len(prep.entries) + len(prep.val_entries)} training videos held out "
+                f"(data.val_fraction={cfg.data.val_fraction}, seed {cfg.run.seed})")
+        console.print(f"validation: {what}; best.pt by the H.M. of action and scene top-1" if prep.val_entries
+                      else "validation: none (no held-out videos); no best.pt", markup=False, highlight=False)
+        for warning in prep.warnings:
+            console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+    net = wrap_model(model, info, device, cfg.run.compile)
+    autocast = autocast_enabled(cfg.run.amp, device)
 
     val_loader = None
     if prep.val_entries and info.is_main:
         spec = ClipSpec(clip_len=cfg.data.frames, stride=cfg.data.stride, size=cfg.data.size, num_clips=1,
                         num_crops=1, short="repeat_last")
         val_loader = DataLoader(ClipDataset(prep.root, prep.val_entries, spec, train=False), cfg.optim.batch_size,
-                                num_workers=min(2, cfg.data.num_workers))
+                                num_workers=cfg.data.num_workers)
 
     metrics_file = open(run_dir / "metrics.jsonl", "a") if info.is_main else None  # noqa: SIM115
-    board = _Tensorboard(run_dir / "tensorboard", info.is_main)
+    board = Tensorboard(run_dir / "tensorboard", info.is_main)
 
     def log(values: dict[str, Any]) -> None:
         if metrics_file is not None:
@@ -322,7 +304,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
         task = progress.add_task("train", total=batches_per_epoch * cfg.optim.epochs,
                                  completed=epoch * batches_per_epoch + epoch_batch, status="")
         window_start, window_clips = time.perf_counter(), 0
-        loader = _loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device)
+        loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device)
         while epoch < cfg.optim.epochs:
             sampler.set_epoch(epoch, epoch_batch)
             for batch in loader:
@@ -332,8 +314,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
                 sync = info.enabled and (step + 1) % cfg.optim.accum_steps != 0
                 with net.no_sync() if sync else contextlib.nullcontext():
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                        loss, terms = compute_loss(net, batch, prep.step_spec, step_generator(cfg.run.seed, step,
-                                                                                               device))
+                        loss, terms = compute_loss(net, batch, prep.step_spec,
+                                                   step_generator(cfg.run.seed, step, device), scene_model)
                     (loss / cfg.optim.accum_steps).backward()
                 step += 1
                 epoch_batch += 1
@@ -368,15 +350,21 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
                     last_good = checkpoint("last.pt", epoch, epoch_batch)
             epoch += 1
             epoch_batch = 0
-            if val_loader is not None:
+            if val_loader is not None:  # main process only: best.pt is written without a barrier
                 scores = quick_eval(net, val_loader, device, None, autocast)
-                log({"epoch": epoch, "step": step, **scores})
-                if scores:
+                score = selection_score(scores)
+                if score is not None:
+                    scores[SELECTION] = score
                     console.print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-                    score = sum(scores.values()) / len(scores)
-                    if score > best:
-                        best = score
-                        checkpoint("best.pt", epoch, 0)
+                log({"epoch": epoch, "step": step, **scores})
+                if score is not None and score >= best:  # a tie goes to the later epoch (a saturated score)
+                    best = score
+                    save_checkpoint(ckpt_dir / "best.pt", {
+                        "model": unwrap(net).state_dict(), "epoch": epoch, "epoch_batch": 0, "step": step,
+                        "best": best, "best_metric": SELECTION, "val_scores": scores, "config": cfg.to_dict(),
+                        "method": cfg.method, "class_names": {"actions": prep.actions, "scenes": prep.scenes},
+                        "model_config": prep.model_config,
+                    })
             if epoch % cfg.run.save_every == 0 or epoch == cfg.optim.epochs:
                 last_good = checkpoint("last.pt", epoch, 0)
     checksums = dist_utils.parameter_checksums(unwrap(net), info)
@@ -386,4 +374,4 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
         metrics_file.close()
     board.close()
     dist_utils.shutdown(info)
-    return TrainResult(run_dir, step, epoch, time.perf_counter() - started, last, checksums)
+    return RunResult(run_dir, step, epoch, time.perf_counter() - started, last, checksums)

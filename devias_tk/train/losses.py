@@ -12,7 +12,9 @@ Choices (paper first, release as an option):
   logit min(log p) - 1 before a softmax over all A + S outputs.
 - AMD: BCE with logits applied once (the release's extra sigmoid is a bug) against the patch-averaged
   clip mask in [0, 1]. Guidance: MSE between the action slot's attention map and the per-tubelet masks.
-  Cosine: mean off-diagonal cosine similarity of the L2-normalised slots (signed, as the facts state).
+- Cosine (`cosine`): over the off-diagonal cosines of the L2-normalised slots, "signed" = their mean (paper
+  and release); minimising it pushes two slots towards anti-parallel (cos -> -1), which is not
+  disentanglement. "abs" = mean |cos| and "squared" = mean cos^2 are minimal at orthogonal slots.
 - Unmatched slots get no classification or mask loss.
 """
 
@@ -29,6 +31,7 @@ from devias_tk.train.matching import ASSIGNMENTS, COSTS, match_slots, scene_inde
 
 SCENE_LOSSES = ("ce", "kl", "release-kl")
 CLASS_LOSSES = ("unified", "split")
+COSINE_LOSSES = ("signed", "abs", "squared")
 Targets = Mapping[str, torch.Tensor]
 
 
@@ -40,6 +43,7 @@ class LossConfig:
     match_cost: str = "prob"  # "prob" (-p, release/facts) | "ce" (-log p)
     class_loss: str = "unified"  # "unified" (softmax over A + S, eq. 5) | "split"
     scene_loss: str = "ce"  # "ce" | "kl" | "release-kl"
+    cosine: str = "signed"  # "signed" (paper, release) | "abs" | "squared" (orthogonality)
     release_kl_weight: float = 4000.0
     lambda_cos: float = 1.0
     lambda_mask: float = 1.0
@@ -51,6 +55,8 @@ class LossConfig:
             raise ValueError(f"scene_loss must be one of {SCENE_LOSSES} (got {self.scene_loss!r})")
         if self.class_loss not in CLASS_LOSSES:
             raise ValueError(f"class_loss must be one of {CLASS_LOSSES} (got {self.class_loss!r})")
+        if self.cosine not in COSINE_LOSSES:
+            raise ValueError(f"cosine must be one of {COSINE_LOSSES} (got {self.cosine!r})")
         if self.assignment not in ASSIGNMENTS:
             raise ValueError(f"assignment must be one of {ASSIGNMENTS} (got {self.assignment!r})")
         if self.match_cost not in COSTS:
@@ -118,11 +124,18 @@ def guide_loss(attn: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(attn.float(), target.float())
 
 
-def cosine_loss(slots: torch.Tensor) -> torch.Tensor:
-    """Mean cosine similarity over ordered pairs of distinct slots; slots (B, K, D), K >= 2."""
+def cosine_loss(slots: torch.Tensor, mode: str = "signed") -> torch.Tensor:
+    """Mean over ordered pairs of distinct slots of cos ("signed"), |cos| ("abs") or cos^2 ("squared");
+    slots (B, K, D), K >= 2."""
     batch, num_slots, _ = slots.shape
     unit = F.normalize(slots.float(), dim=-1)
     gram = unit @ unit.transpose(1, 2)
+    if mode == "abs":
+        gram = gram.abs()
+    elif mode == "squared":
+        gram = gram.square()
+    elif mode != "signed":
+        raise ValueError(f"cosine loss must be one of {COSINE_LOSSES} (got {mode!r})")
     off_diagonal = gram.sum(dim=(1, 2)) - gram.diagonal(dim1=1, dim2=2).sum(dim=-1)
     return off_diagonal.sum() / (batch * num_slots * (num_slots - 1))
 
@@ -173,7 +186,7 @@ def devias_loss(
         select_slot(logits, action_slot), select_slot(logits, scene_slot), targets, num_actions, cfg
     )
     zero = logits.new_zeros((), dtype=torch.float32)
-    l_cos = cosine_loss(out["slots"]) if cfg.lambda_cos else zero
+    l_cos = cosine_loss(out["slots"], cfg.cosine) if cfg.lambda_cos else zero
     l_amd = zero
     if out.get("mask_logits") is not None and cfg.lambda_mask:
         l_amd = amd_loss(select_slot(out["mask_logits"], action_slot), _need(targets, "amd", "the AMD loss"))

@@ -1,0 +1,142 @@
+"""The epoch loop a training-like stage runs: per-step learning rate, autocast, gradient accumulation
+(with DDP's no_sync), clipping, a non-finite-loss stop, JSON-lines logging, live progress and
+checkpoints, resumable mid-epoch.
+
+The stage supplies the step's computation (`compute(net, batch, step) -> (loss, terms)`), how to
+save (`save(name, position) -> path`) and what to do after an epoch (`after_epoch(epoch)`: figures,
+validation). Randomness that the loop owns is a function of (seed, step, rank): the global torch
+generator (stochastic depth, dropout) is re-seeded every step, so a resumed run is bit-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+
+from devias_tk.errors import DeviasError
+from devias_tk.train import distributed as dist_utils
+from devias_tk.train.optim import lr_at, set_lr
+from devias_tk.train.runtime import MetricsLog
+
+
+@dataclass
+class Position:
+    epoch: int = 0
+    epoch_batch: int = 0  # batches of `epoch` already trained
+    step: int = 0  # batches (micro-steps) since the start of the run
+
+
+@dataclass(frozen=True)
+class Schedule:
+    epochs: int
+    batches_per_epoch: int
+    accum_steps: int
+    base_lr: float  # already scaled to the total batch
+    min_lr: float
+    warmup_epochs: float
+    clip_grad: float | None = None
+
+    @property
+    def updates_per_epoch(self) -> int:
+        return max(1, self.batches_per_epoch // self.accum_steps)
+
+    def lr(self, step: int) -> float:
+        """Warm-up then cosine, per optimizer update."""
+        total = self.updates_per_epoch * self.epochs
+        warmup = round(self.warmup_epochs * self.updates_per_epoch)
+        return lr_at(step // self.accum_steps, total, warmup, self.base_lr, self.min_lr)
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    seed: int
+    autocast: bool
+    log_every: int
+    save_every: int  # epochs
+    save_every_steps: int = 0  # 0: only at epoch ends
+    description: str = "train"
+    clips_key: str = "clip"
+
+
+def progress_bar(console: Console, enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+        TimeRemainingColumn(), console=console, disable=not enabled,
+    )
+
+
+Compute = Callable[[nn.Module, Mapping[str, Any], int], tuple[torch.Tensor, dict]]
+
+
+def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: Any, schedule: Schedule,
+        spec: LoopSpec, pos: Position, compute: Compute, save: Callable[[str, Position], Path], *,
+        device: torch.device, info: dist_utils.DistInfo, metrics: MetricsLog, console: Console,
+        after_epoch: Callable[[int], None] | None = None, last_good: Path | None = None) -> dict[str, float]:
+    """Train from `pos` to the end of `schedule.epochs`; returns the last logged values. `sampler` has
+    `set_epoch(epoch, skip_batches)`; `pos` is updated in place."""
+    bpe = schedule.batches_per_epoch
+    last: dict[str, float] = {}
+    net.train()
+    with progress_bar(console, info.is_main) as progress:
+        task = progress.add_task(spec.description, total=bpe * schedule.epochs,
+                                 completed=pos.epoch * bpe + pos.epoch_batch, status="")
+        window_start, window_clips = time.perf_counter(), 0
+        while pos.epoch < schedule.epochs:
+            sampler.set_epoch(pos.epoch, pos.epoch_batch)
+            for batch in loader:
+                set_lr(optimizer, schedule.lr(pos.step))
+                torch.manual_seed((spec.seed * 1_000_003 + pos.step) * 4099 + info.rank)
+                batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+                sync = info.enabled and (pos.step + 1) % schedule.accum_steps != 0
+                with net.no_sync() if sync else contextlib.nullcontext():  # type: ignore[operator]
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec.autocast):
+                        loss, terms = compute(net, batch, pos.step)
+                    (loss / schedule.accum_steps).backward()
+                pos.step += 1
+                pos.epoch_batch += 1
+                window_clips += batch[spec.clips_key].shape[0] * info.world
+                if pos.step % schedule.accum_steps == 0:
+                    if schedule.clip_grad:
+                        torch.nn.utils.clip_grad_norm_(net.parameters(), schedule.clip_grad)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                check_now = device.type == "cpu" or pos.step % spec.log_every == 0
+                if check_now and not bool(torch.isfinite(loss)):
+                    values = {k: float(v) for k, v in terms.items()}
+                    raise DeviasError(
+                        f"non-finite loss at step {pos.step} (epoch {pos.epoch}, batch {pos.epoch_batch}); terms: "
+                        f"{values}; last good checkpoint: {last_good or 'none yet'}"
+                    )
+                if pos.step % spec.log_every == 0 or pos.epoch_batch == bpe:
+                    elapsed = time.perf_counter() - window_start
+                    last = {
+                        "step": pos.step, "epoch": pos.epoch + pos.epoch_batch / bpe,
+                        "lr": optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0),
+                        "loss": float(dist_utils.all_reduce_mean(loss.detach().float(), info)),
+                        **{k: float(v) for k, v in terms.items()}, "clips_per_s": window_clips / max(elapsed, 1e-9),
+                    }
+                    metrics.log(last, pos.step)
+                    window_start, window_clips = time.perf_counter(), 0
+                    progress.update(task, status=f"epoch {pos.epoch + 1}/{schedule.epochs} loss {last['loss']:.3f} "
+                                                 f"lr {last['lr']:.2e} {last['clips_per_s']:.1f} clips/s")
+                progress.update(task, advance=1)
+                if spec.save_every_steps and pos.step % spec.save_every_steps == 0 \
+                        and pos.step % schedule.accum_steps == 0 and pos.epoch_batch < bpe:
+                    last_good = save("last.pt", pos)
+            pos.epoch += 1
+            pos.epoch_batch = 0
+            if after_epoch is not None:
+                after_epoch(pos.epoch)
+                net.train()
+            if pos.epoch % spec.save_every == 0 or pos.epoch == schedule.epochs:
+                last_good = save("last.pt", pos)
+    return last

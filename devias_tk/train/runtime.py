@@ -1,0 +1,163 @@
+"""What every training-like stage (`train`, `pretrain`) shares around its loop: the device and process
+group, the run directory (resume rules, config.yaml, run.json), the metrics log and the data loader."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from devias_tk import __version__
+from devias_tk.errors import DeviasError
+from devias_tk.train import distributed as dist_utils
+
+
+@dataclass
+class RunResult:
+    """What a finished `train` / `pretrain` call reports: steps and epochs done, wall seconds, the last logged
+    values and the per-rank parameter checksums."""
+
+    run_dir: Path
+    steps: int
+    epochs: int
+    seconds: float
+    last: dict[str, float]
+    checksums: list[float]
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def pick_device(wanted: str) -> torch.device:
+    """"auto" (CUDA when present), "cpu" or "cuda"; an unavailable CUDA is a user error."""
+    if wanted == "auto":
+        wanted = "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise DeviasError("run.device=cuda but no CUDA device is available")
+    return torch.device(wanted)
+
+
+def start_process(wanted: str, threads: int) -> tuple[torch.device, dist_utils.DistInfo]:
+    """Device, process group (under torchrun) and CPU threads of this process."""
+    device = pick_device(wanted)
+    info = dist_utils.init_from_env(device.type)
+    if device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return device, info
+
+
+def resume_source(run_dir: Path, resume: str) -> Path | None:
+    """The checkpoint to resume: "auto" (RUN/checkpoints/last.pt if present), "never" (refuse a run
+    directory that has one), or a path."""
+    last = run_dir / "checkpoints" / "last.pt"
+    if resume == "auto":
+        return last if last.is_file() else None
+    if resume == "never":
+        if last.is_file():
+            raise DeviasError(f"{run_dir} already holds a run; use --resume auto or another --out")
+        return None
+    return Path(resume)
+
+
+def check_same_config(run_dir: Path, resolved: dict[str, Any], rebuild: Callable[[dict], dict]) -> None:
+    """Refuse to resume a run directory written with another configuration (`rebuild`: a saved
+    config.yaml tree -> its resolved dict)."""
+    saved_path = run_dir / "config.yaml"
+    if saved_path.is_file() and rebuild(yaml.safe_load(saved_path.read_text())) != resolved:
+        raise DeviasError(f"{run_dir} holds a run with another configuration; resume it with its own "
+                          "recipe and overrides, or use another --out")
+
+
+def write_run_files(run_dir: Path, config: dict[str, Any], info: dist_utils.DistInfo, device: torch.device,
+                    command: str, **extra: Any) -> None:
+    """RUN/config.yaml (the resolved configuration) and RUN/run.json (versions, command, world size, ...)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (run_dir / "run.json").write_text(json.dumps({
+        "toolkit_version": __version__, "git_commit": git_commit(), "command": command or " ".join(sys.argv),
+        "world_size": info.world, "device": str(device), "torch": torch.__version__, **extra,
+    }, indent=1) + "\n")
+
+
+class Tensorboard:
+    """Scalars to RUN/tensorboard when the optional tensorboard package is installed."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.writer = None
+        if enabled:
+            with contextlib.suppress(ImportError):
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(path))
+
+    def log(self, values: dict[str, float], step: int) -> None:
+        if self.writer is not None:
+            for k, v in values.items():
+                if isinstance(v, int | float):
+                    self.writer.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class MetricsLog:
+    """RUN/metrics.jsonl (one JSON object per call, appended, flushed) and TensorBoard scalars; a no-op
+    off the main process."""
+
+    def __init__(self, run_dir: Path, enabled: bool) -> None:
+        self.file = open(run_dir / "metrics.jsonl", "a") if enabled else None  # noqa: SIM115
+        self.board = Tensorboard(run_dir / "tensorboard", enabled)
+
+    def log(self, values: dict[str, Any], step: int) -> None:
+        if self.file is not None:
+            self.file.write(json.dumps(values) + "\n")
+            self.file.flush()
+            self.board.log(values, values.get("step", step))
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.board.close()
+
+
+def wrap_model(model: torch.nn.Module, info: dist_utils.DistInfo, device: torch.device,
+               compile_model: bool) -> torch.nn.Module:
+    """DDP under torchrun (gradients all-reduced), then torch.compile when asked."""
+    net = model
+    if info.enabled:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return torch.compile(net) if compile_model else net
+
+
+def autocast_enabled(amp: str, device: torch.device) -> bool:
+    """run.amp: "bf16" always, "auto" on CUDA, "off" never."""
+    return amp == "bf16" or (amp == "auto" and device.type == "cuda")
+
+
+def make_loader(dataset: Any, batch_size: int, sampler: Any, workers: int, device: torch.device) -> DataLoader:
+    # Persistent spawned workers: the sampler (in this process) carries the epoch to them.
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=device.type == "cuda",
+        drop_last=False, multiprocessing_context="spawn" if workers > 0 else None,
+        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+    )
