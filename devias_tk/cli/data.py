@@ -38,15 +38,21 @@ def synth(
         help="Share of train/test videos whose scene is their action's own (the bias; the preset's 0.95 by "
              "default). 1/number-of-scenes draws scenes independently of actions: the unbiased variant "
              "(`make demo-ceiling`).")] = None,
+    unbiased: Annotated[bool, typer.Option(
+        "--unbiased", help="Shorthand for --rho 1/number-of-scenes: scenes drawn independently of actions.")] = False,
 ) -> None:
     """Generate the embedded synthetic action–scene benchmark (videos, lists, masks, scene images).
 
     Example: [bold]devias-tk data synth data/synthetic --preset default[/]
-    Unbiased variant: [bold]devias-tk data synth data/synthetic-unbiased --rho 0.1[/]
+    Unbiased twin: [bold]devias-tk data synth data/synthetic-unbiased --unbiased[/]
     """
     if preset not in benchmark.PRESETS:
         raise typer.BadParameter(f"unknown preset {preset!r}; choose from {', '.join(benchmark.PRESETS)}")
     cfg = benchmark.PRESETS[preset]
+    if unbiased:
+        if rho is not None:
+            raise typer.BadParameter("give --rho or --unbiased, not both")
+        rho = 1.0 / cfg.num_scenes
     if rho is not None:
         if not 0.0 <= rho <= 1.0:
             raise typer.BadParameter(f"--rho must be within [0, 1] (got {rho})")
