@@ -1,6 +1,6 @@
 # devias-tk. The two commands a new user needs, each installing what it needs on a fresh machine:
 #   make demo   - the main job on the embedded synthetic benchmark (generate, masks, scene model and
-#                 labels, train four methods, evaluate, compare)
+#                 labels, train five methods and the unbiased ceiling, evaluate, k-NN, compare)
 #   make test   - the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -41,16 +41,23 @@ $(DATA)/meta.json: | $(INSTALLED)
 
 synth: $(DATA)/meta.json
 
+# the windows of pipelines/synthetic.yaml (data.frames, data.stride)
+DEMO_WINDOW := --window 8 --stride 8
+# crops of at least 0.75 of the side: the recipe's random crops keep 35-100% of the area (data.scale)
+DEMO_CROPS := 1:1,0.75:2
+
 $(CACHE)/masks-train.done: $(DATA)/meta.json
-	$(DTK) masks extract --root $(DATA) --list $(DATA)/lists/train.txt --out $(CACHE)/masks-train.zarr -j $(JOBS)
+	$(DTK) masks extract --root $(DATA) --list $(DATA)/lists/train.txt --out $(CACHE)/masks-train.zarr $(DEMO_WINDOW) -j $(JOBS)
 	touch $@
 
 $(CACHE)/scene_model.pt: $(DATA)/meta.json
 	$(DTK) scenes train --root $(DATA)/scene_images --list $(DATA)/scene_images/train.txt \
-	  --val $(DATA)/scene_images/val.txt --classes $(DATA)/scenes.txt --out $@ -j $(JOBS)
+	  --val $(DATA)/scene_images/val.txt --classes $(DATA)/scenes.txt --out $@ \
+	  --epochs 6 --warmup-epochs 1 -j $(JOBS)  # 97.5% validation top-1 after 2 epochs; 100% at 10
 
 $(CACHE)/scenes-train.done: $(CACHE)/scene_model.pt
-	$(DTK) scenes label --root $(DATA) --list $(DATA)/lists/train.txt --model $< --out $(CACHE)/scenes-train.zarr -j $(JOBS)
+	$(DTK) scenes label --root $(DATA) --list $(DATA)/lists/train.txt --model $< --out $(CACHE)/scenes-train.zarr $(DEMO_WINDOW) \
+	  --crops $(DEMO_CROPS) -j $(JOBS)
 	touch $@
 
 demo-caches: $(CACHE)/masks-train.done $(CACHE)/scenes-train.done
@@ -75,7 +82,7 @@ $(DEMO)/%/train.done: $(CACHE)/masks-train.done $(CACHE)/scenes-train.done
 	touch $@
 
 $(DEMO)/%/eval.done: $(DEMO)/%/train.done
-	$(DTK) eval --run $(DEMO)/$* --suite pipelines/eval/synthetic.yaml
+	DEVIAS_SYNTH_ROOT=$(DATA) $(DTK) eval --run $(DEMO)/$* --suite pipelines/eval/synthetic.yaml
 	$(if $(filter naive-action% ceiling%,$*),,$(DTK) eval knn --run $(DEMO)/$* $(KNN_LISTS) --json $(DEMO)/$*/eval/knn.json)
 	touch $@
 

@@ -49,8 +49,8 @@ def _random_rgb(rng: np.random.Generator, s: tuple[float, float], v: tuple[float
     return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
 
 
-def sample_actor_style(rng: np.random.Generator, frame_height: int, height_range: tuple[float, float] = (0.40, 0.62),
-                       thickness_range: tuple[float, float] = (0.07, 0.10)) -> ActorStyle:
+def sample_actor_style(rng: np.random.Generator, frame_height: int, height_range: tuple[float, float],
+                       thickness_range: tuple[float, float]) -> ActorStyle:
     """Appearance of one actor: height as a share of the frame height, limb thickness as a share of that."""
     height = rng.uniform(*height_range) * frame_height
     return ActorStyle(
