@@ -175,7 +175,7 @@ def test_the_step_scores_the_mixed_clip(monkeypatch):
 
 ONLINE_RECIPE = """
 data: {root: ROOT, train_list: lists/train.txt, scene_source: online, scene_model: MODEL, frames: 8, stride: 2,
-       hop: 2, size: 32, scale: [0.3, 1.0], num_workers: 0}
+       hop: 2, size: 32, scale: [0.3, 1.0], num_workers: 0, val_fraction: 0}
 model: {method: two-token, size: tiny, depth: 1, embed_dim: 32, num_heads: 2}
 aug: {mix: be}
 optim: {lr: 1.0e-2, epochs: 1, batch_size: 4, warmup_epochs: 0}
