@@ -96,9 +96,10 @@ def test_hung_and_crashing_decodes_are_killed_and_recorded(bad_dataset, tmp_path
     out = tmp_path / "m.zarr"
     monkeypatch.setenv(ex.FAULT_ENV, f"hang:{Path(good[0].path).name}")
     started = time.monotonic()
-    summary = ex.extract(root, root / "good.txt", out, SPEC, jobs=2, timeout=3, show_progress=False)
-    assert time.monotonic() - started < 30
-    assert summary.failed == {good[0].path: "timed out after 3 s (killed)"} and summary.done == 2
+    # 6 s: room for the good videos' workers to start on a loaded machine; the bound only says "not forever"
+    summary = ex.extract(root, root / "good.txt", out, SPEC, jobs=2, timeout=6, show_progress=False)
+    assert time.monotonic() - started < 120
+    assert summary.failed == {good[0].path: "timed out after 6 s (killed)"} and summary.done == 2
     monkeypatch.setenv(ex.FAULT_ENV, f"crash:{Path(good[0].path).name}")
     summary = ex.extract(root, root / "good.txt", out, SPEC, jobs=1, timeout=30, show_progress=False)
     assert summary.failed == {good[0].path: "worker died (exit code 134)"} and summary.skipped == 2

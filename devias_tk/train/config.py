@@ -76,6 +76,7 @@ class OptimSection:
 
 @dataclass
 class RunSection:
+    name: str | None = None  # the run's label in reports and `eval compare` (default: from method and mix)
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     amp: str = "auto"  # "auto" (bf16 on CUDA) | "bf16" | "off"
