@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 from rich.table import Table
 
 from devias_tk.cli.common import console, user_errors
+from devias_tk.utils.atomic import atomic_write_text
 
 app = typer.Typer(help="Seen/unseen evaluation suites, H.M. report, k-NN check, run comparison.")
 
@@ -78,6 +80,8 @@ def knn(
     temperature: Annotated[float, typer.Option(help="Weight temperature.")] = 0.07,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch: Annotated[int, typer.Option(help="Videos per batch.")] = 16,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the table as JSON here "
+                                                   "(RUN/eval/knn.json is what `eval compare` reads).")] = None,
 ) -> None:
     """The paper's Table 1 check: weighted k-NN on L2-normalised action and scene features (centre view).
 
@@ -112,6 +116,10 @@ def knn(
     table.add_row(*(f"{100 * table_data[c]:.1f}" for c in ("A-A", "S-S", "A-S", "S-A")),
                   f"{100 * table_data['chance_action']:.1f} / {100 * table_data['chance_scene']:.1f}")
     console.print(table)
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps({**table_data, "k": k, "temperature": temperature,
+                                                "train_list": str(train_list), "test_list": str(test_list)},
+                                               indent=1, default=float) + "\n")
 
 
 @app.command()
