@@ -26,7 +26,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(masks.app, name="masks")
 app.add_typer(scenes.app, name="scenes")
-app.command("train", help="Train DEVIAS or a baseline from the cached masks and scene labels.")(train_cmd)
+app.command("train")(train_cmd)
 app.add_typer(pretrain.app, name="pretrain")
 app.add_typer(eval_cli.app, name="eval")
 app.command("predict", help="Action and scene top-k of any videos, files, folders or lists; overlays of the slots' attention.")(

@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from devias_tk.train import distributed as dist_utils
 from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights, save_checkpoint, unwrap
 from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
-from devias_tk.train.optim import build_optimizer, lr_at, param_groups, set_lr
+from devias_tk.train.optim import build_optimizer, lr_at, param_groups, schedule, set_lr
 from devias_tk.train.runtime import (
     RunResult,
     Tensorboard,
@@ -75,7 +76,8 @@ class Prepared:
 
 
 def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_path: Path,
-                 entries: list[VideoEntry], format_version: int | None = None) -> VideoStore:
+                 entries: list[VideoEntry], format_version: int | None = None,
+                 passed: Callable[[str], None] = lambda _text: None) -> VideoStore:
     if path is None:
         raise DeviasError(f"this configuration needs a {what} (set data.{what.replace(' ', '_')})")
     store_path = Path(path)
@@ -99,18 +101,25 @@ def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_pa
     if missing:
         raise DeviasError(f"{store_path}: {len(missing)} training videos have no entry (e.g. {missing[0]}); "
                           "re-run the stage or drop failed videos from the list")
+    passed(f"{what} {store_path}: a {kind} store (format {store.attrs.get('format_version')}), window "
+           f"{grid.window} / stride {grid.stride} / hop {grid.hop} as the recipe, built from {list_path.name}, "
+           f"an entry for each of the {len(entries)} listed videos")
     return store
 
 
-def prepare(cfg: TrainConfig) -> Prepared:
-    """Every check that can fail before training starts: files, stores, labels, class counts, shapes."""
+def prepare(cfg: TrainConfig, checks: list[str] | None = None) -> Prepared:
+    """Every check that can fail before training starts: files, stores, labels, class counts, shapes.
+    `checks` (when given) receives one line per check passed, in order (`train --dry-run` prints them)."""
+    passed = checks.append if checks is not None else (lambda _text: None)
     root = Path(cfg.data.root)
     if not root.is_dir():
         raise DeviasError(f"data.root {root} is not a folder")
+    passed(f"data.root {root} is a folder")
     list_path = cfg.resolve(cfg.data.train_list, True)
     entries = read_list(list_path)
     if not entries:
         raise DeviasError(f"{list_path}: no videos")
+    passed(f"train list {list_path}: {len(entries)} videos in the list format")
     actions = read_class_names(cfg.resolve(cfg.data.actions, True))
     method = cfg.method
     online = cfg.data.scene_source == "online" and method != "naive-action"
@@ -132,18 +141,22 @@ def prepare(cfg: TrainConfig) -> Prepared:
     if bad:
         raise DeviasError(f"{list_path}: {len(bad)} videos have no action label in 0..{len(actions) - 1} "
                           f"(e.g. {bad[0]})")
+    passed(f"{len(actions)} action classes; every video's action label is one of them")
+    passed(f"{len(scenes)} scene classes" + (f" (from the scene model {cfg.data.scene_model})" if scene_model else ""))
     grid = ClipGrid(cfg.data.frames, cfg.data.stride, cfg.data.hop)
     if cfg.data.scene_source == "list" and method != "naive-action":
         bad = [e.path for e in entries if not 0 <= e.scene < len(scenes)]
         if bad:
             raise DeviasError(f"{list_path}: {len(bad)} videos have no scene label (e.g. {bad[0]}); "
                               "use data.scene_source=store with a scene-label store")
+        passed("every video's scene label (data.scene_source=list) is one of the scene classes")
     needs_masks = method == "devias" or cfg.aug.mix == "fame"
     if needs_masks:
         _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries,
-                     MASK_STORE_FORMAT_VERSION)
+                     MASK_STORE_FORMAT_VERSION, passed)
     if cfg.data.scene_source == "store" and method != "naive-action":
-        store = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path, entries)
+        store = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path, entries,
+                             passed=passed)
         if store.attrs.get("format_version") != SCENE_STORE_VERSION:
             raise DeviasError(f"{cfg.data.scene_store}: scene store format version {store.attrs.get('format_version')}"
                               f", training reads version {SCENE_STORE_VERSION} (scene targets per training crop); "
@@ -154,6 +167,8 @@ def prepare(cfg: TrainConfig) -> Prepared:
         if store.attrs.get("num_classes") != len(scenes):
             raise DeviasError(f"{cfg.data.scene_store}: {store.attrs.get('num_classes')} scene classes, "
                               f"{cfg.data.scenes} lists {len(scenes)}")
+        passed(f"scene store {cfg.data.scene_store}: format {SCENE_STORE_VERSION}, training targets per crop "
+               f"({len(store.attrs['crop_grid'])} grid crops), {len(scenes)} classes as data.scenes")
     try:
         model_config, _ = split_config(method, {k: v for k, v in cfg.model.items() if k != "method"})
         model_config.setdefault("frames", cfg.data.frames)
@@ -164,6 +179,10 @@ def prepare(cfg: TrainConfig) -> Prepared:
     patch = probe.backbone.patch_size
     if method == "devias" and cfg.loss.lambda_guide and probe.backbone.tubelet_size != 2:
         raise DeviasError("attention guidance uses per-frame-pair masks: model.tubelet_size must be 2")
+    params = sum(p.numel() for p in probe.parameters())
+    tokens = "x".join(map(str, probe.backbone.patch_embed.grid(cfg.data.frames, cfg.data.size, cfg.data.size)))
+    passed(f"model {method} builds: {params / 1e6:.2f} M parameters; a {cfg.data.frames}x{cfg.data.size}x"
+           f"{cfg.data.size} clip gives a {tokens} token grid")
     grid_side = cfg.data.size // patch
     data_spec = TrainDataSpec(
         grid=grid, size=cfg.data.size, scale=cfg.data.scale, flip=cfg.data.flip, color_jitter=cfg.data.color_jitter,
@@ -179,11 +198,16 @@ def prepare(cfg: TrainConfig) -> Prepared:
     if val_entries and not cfg.data.val_list and len(entries) < cfg.optim.batch_size:
         raise DeviasError(f"{len(entries)} training videos (after holding out {len(val_entries)} for validation) are "
                           f"fewer than one batch of {cfg.optim.batch_size}; lower data.val_fraction or the batch size")
+    passed(f"validation: {len(val_entries)} videos" + (f" from data.val_list {cfg.data.val_list}" if cfg.data.val_list
+                                                       else " held out of the training list") +
+           f", {len(entries)} left to train on")
     if scene_model is not None and scene_model.inflation == CLIP_MODEL:
         tubelet = getattr(scene_model.module, "tubelet_size", 1)
         if cfg.data.frames % tubelet:
             raise DeviasError(f"{cfg.data.scene_model}: a clip scene model taking tubelets of {tubelet} frames; "
                               f"data.frames {cfg.data.frames} does not divide")
+    if scene_model is not None:
+        passed(f"online scene model {cfg.data.scene_model} loaded ({scene_model.inflation})")
     return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe,
                     warnings, scene_model)
 
@@ -226,16 +250,13 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
     optimizer = build_optimizer(
         param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay, cfg.optim.slot_lr_scale), cfg.optim.betas
     )
-    total_batch = cfg.optim.batch_size * cfg.optim.accum_steps * info.world
-    base_lr = cfg.optim.lr * total_batch / 256
-
     dataset = TrainClips(prep.root, prep.entries, prep.data_spec, cfg.data.mask_store if prep.step_spec.needs_masks
                          else None, cfg.data.scene_store if cfg.data.scene_source == "store" else None, cfg.run.seed)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
-    batches_per_epoch = sampler.batches_per_epoch
-    updates_per_epoch = max(1, batches_per_epoch // cfg.optim.accum_steps)
-    total_updates = updates_per_epoch * cfg.optim.epochs
-    warmup_updates = round(cfg.optim.warmup_epochs * updates_per_epoch)
+    plan = schedule(len(dataset), cfg.optim.batch_size, cfg.optim.accum_steps, info.world, cfg.optim.epochs,
+                    cfg.optim.warmup_epochs, cfg.optim.lr)
+    batches_per_epoch, total_updates, warmup_updates, base_lr = (plan.batches_per_epoch, plan.total_updates,
+                                                                 plan.warmup_updates, plan.base_lr)
 
     epoch, epoch_batch, step = 0, 0, 0  # step counts batches (micro-steps) since the start of the run
     best = -math.inf
