@@ -11,6 +11,7 @@ from devias_tk.cli import bench, data, masks, pretrain, scenes
 from devias_tk.cli import eval as eval_cli
 from devias_tk.cli.common import print_error
 from devias_tk.cli.features import features_cmd
+from devias_tk.cli.importer import import_cmd
 from devias_tk.cli.predict import predict_cmd
 from devias_tk.cli.train import train_cmd
 from devias_tk.errors import DeviasError
@@ -32,6 +33,7 @@ app.add_typer(eval_cli.app, name="eval")
 app.command("predict", help="Action and scene top-k of any videos, files, folders or lists; overlays of the slots' attention.")(
     predict_cmd)
 app.command("features", help="Action and scene features of a run per video, into a resumable Zarr store.")(features_cmd)
+app.command("import")(import_cmd)
 app.add_typer(bench.app, name="bench")
 
 
