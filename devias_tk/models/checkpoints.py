@@ -123,7 +123,7 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device="cpu")
     except Exception as exc:  # a damaged header or data section
-        raise _not_a_checkpoint(path, exc) from None
+        raise DeviasError(f"{path}: a damaged safetensors file ({type(exc).__name__}: {str(exc)[:160]})") from None
 
 
 def safetensors_metadata(path: Path) -> dict[str, str]:
@@ -214,6 +214,11 @@ def describe_weights(state: Mapping[str, Any]) -> str:
             extra = ", cls token" if prefix + "cls_token" in state else ""
             extra += f", under '{prefix}'" if prefix else ""
             return f"{kind} ({w.shape[0]} dims, {num_blocks(state, prefix)} blocks, patch kernel {kernel}{extra})"
+    w = state.get(hf_videomae.HF_PATCH)
+    if w is not None and len(w.shape) == 5:
+        layers = {k.split(".")[3] for k in state if k.startswith("videomae.encoder.layer.")}
+        return (f"a video ViT in the Hugging Face layout ({w.shape[0]} dims, {len(layers)} layers, patch kernel "
+                f"{'x'.join(str(s) for s in w.shape[2:])})")
     if "conv1.weight" in state and any(k.startswith("layer1.") for k in state):
         fc = state.get("fc.weight")
         return "a ResNet-style CNN (conv1, layer1..4" + (f", fc with {fc.shape[0]} outputs)" if fc is not None else ")")
@@ -409,7 +414,11 @@ def map_video_vit(
     mapped = KeyMap()
     if fmt == HF_VIDEOMAE:
         renamed = hf_videomae.to_videomae_layout(state)
-        encoder, source = renamed.state, renamed.source.__getitem__
+        encoder = renamed.state
+
+        def source(name: str) -> str:  # the file's own name(s) for a VideoMAE name
+            return renamed.source.get(name, name)
+
         mapped.ignored.update(renamed.ignored)
         mapped.unexpected += renamed.unexpected
     elif fmt == DEVIAS_RELEASE:
