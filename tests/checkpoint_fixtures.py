@@ -114,6 +114,16 @@ def mae_vit(dim: int = 192, depth: int = 12, *, grid: int = 2, patch: int = 16, 
 # ------------------------------------------------------------------------------------- reference forwards
 
 
+def last_block_tokens(model: torch.nn.Module, clips: torch.Tensor) -> torch.Tensor:
+    """A toolkit model's backbone tokens after its last block, before the final norm."""
+    seen = {}
+    hook = model.backbone.norm.register_forward_hook(lambda _m, args, _out: seen.setdefault("x", args[0]))
+    with torch.no_grad():
+        model.backbone(clips)
+    hook.remove()
+    return seen["x"]
+
+
 def sinusoid(n: int, dim: int) -> torch.Tensor:
     """VideoMAE's table as its authors compute it: numpy float64, sin on even columns, cos on odd."""
     angles = np.array([[p / np.power(10000, 2 * (j // 2) / dim) for j in range(dim)] for p in range(n)])

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from checkpoint_fixtures import to_hf_videomae, videomae_finetuned, videomae_forward, videomae_pretraining
+from checkpoint_fixtures import (
+    last_block_tokens,
+    to_hf_videomae,
+    videomae_finetuned,
+    videomae_forward,
+    videomae_pretraining,
+)
 from safetensors.torch import save_file
 
 from devias_tk.errors import DeviasError
@@ -25,15 +31,6 @@ def _model(num_actions: int = 7, **kw) -> torch.nn.Module:
 
 def _clips() -> torch.Tensor:
     return torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(5))
-
-
-def _block_tokens(model: torch.nn.Module, clips: torch.Tensor) -> torch.Tensor:
-    seen = {}
-    hook = model.backbone.norm.register_forward_hook(lambda _m, args, _out: seen.setdefault("x", args[0]))
-    with torch.no_grad():
-        model.backbone(clips)
-    hook.remove()
-    return seen["x"]
 
 
 def test_the_hf_names_are_what_transformers_writes():
@@ -67,7 +64,7 @@ def test_a_safetensors_classifier_loads_strictly_and_matches_videomae(tmp_path):
     torch.testing.assert_close(model.head.weight, sd["head.weight"])
     clips = _clips()
     reference = videomae_forward(sd, clips, HEADS)
-    torch.testing.assert_close(_block_tokens(model, clips), reference["blocks"], atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(last_block_tokens(model, clips), reference["blocks"], atol=2e-5, rtol=1e-4)
     assert any("fc_norm" in note for note in report.notes)
 
 
