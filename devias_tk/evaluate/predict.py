@@ -77,7 +77,7 @@ def _collate(items: list[dict]) -> dict:
 
 @torch.no_grad()
 def predict_entries(run: RunModel, root: Path, entries: list[VideoEntry], spec: ClipSpec, device: torch.device,
-                    batch_size: int, workers: int, description: str) -> dict[str, Any]:
+                    batch_size: int, workers: int, description: str, show_progress: bool = True) -> dict[str, Any]:
     """View-averaged class probabilities and features for every readable video.
 
     Returns arrays aligned with `entries` (rows of unreadable videos are zero / NaN and listed in
@@ -90,7 +90,7 @@ def predict_entries(run: RunModel, root: Path, entries: list[VideoEntry], spec: 
     out: dict[str, np.ndarray | None] = {}
     failed: dict[int, str] = {}
     autocast = device.type == "cuda"
-    with progress_bar(description, len(entries), "videos", show_failures=True) as advance:
+    with progress_bar(description, len(entries), "videos", show_failures=True, disable=not show_progress) as advance:
         for batch in loader:
             for index, reason in batch["failed"]:
                 failed[index] = reason
