@@ -29,6 +29,7 @@ def train_cmd(
     the same command without training.
     Examples: [bold]devias-tk train --recipe pipelines/synthetic.yaml --out runs/devias[/]
     [bold]devias-tk train --recipe pipelines/ucf101.yaml --out runs/ucf101 --dry-run --processes 8[/]
+    [bold]devias-tk train --recipe pipelines/synthetic.yaml --out runs/devias run.trackers=wandb,mlflow[/] (also log to W&B / MLflow when installed)
     """
     cfg = config_from(recipe, overrides or [])
     if dry_run:

@@ -8,6 +8,7 @@ training; `train` runs epochs of `compute_loss` steps and writes the run directo
     RUN/metrics.jsonl         one JSON object per log step and per validation
     RUN/checkpoints/last.pt   latest state (model, optimizer, epoch, step); best.pt by validation
     RUN/tensorboard/          scalars, when the tensorboard package is installed
+    RUN/trackers.json         the W&B / MLflow run ids, with run.trackers (devias_tk.train.trackers)
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
 from devias_tk.train.optim import build_optimizer, lr_at, param_groups, schedule, set_lr
 from devias_tk.train.runtime import (
+    MetricsLog,
     RunResult,
-    Tensorboard,
     autocast_enabled,
     check_same_config,
     make_loader,
@@ -50,6 +51,7 @@ from devias_tk.train.runtime import (
     write_run_files,
 )
 from devias_tk.train.step import StepSpec, compute_loss, step_generator
+from devias_tk.train.trackers import check_trackers, open_trackers
 from devias_tk.train.validate import SELECTION, quick_eval, selection_score, validation_set
 
 GUIDE_PIXELS_PER_PATCH = 4  # per-tubelet masks are resized to 4x4 pixels per patch before pooling
@@ -111,6 +113,9 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None) -> Prepared:
     """Every check that can fail before training starts: files, stores, labels, class counts, shapes.
     `checks` (when given) receives one line per check passed, in order (`train --dry-run` prints them)."""
     passed = checks.append if checks is not None else (lambda _text: None)
+    trackers = check_trackers(cfg.run.trackers)
+    if trackers:
+        passed(f"experiment trackers installed: {', '.join(trackers)} (project {cfg.run.tracker_project})")
     root = Path(cfg.data.root)
     if not root.is_dir():
         raise DeviasError(f"data.root {root} is not a folder")
@@ -293,14 +298,12 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
         val_loader = DataLoader(ClipDataset(prep.root, prep.val_entries, spec, train=False), cfg.optim.batch_size,
                                 num_workers=cfg.data.num_workers)
 
-    metrics_file = open(run_dir / "metrics.jsonl", "a") if info.is_main else None  # noqa: SIM115
-    board = Tensorboard(run_dir / "tensorboard", info.is_main)
+    trackers = open_trackers(cfg.run.trackers, run_dir, cfg.to_dict(), cfg.run.name or run_dir.name,
+                             cfg.run.tracker_project, info.is_main)
+    metrics = MetricsLog(run_dir, info.is_main, trackers)
 
     def log(values: dict[str, Any]) -> None:
-        if metrics_file is not None:
-            metrics_file.write(json.dumps(values) + "\n")
-            metrics_file.flush()
-            board.log(values, values.get("step", step))
+        metrics.log(values, step)
 
     def checkpoint(name: str, done_epoch: int, done_batch: int) -> Path:
         path = ckpt_dir / name
@@ -391,8 +394,6 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
     checksums = dist_utils.parameter_checksums(unwrap(net), info)
     if info.is_main:
         (run_dir / "parameter_checksums.json").write_text(json.dumps(checksums) + "\n")
-    if metrics_file is not None:
-        metrics_file.close()
-    board.close()
+    metrics.close()
     dist_utils.shutdown(info)
     return RunResult(run_dir, step, epoch, time.perf_counter() - started, last, checksums)
