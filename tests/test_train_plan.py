@@ -101,3 +101,15 @@ def test_a_run_directory_is_checked_for_resume(setup, tmp_path):
     plan = plan_training(cfg, run, resume="never")
     assert "already holds a run" in plan.problem
     assert sorted(p.name for p in Path(run).rglob("*")) == ["checkpoints", "config.yaml", "last.pt"]
+
+
+@pytest.mark.parametrize(("command", "words"), [
+    (["train"], ["--dry-run", "--processes", "run.trackers", "Example"]),
+    (["import"], ["--non-strict", "--actions", "Example"]),
+    (["eval"], ["--run-dir", "torchrun", "devias-tk import"]),
+])
+def test_new_options_have_help_with_examples(command, words):
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "250", "NO_COLOR": "1"})
+    assert result.exit_code == 0
+    for word in words:
+        assert word in result.output, (command, word)

@@ -19,7 +19,7 @@ app = typer.Typer(help="Seen/unseen evaluation suites, H.M. report, k-NN check, 
 @user_errors
 def evaluate_run(
     ctx: typer.Context,
-    run: Annotated[Path | None, typer.Option("--run", "--run-dir", help="Run directory (from `devias-tk train`). Under torchrun write --run-dir: torchrun's own parser takes --run for its --run-path. Example: torchrun --nproc_per_node=2 -m devias_tk eval --run-dir runs/devias --suite pipelines/eval/synthetic.yaml")] = None,
+    run: Annotated[Path | None, typer.Option("--run", "--run-dir", help="Run directory (from `devias-tk train`, or `devias-tk import` for the authors' published DEVIAS weights). Under torchrun write --run-dir: torchrun's own parser takes --run for its --run-path. Example: torchrun --nproc_per_node=2 -m devias_tk eval --run-dir runs/devias --suite pipelines/eval/synthetic.yaml")] = None,
     suite: Annotated[Path | None, typer.Option(help="Suite YAML (pipelines/eval/<name>.yaml).")] = None,
     views: Annotated[str | None, typer.Option(help="Temporal clips x spatial crops, e.g. 2x3 (default: the suite's).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
