@@ -50,6 +50,8 @@ FEATURE_DOC = {
     "two-token": "action / scene = the outputs of the action token and the scene token",
     "naive-action": "action = the mean of the last-layer tokens (no scene feature)",
     "naive-scene": "scene = the mean of the last-layer tokens (no action feature)",
+    "finetune": "action = the input of the fine-tuned classifier (fused action and scene slots, or the pooled "
+                "tokens); no scene feature (per clip: DEVIAS's slots and roles)",
 }
 
 

@@ -15,10 +15,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.lists import VideoEntry
-from devias_tk.errors import DeviasError, VideoReadError
+from devias_tk.errors import VideoReadError
 from devias_tk.evaluate.metrics import average_views
 from devias_tk.models.factory import build_model
-from devias_tk.train.checkpoint import load_checkpoint
+from devias_tk.train.checkpoint import load_checkpoint, run_checkpoint
 from devias_tk.utils.atomic import atomic_path, atomic_write_text
 from devias_tk.utils.progress import progress_bar
 
@@ -36,11 +36,7 @@ class RunModel:
 
 def load_run(run_dir: str | Path, which: str = "auto", device: str | torch.device = "cpu") -> RunModel:
     """The model of a run directory: checkpoints/best.pt if present ('auto'), else last.pt."""
-    run_dir = Path(run_dir)
-    names = {"auto": ["best.pt", "last.pt"], "best": ["best.pt"], "last": ["last.pt"]}.get(which, [which])
-    path = next((run_dir / "checkpoints" / n for n in names if (run_dir / "checkpoints" / n).is_file()), None)
-    if path is None:
-        raise DeviasError(f"{run_dir}: no checkpoint ({' or '.join(names)}) in checkpoints/")
+    path = run_checkpoint(run_dir, which)
     state = load_checkpoint(path)
     actions, scenes = state["class_names"]["actions"], state["class_names"]["scenes"]
     model = build_model(state["method"], num_actions=len(actions), num_scenes=len(scenes), **state["model_config"])

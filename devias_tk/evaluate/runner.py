@@ -178,14 +178,19 @@ def markdown_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
 
-def run_label(config: dict[str, Any]) -> str:
-    """run.name when set, else 'DEVIAS', 'Two-Token w/ FAME', ... from a run's configuration."""
+def run_label(config: dict[str, Any], model: torch.nn.Module | None = None) -> str:
+    """run.name when set, else 'DEVIAS', 'Two-Token w/ FAME', 'DEVIAS fine-tuned (project)', ... from a run's
+    configuration (and for a fine-tuning run its `model`'s source and fusion)."""
     if config.get("run", {}).get("name"):
         return str(config["run"]["name"])
     names = {"devias": "DEVIAS", "naive-action": "Naive Action", "naive-scene": "Naive Scene", "one-token": "One-Token",
              "one-token-unified": "One-Token (unified head)", "two-token": "Two-Token",
              "two-token-unified": "Two-Token (unified head)"}
     method = config["model"].get("method", "devias")
+    if method == "finetune":
+        source = getattr(model, "source", None) or config["model"].get("source", "")
+        fusion = getattr(model, "fusion", None)
+        return f"{names.get(source, source)} fine-tuned".strip() + (f" ({fusion})" if fusion else "")
     label = names.get(method, method)
     mix = config.get("aug", {}).get("mix", "none")
     if method != "devias" and mix in ("fame", "be"):
@@ -264,7 +269,8 @@ def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: t
     absent = {s.name: f"list not found: {s.list}" for s in suite.missing}
     summary = summarise(results, suite.means(), absent)
     report = {
-        "run": str(run_dir), "label": run_label(run.config), "method": run.method, "seed": run.config["run"]["seed"],
+        "run": str(run_dir), "label": run_label(run.config, run.model), "method": run.method,
+        "seed": run.config["run"]["seed"],
         "checkpoint": str(run.checkpoint), "suite": suite.name, "definition": suite.describe(),
         "means_text": suite.means_text(), "views": list(views or suite.views),
         "splits": {r.name: {"videos": r.videos, "failed": len(r.failed), "action": r.action, "scene": r.scene,

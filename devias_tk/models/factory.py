@@ -15,6 +15,7 @@ from torch import nn
 from devias_tk.models.backbone import BACKBONE_KEYS, VideoViT
 from devias_tk.models.baselines import PooledClassifier, TokenClassifier
 from devias_tk.models.devias import DEVIAS, DEVIAS_KEYS
+from devias_tk.models.finetune import FINETUNE_KEYS, build_finetune
 
 _HEAD_KEYS = frozenset({"head_dropout"})
 
@@ -36,7 +37,15 @@ METHODS: dict[str, tuple[Callable[..., nn.Module], frozenset[str]]] = {
     "one-token-unified": (_tokens(1, True), _HEAD_KEYS),
     "two-token": (_tokens(2, False), _HEAD_KEYS),
     "two-token-unified": (_tokens(2, True), _HEAD_KEYS),
+    "finetune": (build_finetune, FINETUNE_KEYS),
 }
+# methods without a scene output: they need no scene classes, labels or stores
+SCENE_FREE = frozenset({"naive-action", "finetune"})
+
+
+def has_scene_branch(method: str) -> bool:
+    """Whether `method` predicts scenes (and so needs scene classes and scene targets to train)."""
+    return method not in SCENE_FREE
 
 
 def split_config(method: str, config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -56,7 +65,7 @@ def build_model(method: str, *, num_actions: int, num_scenes: int, **config: Any
     Backbone keys: size ("tiny" | "small" | "base", default "base"), embed_dim, depth, num_heads,
     patch_size (16), tubelet_size (2), frames (16), img_size (224), in_chans (3), mlp_ratio (4.0),
     drop_path (0.0), init_values (None), grad_checkpointing (False). Method keys: see `DEVIAS`
-    (`DEVIAS_KEYS`) and, for the baselines, head_dropout.
+    (`DEVIAS_KEYS`), `devias_tk.models.finetune` (`FINETUNE_KEYS`) and, for the baselines, head_dropout.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")

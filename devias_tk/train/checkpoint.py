@@ -63,26 +63,48 @@ def _action_head(model: nn.Module) -> str | None:
     return "head." if isinstance(model, PooledClassifier) and model.target == "action" else None
 
 
-def _other_method(state: dict[str, torch.Tensor], saved: str, method: str) -> KeyMap:
-    """A devias-tk checkpoint of another method: only its backbone means the same here (a Naive Action
-    run fine-tuned before DEVIAS, as the paper does on UCF-101); its heads are set aside."""
+def _other_method(state: dict[str, torch.Tensor], saved: str, method: str, keep: tuple[str, ...]) -> KeyMap:
+    """A devias-tk checkpoint of another method: only the parts named by `keep` mean the same here (the
+    backbone, for a Naive Action run fine-tuned before DEVIAS as the paper does on UCF-101; also the slots
+    and the unified head for a fine-tuning model, its `inherits`); the rest is set aside."""
     mapped = KeyMap()
     for name, value in state.items():
-        if name.startswith("backbone."):
+        if name.startswith(keep):
             mapped.put(name, value, name)
         else:
             mapped.ignored[name] = f"{saved} run's own part; this model is {method}: starts fresh"
     return mapped
 
 
+CHECKPOINT_CHOICES = {"auto": ("best.pt", "last.pt"), "best": ("best.pt",), "last": ("last.pt",)}
+
+
+def run_checkpoint(run_dir: str | Path, which: str = "auto") -> Path:
+    """A run directory's checkpoint: "auto" = checkpoints/best.pt if present, else last.pt; "best"; "last";
+    or a file name in checkpoints/."""
+    names = CHECKPOINT_CHOICES.get(which, (which,))
+    folder = Path(run_dir) / "checkpoints"
+    path = next((folder / n for n in names if (folder / n).is_file()), None)
+    if path is None:
+        raise DeviasError(f"{run_dir}: no checkpoint ({' or '.join(names)}) in checkpoints/")
+    return path
+
+
+def init_file(path: str | Path) -> Path:
+    """The file run.init names: a run directory stands for its checkpoint (`run_checkpoint`, "auto")."""
+    path = Path(path)
+    return run_checkpoint(path) if path.is_dir() and (path / "checkpoints").is_dir() else path
+
+
 def load_initial_weights(model: nn.Module, path: str | Path, strict: bool = False,
                          method: str | None = None) -> LoadReport:
-    """Start from a devias-tk checkpoint (its model weights; of a `devias-tk pretrain` run, its encoder), a state
-    dict in the toolkit's own names, or a VideoMAE pre-training / fine-tuned / DEVIAS scene-teacher file mapped onto
-    the backbone (`devias_tk.models.checkpoints`). Returns the load report; `strict` refuses any missing, unexpected
-    or reshaped tensor. Tensors of the model a format never supplies (heads, slots) are reported fresh.
-    `method`: the model's method; a devias-tk checkpoint of another method gives its backbone only."""
-    path = Path(path)
+    """Start from a devias-tk checkpoint or run directory (its model weights; of a `devias-tk pretrain` run, its
+    encoder), a state dict in the toolkit's own names, or a VideoMAE pre-training / fine-tuned / DEVIAS
+    scene-teacher file mapped onto the backbone (`devias_tk.models.checkpoints`). Returns the load report;
+    `strict` refuses any missing, unexpected or reshaped tensor. Tensors of the model a format never supplies
+    (heads, slots) are reported fresh. `method`: the model's method; a devias-tk checkpoint of another method
+    gives its backbone only (a fine-tuning model: the parts it `inherits`)."""
+    path = init_file(path)
     raw = read_checkpoint(path, "initial weights")
     target = unwrap(model)
     own = target.state_dict()
@@ -96,8 +118,10 @@ def load_initial_weights(model: nn.Module, path: str | Path, strict: bool = Fals
     if own_format and fmt is None:
         saved = raw.get("method")
         if method is not None and saved is not None and saved != method:
-            report = load_mapped(target, _other_method(state, saved, method), file=path, fmt=f"{FORMAT} ({saved})",
-                                 container=container, covers=lambda name: name.startswith("backbone."))
+            keep = getattr(target, "inherits", ("backbone.",))
+            report = load_mapped(target, _other_method(state, saved, method, keep), file=path,
+                                 fmt=f"{FORMAT} ({saved})", container=container,
+                                 covers=lambda name: name.startswith(keep))
         else:
             report = load_mapped(target, KeyMap.identity(state), file=path, fmt=FORMAT, container=container)
     else:

@@ -32,12 +32,13 @@ from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.lists import VideoEntry, read_class_names, read_list
 from devias_tk.data.windows import ClipGrid
 from devias_tk.errors import DeviasError
-from devias_tk.models.factory import build_model, split_config
+from devias_tk.models.factory import build_model, has_scene_branch, split_config
 from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, load_scene_model
 from devias_tk.train import distributed as dist_utils
 from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights, save_checkpoint, unwrap
 from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
+from devias_tk.train.finetune import with_source
 from devias_tk.train.optim import build_optimizer, lr_at, param_groups, schedule, set_lr
 from devias_tk.train.runtime import (
     MetricsLog,
@@ -127,9 +128,12 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None) -> Prepared:
     passed(f"train list {list_path}: {len(entries)} videos in the list format")
     actions = read_class_names(cfg.resolve(cfg.data.actions, True))
     method = cfg.method
-    online = cfg.data.scene_source == "online" and method != "naive-action"
+    scenes_used = has_scene_branch(method)
+    online = cfg.data.scene_source == "online" and scenes_used
     scene_model = None
-    if cfg.data.scenes is not None:
+    if method == "finetune":
+        scenes = []  # the target task is actions only: no scene classes, labels or stores
+    elif cfg.data.scenes is not None:
         scenes = read_class_names(cfg.resolve(cfg.data.scenes, True))
     elif online:
         scene_model = _online_scene_model(cfg, None)
@@ -149,7 +153,7 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None) -> Prepared:
     passed(f"{len(actions)} action classes; every video's action label is one of them")
     passed(f"{len(scenes)} scene classes" + (f" (from the scene model {cfg.data.scene_model})" if scene_model else ""))
     grid = ClipGrid(cfg.data.frames, cfg.data.stride, cfg.data.hop)
-    if cfg.data.scene_source == "list" and method != "naive-action":
+    if cfg.data.scene_source == "list" and scenes_used:
         bad = [e.path for e in entries if not 0 <= e.scene < len(scenes)]
         if bad:
             raise DeviasError(f"{list_path}: {len(bad)} videos have no scene label (e.g. {bad[0]}); "
@@ -159,7 +163,7 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None) -> Prepared:
     if needs_masks:
         _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries,
                      MASK_STORE_FORMAT_VERSION, passed)
-    if cfg.data.scene_source == "store" and method != "naive-action":
+    if cfg.data.scene_source == "store" and scenes_used:
         store = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path, entries,
                              passed=passed)
         if store.attrs.get("format_version") != SCENE_STORE_VERSION:
@@ -176,6 +180,9 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None) -> Prepared:
                f"({len(store.attrs['crop_grid'])} grid crops), {len(scenes)} classes as data.scenes")
     try:
         model_config, _ = split_config(method, {k: v for k, v in cfg.model.items() if k != "method"})
+        if method == "finetune":
+            model_config, source_line = with_source(cfg.run.init, model_config)
+            passed(source_line)
         model_config.setdefault("frames", cfg.data.frames)
         model_config.setdefault("img_size", cfg.data.size)
         probe = build_model(method, num_actions=len(actions), num_scenes=len(scenes), **model_config)
@@ -191,7 +198,8 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None) -> Prepared:
     grid_side = cfg.data.size // patch
     data_spec = TrainDataSpec(
         grid=grid, size=cfg.data.size, scale=cfg.data.scale, flip=cfg.data.flip, color_jitter=cfg.data.color_jitter,
-        guide_shape=(grid_side * GUIDE_PIXELS_PER_PATCH,) * 2, scene_source=cfg.data.scene_source,
+        guide_shape=(grid_side * GUIDE_PIXELS_PER_PATCH,) * 2,
+        scene_source=cfg.data.scene_source if scenes_used else "list",  # a scene-free method reads no scene store
         num_scenes=len(scenes),
         rand_augment=cfg.data.rand_augment,
     )
@@ -199,7 +207,7 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None) -> Prepared:
         method=method, num_actions=len(actions), mix=cfg.aug.mix, beta=cfg.aug.beta, p_aug=cfg.aug.p_aug,
         be_max_lambda=cfg.aug.be_max_lambda, patch_size=patch, guide_pool=GUIDE_PIXELS_PER_PATCH, loss=cfg.loss,
     )
-    entries, val_entries, warnings = validation_set(cfg, list_path, entries, scenes, method != "naive-action")
+    entries, val_entries, warnings = validation_set(cfg, list_path, entries, scenes, scenes_used)
     if val_entries and not cfg.data.val_list and len(entries) < cfg.optim.batch_size:
         raise DeviasError(f"{len(entries)} training videos (after holding out {len(val_entries)} for validation) are "
                           f"fewer than one batch of {cfg.optim.batch_size}; lower data.val_fraction or the batch size")
@@ -256,7 +264,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
         param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay, cfg.optim.slot_lr_scale), cfg.optim.betas
     )
     dataset = TrainClips(prep.root, prep.entries, prep.data_spec, cfg.data.mask_store if prep.step_spec.needs_masks
-                         else None, cfg.data.scene_store if cfg.data.scene_source == "store" else None, cfg.run.seed)
+                         else None, cfg.data.scene_store if prep.data_spec.scene_source == "store" else None,
+                         cfg.run.seed)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
     plan = schedule(len(dataset), cfg.optim.batch_size, cfg.optim.accum_steps, info.world, cfg.optim.epochs,
                     cfg.optim.warmup_epochs, cfg.optim.lr)

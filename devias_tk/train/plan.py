@@ -17,6 +17,7 @@ from typing import Any
 from devias_tk.cache.store import VideoStore
 from devias_tk.data.lists import VideoEntry, read_list
 from devias_tk.errors import DeviasError
+from devias_tk.models.factory import has_scene_branch
 from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights
 from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.engine import prepare
@@ -85,7 +86,7 @@ def _stores(cfg: TrainConfig) -> list[tuple[str, str]]:
     out = []
     if cfg.data.mask_store and (cfg.method == "devias" or cfg.aug.mix == "fame"):
         out.append(("mask store", cfg.data.mask_store))
-    if cfg.data.scene_store and cfg.data.scene_source == "store" and cfg.method != "naive-action":
+    if cfg.data.scene_store and cfg.data.scene_source == "store" and has_scene_branch(cfg.method):
         out.append(("scene store", cfg.data.scene_store))
     return out
 
