@@ -14,7 +14,7 @@ from devias_tk.cli.common import JOBS_HELP, console, err_console, resolve_jobs, 
 from devias_tk.data import bias
 from devias_tk.data import check as check_mod
 from devias_tk.data import inspect as inspect_mod
-from devias_tk.data.formats import common, generic, hat, hvu, kinetics400, scuba, ucf101
+from devias_tk.data.formats import common, diving48, generic, hat, hvu, kinetics400, scuba, ssv2, ucf101
 from devias_tk.data.lists import read_list
 from devias_tk.data.synthetic import benchmark
 from devias_tk.utils.atomic import atomic_write_text
@@ -344,6 +344,43 @@ def lists_hat(
         raise typer.BadParameter("found neither list.csv nor actionswap_*.pickle files")
     conv = hat.convert(root, labels or root / "labels.csv", list_csv, swap_files, out, frames, masks, inpainted,
                        keep_missing)
+    _write_and_report(conv, root, out or root, keep_missing)
+
+
+@lists_app.command("ssv2")
+@user_errors
+def lists_ssv2(
+    root: Annotated[Path, typer.Option(help=ROOT_HELP)],
+    labels: Annotated[Path, typer.Option(help="something-something-v2-labels.json ({\"<class>\": \"<index>\"}).")],
+    json_files: Annotated[list[Path], typer.Option("--json", help="something-something-v2-train.json, -validation.json (id, label, template), -test.json (id only); one list each: lists/train.txt, lists/validation.txt, lists/test.txt.")],
+    videos: Annotated[str, typer.Option(help="Folder holding <id>.webm (or <id>/ frame folders), relative to ROOT.")] = "20bn-something-something-v2",
+    first_classes: Annotated[int | None, typer.Option(help="Keep classes 0..N-1 only (the paper's SSv2 transfer: 88).", min=1)] = None,
+    out: Annotated[Path | None, typer.Option(help=OUT_HELP)] = None,
+    keep_missing: Annotated[bool, typer.Option(help=KEEP_HELP)] = False,
+) -> None:
+    """Something-Something v2 JSONs -> one list per JSON and actions.txt (the class of a video: its template without brackets).
+
+    Example: [bold]devias-tk data lists ssv2 --root data/ssv2 --labels data/ssv2/labels/something-something-v2-labels.json --json data/ssv2/labels/something-something-v2-train.json --json data/ssv2/labels/something-something-v2-validation.json --first-classes 88[/]
+    """
+    conv = ssv2.convert(root, labels, json_files, videos, first_classes, keep_missing)
+    _write_and_report(conv, root, out or root, keep_missing)
+
+
+@lists_app.command("diving48")
+@user_errors
+def lists_diving48(
+    root: Annotated[Path, typer.Option(help=ROOT_HELP)],
+    json_files: Annotated[list[Path], typer.Option("--json", help="Diving48_V2_train.json, Diving48_V2_test.json (vid_name, label, start_frame, end_frame); one list each: lists/train.txt, lists/test.txt.")],
+    videos: Annotated[str, typer.Option(help="Folder holding <vid_name>.mp4, relative to ROOT.")] = "rgb",
+    vocab: Annotated[Path | None, typer.Option(help="Diving48_vocab.json: the 48 dive names (default: ROOT/Diving48_vocab.json when present, else class_NN).")] = None,
+    out: Annotated[Path | None, typer.Option(help=OUT_HELP)] = None,
+    keep_missing: Annotated[bool, typer.Option(help=KEEP_HELP)] = False,
+) -> None:
+    """Diving48 annotation JSONs -> one list per JSON and actions.txt.
+
+    Example: [bold]devias-tk data lists diving48 --root data/diving48 --json data/diving48/Diving48_V2_train.json --json data/diving48/Diving48_V2_test.json[/]
+    """
+    conv = diving48.convert(root, json_files, videos, vocab, keep_missing)
     _write_and_report(conv, root, out or root, keep_missing)
 
 

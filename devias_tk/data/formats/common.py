@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devias_tk.data.lists import VideoEntry, read_class_names, write_class_names, write_list
 from devias_tk.errors import DeviasError, ListFormatError
@@ -44,6 +45,27 @@ def read_text(path: str | os.PathLike) -> str:
         raise DeviasError(f"{path}: file not found")
     # utf-8-sig: some published CSVs start with a byte-order mark
     return path.read_text(encoding="utf-8-sig")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's content; invalid JSON is an error naming the file, line and column."""
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise DeviasError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
+
+
+def json_entries(data: Any, source: str, required: Sequence[str]) -> Iterator[tuple[int, dict]]:
+    """(1-based entry number, entry) of a JSON list of objects that each hold the `required` keys."""
+    if not isinstance(data, list):
+        raise DeviasError(f"{source}: expected a list of entries, got a JSON {type(data).__name__}")
+    for number, entry in enumerate(data, start=1):
+        if not isinstance(entry, dict):
+            raise DeviasError(f"{source}: entry {number} is {entry!r}, not an object")
+        missing = [k for k in required if k not in entry]
+        if missing:
+            raise DeviasError(f"{source}: entry {number} lacks {', '.join(repr(k) for k in missing)}: {entry}")
+        yield number, entry
 
 
 def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
