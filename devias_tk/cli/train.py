@@ -30,6 +30,7 @@ def train_cmd(
     Examples: [bold]devias-tk train --recipe pipelines/synthetic.yaml --out runs/devias[/]
     [bold]devias-tk train --recipe pipelines/ucf101.yaml --out runs/ucf101 --dry-run --processes 8[/]
     [bold]devias-tk train --recipe pipelines/synthetic.yaml --out runs/devias run.trackers=wandb,mlflow[/] (also log to W&B / MLflow when installed)
+    [bold]devias-tk train --recipe pipelines/finetune-diving48.yaml --out runs/ft-diving48 run.init=runs/k400-devias[/] (downstream fine-tuning of a trained run: model.method=finetune)
     """
     cfg = config_from(recipe, overrides or [])
     if dry_run:
