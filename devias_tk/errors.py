@@ -23,3 +23,11 @@ class ListFormatError(DeviasError):
         self.path = str(path)
         self.line_no = line_no
         super().__init__(f"{self.path}:{line_no}: {message}")
+
+
+class DiskFullError(DeviasError):
+    """A write that found no space left on its filesystem (ENOSPC or a quota); `path` is where it wrote."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = str(path)
+        super().__init__(message)
