@@ -24,7 +24,7 @@ from devias_tk.errors import DeviasError
 from devias_tk.scenes import inflate
 from devias_tk.scenes import label as lb
 from devias_tk.scenes.model import IMAGENET_MEAN, IMAGENET_STD, default_normalisation, load_scene_model
-from devias_tk.scenes.preprocess import eval_view
+from devias_tk.scenes.preprocess import crop_views, eval_view
 
 runner = CliRunner(env={"COLUMNS": "250", "NO_COLOR": "1"})
 
@@ -144,7 +144,7 @@ def test_scenes_label_runs_the_teacher_on_each_window_clip(tmp_path):
     out = tmp_path / "s.zarr"
     args = ["scenes", "label", "--root", str(root), "--list", str(root / "list.txt"), "--model", str(path),
             "--classes", str(classes), "--input-size", "32", "--window", "4", "--stride", "2", "--batch", "8",
-            "--device", "cpu", "-j", "1", "--strict"]
+            "--device", "cpu", "-j", "1", "--strict", "--crops", "1:1,0.5:2"]
     result = runner.invoke(app, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "devias-scene-teacher (weights under 'model'): 33 tensors loaded, 0 missing, 0 unexpected" in result.output
@@ -158,12 +158,15 @@ def test_scenes_label_runs_the_teacher_on_each_window_clip(tmp_path):
     for name in ("a.avi", "b.avi"):
         video = Video(root / name)
         starts = store.video_attrs(name)["starts"]
-        probs = store.group(name)["probs"][...]
-        assert probs.shape == (len(starts), 6)
+        probs, crop_probs = store.group(name)["probs"][...], store.group(name)["crop_probs"][...]
+        assert probs.shape == (len(starts), 6) and crop_probs.shape == (len(starts), 5, 6)
         for k, rows in enumerate(window_indices(len(video), starts, grid)):
-            clip = torch.from_numpy(eval_view(video.frames(rows), 32, 32))
-            x = inflate.normalise(clip, IMAGENET_MEAN, IMAGENET_STD).transpose(0, 1)[None]  # (1, C, T, H, W)
-            expected = videomae_forward(sd, x, heads=3)["logits"].softmax(-1)[0].numpy()
-            np.testing.assert_allclose(probs[k], expected, atol=2e-3)
+            frames = video.frames(rows)
+            # each (window, view) is one clip through the teacher: the eval view, then the crops
+            for view, got in zip([eval_view(frames, 32, 32), *crop_views(frames, store.attrs["crop_grid"], 32)],
+                                 [probs[k], *crop_probs[k]], strict=True):
+                x = inflate.normalise(torch.from_numpy(view), IMAGENET_MEAN, IMAGENET_STD).transpose(0, 1)[None]
+                expected = videomae_forward(sd, x, heads=3)["logits"].softmax(-1)[0].numpy()  # x: (1, C, T, H, W)
+                np.testing.assert_allclose(got, expected, atol=2e-3)
     with pytest.raises(DeviasError, match="tubelets of 2 frames; window 3 does not divide"):
         lb.label(root, root / "list.txt", model, tmp_path / "t.zarr", ClipGrid(window=3, stride=2, hop=2), device="cpu")

@@ -1,3 +1,4 @@
+import json
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,16 @@ def test_unknown_preset_is_refused(tmp_path):
     result = runner.invoke(app, ["data", "synth", str(tmp_path / "x"), "--preset", "huge"])
     assert result.exit_code == 2 and "unknown preset 'huge'" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_unbiased_draws_scenes_independently_of_actions(tmp_path):
+    result = runner.invoke(app, ["data", "synth", str(tmp_path / "x"), "--preset", "tiny", "--rho", "0.5",
+                                 "--unbiased"])
+    assert result.exit_code == 2 and "not both" in result.output
+    result = runner.invoke(app, ["data", "synth", str(tmp_path / "u"), "--preset", "tiny", "--unbiased", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "u" / "meta.json").read_text())
+    assert meta["config"]["rho"] == 0.25 and meta["config"]["num_scenes"] == 4  # tiny: 4 scenes
 
 
 def test_inspect_prints_tables_and_writes_contact_sheets(tiny_benchmark, tmp_path):

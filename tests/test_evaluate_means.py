@@ -120,3 +120,34 @@ def test_compare_marks_partial_cells_and_names_absent_splits_and_warnings(tmp_pa
     assert "seed 0" not in text  # the complete run needs no note
     only_full = compare_runs(runs[:1], "t7")
     assert "*" not in only_full.split("\n", 2)[2]
+
+
+def test_compare_adds_the_knn_table_of_runs_that_have_one_and_run_name_labels(tmp_path):
+    summary = summarise(_results(ACTION, SCENE), TABLE7)
+    runs = []
+    for seed, (label, knn) in enumerate([("DEVIAS", {"A-A": 0.8, "S-S": 0.9, "A-S": 0.1, "S-A": 0.2}),
+                                         ("DEVIAS", {"A-A": 0.6, "S-S": 0.7, "A-S": 0.3, "S-A": 0.0}),
+                                         ("Ceiling", None)]):
+        run = tmp_path / f"r{seed}"
+        (run / "eval" / "t7").mkdir(parents=True)
+        (run / "eval" / "t7" / "report.json").write_text(json.dumps({"label": label, "seed": seed, **summary}))
+        if knn:
+            (run / "eval" / "knn.json").write_text(json.dumps({**knn, "chance_action": 0.1, "chance_scene": 0.25,
+                                                                "k": 10, "train_list": "a", "test_list": "b"}))
+        runs.append(run)
+    text = compare_runs(runs, "t7")
+    assert "| Ceiling | 2 |" in text  # the H.M. table has every run
+    knn = text[text.index("k-NN (k=10)"):]
+    assert "chance: action 10.0, scene 25.0" in knn and "Ceiling" not in knn
+    row = [c.strip() for c in next(line for line in knn.splitlines() if line.startswith("| DEVIAS")).split("|")[1:-1]]
+    assert row == ["DEVIAS", "2", "70.0 ± 14.1", "80.0 ± 14.1", "20.0 ± 14.1", "10.0 ± 14.1"]
+    assert "k-NN" not in compare_runs(runs[2:], "t7")
+
+
+def test_run_name_overrides_the_method_label():
+    from devias_tk.evaluate.runner import run_label
+
+    config = {"model": {"method": "naive-action"}, "aug": {"mix": "be"}, "run": {"name": None}}
+    assert run_label(config) == "Naive Action w/ BE"
+    config["run"]["name"] = "Naive Action, unbiased twin (ceiling)"
+    assert run_label(config) == "Naive Action, unbiased twin (ceiling)"

@@ -180,3 +180,9 @@ def test_optional_splits_roots_and_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("SCUBA")
     with pytest.raises(DeviasError, match=r"\$\{SCUBA\} is not set"):
         load_suite(tmp_path / "s.yaml")
+    # ${NAME:-default}: the default while NAME is unset, NAME once set
+    (tmp_path / "d.yaml").write_text(f"root: ${{UCF2:-{tmp_path / 'ucf'}}}\nsplits:\n"
+                                     "  - {name: test, list: lists/test.txt, seen: true, action: top1}\n")
+    assert load_suite(tmp_path / "d.yaml").root == tmp_path / "ucf"
+    monkeypatch.setenv("UCF2", str(tmp_path / "elsewhere"))
+    assert load_suite(tmp_path / "d.yaml").root == tmp_path / "elsewhere"

@@ -169,3 +169,32 @@ def test_bad_shapes_raise():
         tiny()(torch.randn(1, 3, 3, 32, 32))
     with pytest.raises(ValueError, match="unknown backbone size"):
         VideoViT("huge")
+
+
+@pytest.mark.parametrize("stem", ["conv", "conv3d", "hmlp"])
+def test_stems_keep_the_token_grid_and_their_receptive_fields(stem):
+    torch.manual_seed(0)
+    embed = PatchEmbed3d(3, 24, patch_size=8, tubelet_size=2, stem=stem).eval()
+    x = torch.randn(1, 3, 4, 16, 24)
+    out = embed(x)
+    assert out.shape == (1, 2 * 2 * 3, 24)
+    # one pixel changed in frame 2 (tubelet 1), row 7 (i=0), column 15 (j=1): on a patch corner, so the
+    # 3x3 kernels (receptive field of a token: its patch +- 7 px) reach the next row and column of tokens
+    y = x.clone()
+    y[0, :, 2, 7, 15] += 5.0
+    changed = ((embed(y) - out).abs().amax(-1)[0] > 1e-6).nonzero().flatten().tolist()
+    own = 1 * 6 + 0 * 3 + 1
+    assert own in changed
+    if stem == "hmlp":  # per-patch: only its own token moves
+        assert changed == [own]
+    else:  # overlapping 3x3 kernels reach neighbouring tokens
+        assert len(changed) > 1
+    if stem == "conv3d":  # 3-frame kernels: frame 2 also reaches tubelet 0 (frames 0-1)
+        assert any(t < 6 for t in changed)
+    else:
+        assert all(t >= 6 for t in changed)
+
+
+def test_an_unknown_stem_is_refused():
+    with pytest.raises(ValueError, match="unknown stem"):
+        PatchEmbed3d(3, 24, patch_size=8, tubelet_size=2, stem="resnet")

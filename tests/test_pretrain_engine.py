@@ -225,7 +225,8 @@ def test_configuration_errors_come_before_any_work(recipe, tmp_path):
 
 def test_the_synthetic_recipe_pretrains_exactly_the_backbone_train_builds():
     cfg = config_from("pipelines/pretrain-synthetic.yaml")
-    train_cfg = train_config_from("pipelines/synthetic.yaml")
+    # the recipe pre-trains the per-patch hMLP stem (a convolutional stem would leak masked pixels)
+    train_cfg = train_config_from("pipelines/synthetic.yaml", ["model.stem=hmlp"])
     assert (cfg.data.frames, cfg.data.stride, cfg.data.size) == (train_cfg.data.frames, train_cfg.data.stride,
                                                                  train_cfg.data.size)
     config, _ = split_config(train_cfg.method, {k: v for k, v in train_cfg.model.items() if k != "method"})
@@ -313,7 +314,13 @@ def test_two_gloo_processes_keep_identical_parameters(recipe, tmp_path):
 def test_every_pretraining_recipe_loads_and_sources_each_value(name):
     path = Path("pipelines") / f"{name}.yaml"
     cfg = config_from(path)
-    assert cfg.data.frames == 16 and cfg.optim.betas == (0.9, 0.95) and cfg.optim.weight_decay == 0.05
+    assert cfg.data.frames * cfg.data.stride == 64 and cfg.optim.betas == (0.9, 0.95) and cfg.optim.weight_decay == 0.05
     leaf = re.compile(r"^\s+[a-z_]+:\s*[^\s#]")
     unsourced = [line for line in path.read_text().splitlines() if leaf.match(line) and "#" not in line]
     assert not unsourced, f"{name}: values without a source comment: {unsourced}"
+
+
+def test_a_convolutional_stem_is_refused_for_masked_pretraining():
+    with pytest.raises(DeviasError, match="would leak"):
+        config_from(Path("pipelines") / "pretrain-synthetic.yaml", ["model.stem=conv3d"])
+    assert config_from(Path("pipelines") / "pretrain-synthetic.yaml").model["stem"] == "hmlp"

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.cli import app
+from devias_tk.data.crop_grid import DEFAULT_GRID, square_grid
 from devias_tk.data.encode import write_video
 from devias_tk.data.lists import VideoEntry, read_list, write_list
 from devias_tk.data.video import Video
@@ -27,12 +28,13 @@ from devias_tk.scenes import inflate
 from devias_tk.scenes import label as lb
 from devias_tk.scenes.evaluate import open_scene_store, pseudo_label_accuracy
 from devias_tk.scenes.model import SceneModel, build_image_model, load_scene_model, save_checkpoint
-from devias_tk.scenes.preprocess import eval_view
+from devias_tk.scenes.preprocess import crop_views, eval_view
 from devias_tk.utils.workers import FAULT_ENV
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 GRID = ClipGrid(window=3, stride=2, hop=2)
 TINY_GRID = ClipGrid(window=8, stride=2, hop=2)
+FULL = "1:1"  # the crop grid of the full frame alone
 
 
 class Brightness(torch.nn.Module):
@@ -71,13 +73,15 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 def test_store_contents_by_hand(grey_videos, tmp_path):
     out = tmp_path / "s.zarr"
     summary = lb.label(grey_videos, grey_videos / "list.txt", _brightness_model(), out, GRID, device="cpu",
-                       batch=4, jobs=1, show_progress=False)
-    # ramp: starts 0, 2, ..., 14 (8 windows), distinct frames 0, 2, ..., 18 (10); short: frames 0, 2, 3 (3)
+                       batch=4, jobs=1, show_progress=False, crops=FULL)
+    # ramp: starts 0, 2, ..., 14 (8 windows), distinct frames 0, 2, ..., 18 (10); short: frames 0, 2, 3 (3);
+    # each through the model twice (eval view, full-frame crop)
     assert (summary.done, summary.failed, summary.padded, summary.clips, summary.frames) == (
-        2, {}, ["short.avi"], 9, 13)
+        2, {}, ["short.avi"], 9, 26)
     store = VideoStore(out)
     a = store.attrs
-    assert a["kind"] == "scene-labels" and a["format_version"] == 1 and a["inflation"] == "frame-average"
+    assert a["kind"] == "scene-labels" and a["format_version"] == 2 and a["inflation"] == "frame-average"
+    assert a["crop_grid"] == [[0.0, 0.0, 1.0, 1.0]]
     assert a["model"] == {"arch": "test-brightness", "checkpoint": "none", "sha256": "0" * 64, "input_size": 16}
     assert (a["class_names"], a["num_classes"], a["window"], a["stride"], a["hop"]) == (["dark", "bright"], 2, 3, 2, 2)
     assert (a["short_policy"], a["source_list"], a["num_videos"]) == ("repeat_last", "list.txt", 2)
@@ -91,6 +95,9 @@ def test_store_contents_by_hand(grey_videos, tmp_path):
         [[0, 1, -1, -1, -1]] * 5 + [[1, 0, -1, -1, -1]] * 3)
     np.testing.assert_allclose(ramp["video_probs"][...], [0.625, 0.375], atol=1e-3)
     assert ramp["video_probs"].dtype == np.float16
+    # frames of one grey level: the full-frame crop sees what the eval view sees
+    assert ramp["crop_probs"].dtype == np.float16 and ramp["crop_probs"].shape == (8, 1, 2)
+    np.testing.assert_allclose(ramp["crop_probs"][:, 0], ramp["probs"][...], atol=1e-3)
     assert store.video_attrs("ramp.avi") == {"path": "ramp.avi", "num_frames": 20, "starts": list(range(0, 15, 2)),
                                              "padded": False, "video_top5": [0, 1, -1, -1, -1]}
     short = store.video_attrs("short.avi")
@@ -99,17 +106,49 @@ def test_store_contents_by_hand(grey_videos, tmp_path):
 
     # a second run finds everything done; other settings or another model are refused, naming the difference
     again = lb.label(grey_videos, grey_videos / "list.txt", _brightness_model(), out, GRID, device="cpu",
-                     show_progress=False)
+                     show_progress=False, crops=FULL)
     assert (again.skipped, again.done) == (2, 0)
     with pytest.raises(DeviasError, match="hop: store has 2, this run has 4"):
-        lb.label(grey_videos, grey_videos / "list.txt", _brightness_model(), out, ClipGrid(3, 2, 4), device="cpu")
+        lb.label(grey_videos, grey_videos / "list.txt", _brightness_model(), out, ClipGrid(3, 2, 4), device="cpu",
+                 crops=FULL)
+    with pytest.raises(DeviasError, match=r"crop_grid: store has \[\[0\.0, 0\.0, 1\.0, 1\.0\]\], this run has"):
+        lb.label(grey_videos, grey_videos / "list.txt", _brightness_model(), out, GRID, device="cpu",
+                 crops="1:1,0.5:2")
     other = _brightness_model()
     other.sha256 = "1" * 64
     with pytest.raises(DeviasError, match=r"model\.sha256: store has '0000"):
-        lb.label(grey_videos, grey_videos / "list.txt", other, out, GRID, device="cpu")
+        lb.label(grey_videos, grey_videos / "list.txt", other, out, GRID, device="cpu", crops=FULL)
 
     score = pseudo_label_accuracy(open_scene_store(out), read_list(grey_videos / "list.txt"))
     assert (score.videos, score.labelled, score.top1, score.top5) == (2, 2, 50.0, 100.0)
+
+
+def test_crop_targets_follow_the_crop_by_hand(tmp_path):
+    """Columns 0..19 of a 24 x 32 frame bright, 20..31 dark: the full frame, its eval view and the left
+    quarter crops are bright; the right quarter crops (a quarter of their columns bright) dark."""
+    frame = np.full((24, 32, 3), 30, np.uint8)
+    frame[:, :20] = 220
+    write_video(tmp_path / "half.avi", np.repeat(frame[None], 8, axis=0), fps=25)
+    write_list(tmp_path / "list.txt", [VideoEntry("half.avi", -1, 0)])
+    out = tmp_path / "s.zarr"
+    summary = lb.label(tmp_path, tmp_path / "list.txt", _brightness_model(), out, GRID, device="cpu", batch=5,
+                       show_progress=False, crops="1:1,0.5:2")
+    assert summary.frames == 4 * 6  # starts 0, 2: frames 0, 2, 4, 6 once each, through 1 + 5 views
+    store = VideoStore(out)
+    assert store.attrs["crop_grid"] == [[0, 0, 1, 1], [0, 0, 0.5, 0.5], [0, 0.5, 0.5, 1], [0.5, 0, 1, 0.5],
+                                        [0.5, 0.5, 1, 1]]
+    group = store.group("half.avi")
+    assert group["crop_probs"].shape == (2, 5, 2)
+    np.testing.assert_allclose(group["crop_probs"][..., 1], [[1, 1, 0, 1, 0]] * 2, atol=1e-2)
+    np.testing.assert_allclose(group["probs"][:, 1], [1, 1], atol=1e-2)
+    np.testing.assert_allclose(group["video_probs"][...], [0, 1], atol=1e-2)  # evaluation's label: the eval view
+    # --crops none: the eval view alone (a list only evaluated), no training targets
+    summary = lb.label(tmp_path, tmp_path / "list.txt", _brightness_model(), tmp_path / "eval.zarr", GRID,
+                       device="cpu", show_progress=False, crops="none")
+    assert summary.frames == 4 and VideoStore(tmp_path / "eval.zarr").attrs["crop_grid"] == []
+    evaluated = VideoStore(tmp_path / "eval.zarr").group("half.avi")
+    assert "crop_probs" not in evaluated
+    np.testing.assert_array_equal(evaluated["video_probs"][...], group["video_probs"][...])
 
 
 def test_batches_cut_across_videos_and_return_them_in_order():
@@ -135,15 +174,21 @@ def test_the_store_equals_per_clip_inflation(tiny_benchmark, tiny_checkpoint, tm
              show_progress=False)
     model = load_scene_model(tiny_checkpoint)
     store = VideoStore(out)
+    crops = square_grid(DEFAULT_GRID)
+    assert store.attrs["crop_grid"] == [list(b) for b in crops]
     for e in entries:
         attrs = store.video_attrs(e.path)
         video = Video(tiny_benchmark / e.path)
         assert attrs["num_frames"] == len(video) == 32 and attrs["starts"] == list(range(0, 18, 2))
-        probs = store.group(e.path)["probs"][...]
+        probs, crop_probs = store.group(e.path)["probs"][...], store.group(e.path)["crop_probs"][...]
+        assert crop_probs.shape == (len(attrs["starts"]), len(crops), 4)
         for k, rows in enumerate(window_indices(len(video), attrs["starts"], TINY_GRID)):
             clip = torch.from_numpy(eval_view(video.frames(rows), 32, 37))
             direct = inflate.clip_probs(model.module, clip, model.mean, model.std).numpy()
             np.testing.assert_allclose(probs[k], direct, atol=2e-3)
+            for c, view in enumerate(crop_views(video.frames(rows), crops, 32)):
+                direct = inflate.clip_probs(model.module, torch.from_numpy(view), model.mean, model.std).numpy()
+                np.testing.assert_allclose(crop_probs[k, c], direct, atol=2e-3)
         np.testing.assert_allclose(store.group(e.path)["video_probs"][...], probs.astype(np.float32).mean(0), atol=2e-3)
 
 
@@ -184,31 +229,32 @@ def test_hung_and_crashing_decodes_are_killed_and_recorded(bad_dataset, tmp_path
     monkeypatch.setenv(FAULT_ENV, f"hang:{Path(good[0].path).name}")
     started = time.monotonic()
     summary = lb.label(root, root / "good.txt", _brightness_model(), out, TINY_GRID, device="cpu", jobs=2, timeout=3,
-                       show_progress=False)
+                       show_progress=False, crops=FULL)
     assert time.monotonic() - started < 30
     assert summary.failed == {good[0].path: "timed out after 3 s (killed)"} and summary.done == 2
     monkeypatch.setenv(FAULT_ENV, f"crash:{Path(good[0].path).name}")
     summary = lb.label(root, root / "good.txt", _brightness_model(), out, TINY_GRID, device="cpu", jobs=1,
-                       show_progress=False)
+                       show_progress=False, crops=FULL)
     assert summary.failed == {good[0].path: "worker died (exit code 134)"} and summary.skipped == 2
     monkeypatch.delenv(FAULT_ENV)
     summary = lb.label(root, root / "good.txt", _brightness_model(), out, TINY_GRID, device="cpu", jobs=1,
-                       show_progress=False)
+                       show_progress=False, crops=FULL)
     assert summary.failed == {} and summary.done == 1  # a retry succeeds and clears the failure
 
 
 def _arrays(store: VideoStore) -> dict[str, dict[str, np.ndarray]]:
-    return {v: {n: store.group(v)[n][...] for n in ("probs", "top5", "video_probs")} for v in sorted(store.done())}
+    names = ("probs", "top5", "video_probs", "crop_probs")
+    return {v: {n: store.group(v)[n][...] for n in names} for v in sorted(store.done())}
 
 
 def test_kill_9_then_resume_gives_the_same_store(tiny_benchmark, tiny_checkpoint, tmp_path):
     entries = read_list(tiny_benchmark / "lists/train.txt")[:8]
     write_list(tmp_path / "list.txt", entries)
     args = ["--root", str(tiny_benchmark), "--list", str(tmp_path / "list.txt"), "--model", str(tiny_checkpoint),
-            "--window", "8", "--stride", "2", "--batch", "8", "--device", "cpu", "-j", "1"]
+            "--window", "8", "--stride", "2", "--batch", "8", "--device", "cpu", "-j", "1", "--crops", FULL]
     reference = tmp_path / "reference.zarr"
     lb.label(tiny_benchmark, tmp_path / "list.txt", tiny_checkpoint, reference, TINY_GRID, batch=8, device="cpu",
-             show_progress=False)
+             show_progress=False, crops=FULL)
 
     killed = tmp_path / "killed.zarr"
     # The fifth video's decode hangs, so the run is killed after committing exactly four.
@@ -224,7 +270,7 @@ def test_kill_9_then_resume_gives_the_same_store(tiny_benchmark, tiny_checkpoint
     assert len(VideoStore(killed).done()) == 4
     (killed / "_partial" / f"{socket.gethostname()}-{proc.pid}-dead").mkdir()  # what a kill mid-commit leaves
     resumed = lb.label(tiny_benchmark, tmp_path / "list.txt", tiny_checkpoint, killed, TINY_GRID, batch=8,
-                       device="cpu", show_progress=False)
+                       device="cpu", show_progress=False, crops=FULL)
     assert (resumed.skipped, resumed.done) == (4, 4)
     got, want = _arrays(VideoStore(killed)), _arrays(VideoStore(reference))
     assert got.keys() == want.keys() and len(got) == 8
@@ -268,7 +314,7 @@ def test_show_prints_the_top5_names_and_eval_scores_them(grey_videos, tmp_path):
 
 
 @pytest.mark.parametrize("command", [["scenes", "train"], ["scenes", "label"], ["scenes", "show"],
-                                     ["scenes", "eval"], ["bench", "scenes"]])
+                                     ["scenes", "eval"], ["bench", "scenes"], ["bench", "scene-targets"]])
 def test_command_help(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "Example" in result.output

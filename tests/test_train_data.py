@@ -13,6 +13,7 @@ from devias_tk.data.windows import ClipGrid
 from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
 
 GRID = ClipGrid(window=4, stride=2, hop=2)
+FULL_FRAME_SCENES = {"kind": "scene-labels", "crop_grid": [[0, 0, 1, 1]]}  # one cached crop: the full frame
 
 
 @pytest.fixture()
@@ -34,9 +35,9 @@ def ramp_setup(tmp_path):
     tub = np.broadcast_to(np.linspace(20, 235, 16).astype(np.uint8)[None, None, None, :], (4, 2, 8, 16)).copy()
     store.commit("ramp.avi", {"soft": (soft, soft.shape), "tubelet": (tub, tub.shape)},
                  {"num_frames": frames, "starts": starts})
-    scenes = VideoStore.open_or_create(tmp_path / "s.zarr", {"kind": "scene-labels"}, ("kind",))
+    scenes = VideoStore.open_or_create(tmp_path / "s.zarr", FULL_FRAME_SCENES, ("kind",))
     probs = np.eye(4, 3, dtype=np.float16)[[0, 1, 2, 0]]  # window k -> distribution peaked on class k % 3
-    scenes.commit("ramp.avi", {"probs": (probs, probs.shape)}, {"num_frames": frames, "starts": starts})
+    scenes.commit("ramp.avi", {"crop_probs": (probs[:, None], (4, 1, 3))}, {"num_frames": frames, "starts": starts})
     return tmp_path
 
 
@@ -67,9 +68,9 @@ def test_the_drawn_window_decides_frames_and_scene(tmp_path):
     video[..., 0] = (20 + 16 * np.arange(12))[:, None, None]  # frame i is uniformly red 20 + 16 i
     write_video(tmp_path / "v.avi", video, fps=25)
     starts = [0, 2, 4]  # the grid of a 12-frame video (last start that fits: 5)
-    scenes = VideoStore.open_or_create(tmp_path / "s.zarr", {"kind": "scene-labels"}, ("kind",))
+    scenes = VideoStore.open_or_create(tmp_path / "s.zarr", FULL_FRAME_SCENES, ("kind",))
     probs = np.eye(3, dtype=np.float16)  # window k -> class k
-    scenes.commit("v.avi", {"probs": (probs, probs.shape)}, {"num_frames": 12, "starts": starts})
+    scenes.commit("v.avi", {"crop_probs": (probs[:, None], (3, 1, 3))}, {"num_frames": 12, "starts": starts})
     spec = TrainDataSpec(grid=GRID, size=32, flip=False, scene_source="store", num_scenes=3)
     ds = TrainClips(tmp_path, [VideoEntry("v.avi", 0, -1)], spec, None, tmp_path / "s.zarr")
     seen = set()

@@ -210,3 +210,82 @@ def pretrain_bench(
     first = results[0]
     _print_steps(f"bench pretrain: ViT-{model}, {frames}x{size}x{size}, tube ratio {ratio} ({first.visible_tokens} "
                  f"of {first.tokens} tokens visible), decoder {first.decoder}, {device}", results, json_out)
+
+
+@app.command("scene-targets")
+@user_errors
+def scene_targets(
+    root: Annotated[Path, typer.Option(help="Dataset root.")],
+    model: Annotated[Path, typer.Option(help="Scene model file (any `scenes label --model` format).")],
+    scene_store: Annotated[Path, typer.Option(help="Scene-label store of the list, labelled by --model (format 2).")],
+    list_file: Annotated[Path | None, typer.Option("--list", help="Training list (default: ROOT/lists/train.txt).")] = None,
+    classes: Annotated[Path | None, typer.Option(help="Class names of a foreign model file.")] = None,
+    grid: Annotated[list[str] | None, typer.Option(help="NAME=SPEC crop grid to score (repeatable; SPEC as `scenes label --crops`, a subset of the store's grid). Default: the store's whole grid.")] = None,
+    mask_store: Annotated[Path | None, typer.Option(help="The list's mask store: also score scene-mixed clips.")] = None,
+    samples: Annotated[int, typer.Option(help="Training crops to sample.")] = 2000,
+    scale: Annotated[tuple[float, float], typer.Option(help="Random-resized-crop area range (data.scale).")] = (0.08, 1.0),
+    size: Annotated[int, typer.Option(help="Training crop size (data.size).")] = 96,
+    frames: Annotated[int, typer.Option(help="Frames per clip (data.frames).")] = 16,
+    stride: Annotated[int, typer.Option(help="Frame step (data.stride).")] = 4,
+    hop: Annotated[int, typer.Option(help="Window hop (data.hop).")] = 4,
+    beta: Annotated[float, typer.Option(help="Foreground share of the hard mask for mixing (aug.beta).")] = 0.1,
+    batch: Annotated[int, typer.Option(help="Clips per mixed batch.")] = 16,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda, or auto.")] = "cpu",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+) -> None:
+    """Agreement (same argmax) of cached scene targets with the scene model on the actual training crop,
+    per crop-area bin: the eval view (format-1 stores) and crop grids (subsets of the store's), on plain
+    and (with --mask-store) scene-mixed clips.
+
+    Example: [bold]devias-tk bench scene-targets --root data/synthetic --model data/cache/scene_model.pt --scene-store data/cache/scenes-train.zarr --mask-store data/cache/masks-train.zarr --grid full=1:1 --grid default=1:1,0.75:2,0.5:3[/]
+    """
+    import dataclasses
+
+    import torch
+
+    from devias_tk.bench.scene_targets import bench_scene_targets
+    from devias_tk.data.windows import ClipGrid
+    from devias_tk.scenes.model import load_scene_model
+    from devias_tk.utils.device import resolve_device
+    from devias_tk.utils.progress import progress_bar
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    grids = {}
+    for item in grid or []:
+        name, sep, spec = item.partition("=")
+        if not sep or not name or not spec:
+            raise typer.BadParameter(f"--grid {item!r}: use NAME=SPEC (e.g. corners=1:1,0.75:2)")
+        grids[name] = spec
+    scene_model = load_scene_model(model, classes=classes)
+    with progress_bar("scene targets", samples, "clips") as advance:
+        r = bench_scene_targets(root, list_file or root / "lists" / "train.txt", scene_model, scene_store,
+                                ClipGrid(frames, stride, hop), size, grids, scale, samples, mask_store, beta, batch,
+                                seed, resolve_device(device), progress=lambda n: advance(n))
+    table = Table(title="mean IoU of the cached crop with the training crop (first video's frame size)")
+    table.add_column("target")
+    for lo, hi in r.bins:
+        table.add_column(f"area {lo:.2f}-{hi:.2f}", justify="right")
+    table.add_column("all", justify="right")
+    for name in r.targets:
+        table.add_row(name, *(f"{v:.3f}" for v in r.coverage[name]))
+    console.print(table)
+    for which in ("plain", "mixed") if mask_store else ("plain",):
+        table = Table(title=f"bench scene-targets ({which} clips): % of {r.samples} training crops whose cached "
+                            "target has the online target's argmax (mean total variation distance)")
+        table.add_column("target (crops)")
+        for lo, hi in r.bins:
+            table.add_column(f"area {lo:.2f}-{hi:.2f}", justify="right")
+        table.add_column("all", justify="right")
+        for name in r.targets:
+            crops = "eval view" if name not in r.grids else str(len(r.grids[name]))
+            table.add_row(f"{name} ({crops})", *(f"{p:.1f} ({d:.3f})" for p, d in zip(
+                r.percent(which, name), r.mean_tv(which, name), strict=True)))
+        counts = [row[1] for row in getattr(r, which)[r.targets[0]]]
+        table.add_row("samples", *map(str, counts), str(sum(counts)))
+        console.print(table)
+    console.print(f"{r.seconds:.0f} s on {device}")
+    if json_out:
+        json_out.write_text(json.dumps(dataclasses.asdict(r), indent=1) + "\n")

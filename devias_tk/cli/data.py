@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -33,14 +34,29 @@ def synth(
     preset: Annotated[str, typer.Option(help=f"Size preset: {', '.join(benchmark.PRESETS)}.")] = "default",
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives identical files.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
+    rho: Annotated[float | None, typer.Option(
+        help="Share of train/test videos whose scene is their action's own (the bias; the preset's 0.95 by "
+             "default). 1/number-of-scenes draws scenes independently of actions: the unbiased variant "
+             "(`make demo-ceiling`).")] = None,
+    unbiased: Annotated[bool, typer.Option(
+        "--unbiased", help="Shorthand for --rho 1/number-of-scenes: scenes drawn independently of actions.")] = False,
 ) -> None:
     """Generate the embedded synthetic action–scene benchmark (videos, lists, masks, scene images).
 
     Example: [bold]devias-tk data synth data/synthetic --preset default[/]
+    Unbiased twin: [bold]devias-tk data synth data/synthetic-unbiased --unbiased[/]
     """
     if preset not in benchmark.PRESETS:
         raise typer.BadParameter(f"unknown preset {preset!r}; choose from {', '.join(benchmark.PRESETS)}")
     cfg = benchmark.PRESETS[preset]
+    if unbiased:
+        if rho is not None:
+            raise typer.BadParameter("give --rho or --unbiased, not both")
+        rho = 1.0 / cfg.num_scenes
+    if rho is not None:
+        if not 0.0 <= rho <= 1.0:
+            raise typer.BadParameter(f"--rho must be within [0, 1] (got {rho})")
+        cfg = dataclasses.replace(cfg, rho=rho)
     result = benchmark.generate(out, cfg, seed=seed, jobs=resolve_jobs(jobs), preset=preset,
                                 log=lambda msg: err_console.print(f"[yellow]{msg}[/]"))
     if result.already_complete:

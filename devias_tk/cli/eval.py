@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 from rich.table import Table
 
 from devias_tk.cli.common import console, user_errors
+from devias_tk.utils.atomic import atomic_write_text
 
 app = typer.Typer(help="Seen/unseen evaluation suites, H.M. report, k-NN check, run comparison.")
 
@@ -56,10 +58,17 @@ def evaluate_run(
 @app.command()
 @user_errors
 def knn(
-    run: Annotated[Path, typer.Option(help="Run directory.")],
-    root: Annotated[Path, typer.Option(help="Dataset root.")],
-    train_list: Annotated[Path, typer.Option("--train-list", help="Videos whose features fit the k-NN.")],
-    test_list: Annotated[Path, typer.Option("--test-list", help="Videos it classifies.")],
+    run: Annotated[Path | None, typer.Option(help="Run directory (not with --train-features).")] = None,
+    root: Annotated[Path | None, typer.Option(help="Dataset root.")] = None,
+    train_list: Annotated[Path | None, typer.Option("--train-list", help="Videos whose features fit the k-NN.")] = None,
+    test_list: Annotated[Path | None, typer.Option("--test-list", help="Videos it classifies.")] = None,
+    train_features: Annotated[Path | None, typer.Option(
+        "--train-features", help="A `devias-tk features` store of the training videos, instead of --run/--root/"
+        "--train-list (labels: the list's, recorded in the store).",
+    )] = None,
+    test_features: Annotated[Path | None, typer.Option(
+        "--test-features", help="A features store of the test videos, of the same run (with --train-features).",
+    )] = None,
     train_scene_store: Annotated[Path | None, typer.Option(
         "--train-scene-store", help="Scene-label store (`scenes label`) of the train list: its pseudo labels "
         "(argmax of each video's video_probs) replace the list's scene column (UCF-101 and Kinetics lists carry -1).",
@@ -71,6 +80,8 @@ def knn(
     temperature: Annotated[float, typer.Option(help="Weight temperature.")] = 0.07,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch: Annotated[int, typer.Option(help="Videos per batch.")] = 16,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the table as JSON here "
+                                                   "(RUN/eval/knn.json is what `eval compare` reads).")] = None,
 ) -> None:
     """The paper's Table 1 check: weighted k-NN on L2-normalised action and scene features (centre view).
 
@@ -78,13 +89,26 @@ def knn(
     action labels) and S-A near chance when the two features are disentangled. Needs action labels in
     both lists and scene labels from the lists or from scene stores (videos without both are left out). Examples:
     [bold]devias-tk eval knn --run runs/devias --root data/synthetic --train-list data/synthetic/lists/train.txt --test-list data/synthetic/lists/test.txt[/]
+    [bold]devias-tk eval knn --train-features feats/train.zarr --test-features feats/test.zarr[/]
     [bold]devias-tk eval knn --run work/ucf101/run --root /data/UCF101 --train-list work/ucf101/lists/trainlist01.txt --test-list work/ucf101/lists/testlist01.txt --train-scene-store work/ucf101/caches/scenes-trainlist01.zarr --test-scene-store work/ucf101/caches/scenes-testlist01.zarr[/]
     """
-    from devias_tk.evaluate.knn_run import knn_report
+    from devias_tk.errors import DeviasError
+    from devias_tk.evaluate.knn_run import knn_from_stores, knn_report
 
-    table_data = knn_report(run, root, train_list, test_list, k, temperature, device, batch,
-                            train_scene_store=train_scene_store, test_scene_store=test_scene_store)
-    table = Table(title=f"k-NN (k={k}, T={temperature}) top-1, %: {run}")
+    if train_features is not None or test_features is not None:
+        if train_features is None or test_features is None or run is not None:
+            raise DeviasError("give --train-features and --test-features together, without --run")
+        table_data = knn_from_stores(train_features, test_features, k, temperature, train_scene_store,
+                                     test_scene_store)
+        source = f"{train_features}, {test_features}"
+    else:
+        if run is None or root is None or train_list is None or test_list is None:
+            raise DeviasError("give --run, --root, --train-list and --test-list (or --train-features and "
+                              "--test-features)")
+        table_data = knn_report(run, root, train_list, test_list, k, temperature, device, batch,
+                                train_scene_store=train_scene_store, test_scene_store=test_scene_store)
+        source = str(run)
+    table = Table(title=f"k-NN (k={k}, T={temperature}) top-1, %: {source}")
     for col in ("A-A", "S-S", "A-S", "S-A", "chance (action / scene)"):
         table.add_column(col, justify="right")
     console.print(f"videos: {table_data['train_videos']} train, {table_data['test_videos']} test "
@@ -92,6 +116,10 @@ def knn(
     table.add_row(*(f"{100 * table_data[c]:.1f}" for c in ("A-A", "S-S", "A-S", "S-A")),
                   f"{100 * table_data['chance_action']:.1f} / {100 * table_data['chance_scene']:.1f}")
     console.print(table)
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps({**table_data, "k": k, "temperature": temperature,
+                                                "train_list": str(train_list), "test_list": str(test_list)},
+                                               indent=1, default=float) + "\n")
 
 
 @app.command()

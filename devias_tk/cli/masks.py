@@ -22,8 +22,10 @@ from devias_tk.cli.common import (
     user_errors,
 )
 from devias_tk.data.lists import read_list
+from devias_tk.errors import DeviasError
 from devias_tk.masks import extract as extract_mod
 from devias_tk.masks import quality, sheet
+from devias_tk.masks.fame import FameParams
 from devias_tk.masks.windows import WindowSpec, window_indices
 
 app = typer.Typer(help="FAME pseudo-human masks, extracted once into a Zarr store.", no_args_is_help=True)
@@ -36,11 +38,17 @@ def extract(
     list_file: Annotated[Path, typer.Option("--list", help="Toolkit list file of the videos.")],
     out: Annotated[Path, typer.Option(help="Mask store to create or resume (e.g. masks/train.zarr).")],
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
-    size: Annotated[int, typer.Option(help="Working short side of the clip masks, pixels.")] = 112,
-    tubelet_size: Annotated[int, typer.Option(help="Short side of the per-tubelet masks (0: size // 4).")] = 0,
+    size: Annotated[int, typer.Option(help="Working short side, pixels: clip and per-tubelet masks are computed "
+                                            "at this size.")] = 112,
+    tubelet_size: Annotated[int, typer.Option(help="Short side the per-tubelet masks are area-pooled to for storage "
+                                                    "(0: size // 4).")] = 0,
     window: Annotated[int, typer.Option(help="Frames per clip (as in training).")] = 16,
     stride: Annotated[int, typer.Option(help="Frame step inside a clip (as in training).")] = 4,
     hop: Annotated[int, typer.Option(help="Frames between cached window starts (0: = stride).")] = 0,
+    motion_comp: Annotated[str, typer.Option(
+        "--motion-comp", help="Camera-motion compensation before FAME's frame differences (not in the paper): "
+        "none (the paper's FAME), ecc (Euclidean ECC), similarity or homography (tracked corners + RANSAC). "
+        "Recorded in the store; a store is never mixed across settings.")] = "none",
     shard: Annotated[str, typer.Option(help="Process shard i of n of the list ('i/n').")] = "0/1",
     max_failures: Annotated[int, typer.Option(help="Exit with status 1 when more videos fail than this.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds one video may take before its worker is killed.")] = 300.0,
@@ -51,13 +59,18 @@ def extract(
     """Compute FAME soft masks for every cached clip window of every listed video.
 
     Windows start every --hop frames; a training clip drawn on the same grid finds its masks
-    exactly. Resumable: re-running skips finished videos. Example:
+    exactly. Clip and per-tubelet masks are computed on frames resized to --size; the tubelet masks are
+    stored area-pooled to --tubelet-size. Resumable: re-running skips finished videos. Example:
     [bold]devias-tk masks extract --root data/synthetic --list data/synthetic/lists/train.txt --out data/masks/train.zarr[/]
     """
     spec = WindowSpec(window=window, stride=stride, hop=hop or stride, size=size,
                       tubelet_size=tubelet_size or max(1, size // 4))
+    try:
+        params = FameParams(motion_comp=motion_comp)
+    except ValueError as exc:
+        raise DeviasError(f"--motion-comp: {exc}") from None
     summary = extract_mod.extract(
-        root, list_file, out, spec, jobs=resolve_jobs(jobs), shard=extract_mod.parse_shard(shard),
+        root, list_file, out, spec, params, jobs=resolve_jobs(jobs), shard=extract_mod.parse_shard(shard),
         timeout=timeout, retry_failed=retry_failed, log=lambda m: err_console.print(f"[yellow]{m}[/]"),
         backend=make_backend(backend, scheduler),
     )
@@ -91,17 +104,21 @@ def eval_cmd(
     gt_dir: Annotated[Path | None, typer.Option(help="Ground-truth masks (default: ROOT/gt_masks).")] = None,
     beta: Annotated[list[float] | None, typer.Option(help="Foreground shares to score (repeatable).")] = None,
 ) -> None:
-    """Mean IoU of the top-beta FAME mask against ground-truth actor masks, beside a centre box of the same area.
+    """Mean IoU of the top-beta clip and per-tubelet masks against ground-truth actor masks, beside a centre
+    box of the same area.
 
-    Ground truth: GT_DIR/<video path without extension>.npz holding 'mask' bool (T, H, W), as the
-    synthetic benchmark writes. Example:
+    Clip masks are scored against the actor's union over the window's frames, tubelet masks against
+    the union over their frame pair, each at the stored resolution. Ground truth:
+    GT_DIR/<video path without extension>.npz holding 'mask' bool (T, H, W), as the synthetic
+    benchmark writes. Example:
     [bold]devias-tk masks eval data/masks/train.zarr --root data/synthetic --list data/synthetic/lists/train.txt[/]
     """
     betas = beta or [0.3]
     vs = VideoStore(store)
     spec = WindowSpec(**{k: vs.attrs[k] for k in ("window", "stride", "hop", "size", "tubelet_size")})
     gt_dir = gt_dir or root / "gt_masks"
-    scores = {b: ([], []) for b in betas}
+    scorers = {"clip": ("soft", quality.window_ious, "windows"), "tubelet": ("tubelet", quality.tubelet_ious, "tubelets")}
+    scores = {(kind, b): ([], []) for kind in scorers for b in betas}
     missing = 0
     for entry in read_list(list_file):
         if not vs.has(entry.path) or not quality.gt_mask_path(gt_dir, entry.path).is_file():
@@ -109,19 +126,21 @@ def eval_cmd(
             continue
         gt = np.load(quality.gt_mask_path(gt_dir, entry.path))["mask"]
         attrs = vs.video_attrs(entry.path)
-        soft = vs.group(entry.path)["soft"][...]
         indices = window_indices(attrs["num_frames"], attrs["starts"], spec)
-        for b in betas:
-            f, p = quality.window_ious(soft, gt, indices, b)
-            scores[b][0].extend(f)
-            scores[b][1].extend(p)
-    table = Table(title=f"mask IoU vs ground truth: {list_file.name}")
-    for col in ("beta", "windows", "FAME mIoU", "centre-box mIoU", "margin"):
+        group = vs.group(entry.path)
+        for kind, (array, score, _) in scorers.items():
+            masks = group[array][...]
+            for b in betas:
+                f, p = score(masks, gt, indices, b)
+                scores[(kind, b)][0].extend(f)
+                scores[(kind, b)][1].extend(p)
+    table = Table(title=f"mask IoU vs ground truth: {list_file.name} (store format {vs.attrs.get('format_version')})")
+    for col in ("masks", "beta", "scored", "FAME mIoU", "centre-box mIoU", "margin"):
         table.add_column(col, justify="right")
-    for b in betas:
-        f, p = scores[b]
+    for (kind, b), (f, p) in scores.items():
         if f:
-            table.add_row(f"{b:g}", str(len(f)), f"{np.mean(f):.3f}", f"{np.mean(p):.3f}", f"{np.mean(f) - np.mean(p):+.3f}")
+            table.add_row(kind, f"{b:g}", f"{len(f)} {scorers[kind][2]}", f"{np.mean(f):.3f}", f"{np.mean(p):.3f}",
+                          f"{np.mean(f) - np.mean(p):+.3f}")
     console.print(table)
     if missing:
         console.print(f"[yellow]{missing} listed videos have no mask or no ground truth and were skipped[/]")

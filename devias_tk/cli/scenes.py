@@ -19,6 +19,7 @@ from devias_tk.cli.common import (
     resolve_jobs,
     user_errors,
 )
+from devias_tk.data.crop_grid import DEFAULT_GRID
 from devias_tk.data.lists import read_list
 from devias_tk.data.windows import ClipGrid
 from devias_tk.masks.extract import parse_shard
@@ -84,6 +85,11 @@ def label_cmd(
     window: Annotated[int, typer.Option(help="Frames per clip (as in training).")] = 16,
     stride: Annotated[int, typer.Option(help="Frame step inside a clip (as in training).")] = 4,
     hop: Annotated[int, typer.Option(help="Frames between cached window starts (0: = stride).")] = 0,
+    crops: Annotated[str, typer.Option(help="Crop grid that training's scene targets follow: comma-separated side:n "
+                                            "terms, n x n squares whose side is that fraction of the frame's "
+                                            "height and width (1:1 = the full frame only; none = no training "
+                                            "targets, for lists only evaluated). Each crop adds one forward per "
+                                            "distinct frame (a clip model: per window).")] = DEFAULT_GRID,
     shard: Annotated[str, typer.Option(help="Process shard i of n of the list ('i/n').")] = "0/1",
     max_failures: Annotated[int, typer.Option(help="Exit with status 1 when more videos fail than this.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds one video's decode may take before its worker is killed.")] = 300.0,
@@ -94,9 +100,11 @@ def label_cmd(
     """Cache the scene model's distribution for every clip window of every listed video.
 
     Frame-average inflation: a window's distribution is the mean of the image model's softmax over
-    its frames; each distinct frame is run once. A clip model (the DEVIAS video teacher) takes each
-    window's frames as one clip instead. Windows are those of the mask stage's grid. The model's load
-    report is printed first. Resumable: re-running skips finished videos. Examples:
+    its frames; each distinct frame is run once per view. A clip model (the DEVIAS video teacher) takes
+    each window's frames as one clip instead. Views: the model's eval view (resize, centre crop; the
+    video-level pseudo label used by evaluation) and each crop of --crops (training uses the crop that
+    best covers its random crop). Windows are those of the mask stage's grid. The model's load report is
+    printed first. Resumable: re-running skips finished videos. Examples:
     [bold]devias-tk scenes label --root data/synthetic --list data/synthetic/lists/train.txt --model data/scenes/vit_tiny.pt --out data/scenes/train.zarr[/]
     [bold]devias-tk scenes label --root UCF-101 --list lists/train.txt --model resnet50_places365.pth.tar --classes categories_places365.txt --out scenes/train.zarr[/]
     """
@@ -109,7 +117,8 @@ def label_cmd(
         console.print(f"model {scene_model.report.summary()}", markup=False, highlight=False, soft_wrap=True)
     summary = label(root, list_file, scene_model, out, grid, device=device, batch=batch, jobs=resolve_jobs(jobs),
                     shard=parse_shard(shard), timeout=timeout, retry_failed=retry_failed,
-                    log=lambda m: err_console.print(f"[yellow]{m}[/]"), backend=make_backend(backend, scheduler))
+                    log=lambda m: err_console.print(f"[yellow]{m}[/]"), backend=make_backend(backend, scheduler),
+                    crops=crops)
     print_stage_summary(f"scenes: {out}", summary, {"clips": str(summary.clips),
                                                   "clips/s": f"{summary.clips_per_s:.1f}"}, max_failures)
 

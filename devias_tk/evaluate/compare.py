@@ -86,4 +86,29 @@ def compare_runs(runs: list[Path], suite: str) -> str:
                  for c in COLUMNS]
         lines.append(f"| {label} | {seeds} | " + " | ".join(cells) + " |")
     notes = [n for r in reports for n in _notes(r)]
-    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "") + knn_section(runs, reports)
+
+
+KNN_COLUMNS = ("A-A", "S-S", "A-S", "S-A")
+
+
+def knn_section(runs: list[Path], reports: list[dict]) -> str:
+    """'' or a Markdown k-NN table (top-1 %, mean ± std over seeds) of the runs that hold RUN/eval/knn.json
+    (`devias-tk eval knn --json`); runs without one are left out of it."""
+    groups: dict[str, list[dict]] = {}
+    for run, report in zip(runs, reports, strict=True):
+        path = Path(run) / "eval" / "knn.json"
+        if path.is_file():
+            groups.setdefault(report["label"], []).append(json.loads(path.read_text()))
+    if not groups:
+        return ""
+    first = next(iter(groups.values()))[0]
+    lines = [f"\nk-NN (k={first.get('k')}) top-1 %, fitted on {first.get('train_list')}, classifying "
+             f"{first.get('test_list')}; chance: action {100 * first['chance_action']:.1f}, scene "
+             f"{100 * first['chance_scene']:.1f}. A-S: fitted on action features and action labels, queried with scene "
+             "features (action left in the scene slot); S-A the reverse; near chance when disentangled.\n",
+             "| method | seeds | " + " | ".join(KNN_COLUMNS) + " |", "|---|---|" + "---|" * len(KNN_COLUMNS)]
+    for label, group in groups.items():
+        cells = [_cell([100 * g[c] for g in group]) for c in KNN_COLUMNS]
+        lines.append(f"| {label} | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

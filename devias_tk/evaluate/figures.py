@@ -63,37 +63,54 @@ def projection_figure(action_feat: np.ndarray, scene_feat: np.ndarray, actions: 
     return _save(fig, path)
 
 
-def _denormalise(clip: np.ndarray) -> np.ndarray:
+def denormalise(clip: np.ndarray) -> np.ndarray:
     """(C, T, H, W) normalised -> (T, H, W, 3) uint8."""
     x = clip.transpose(1, 2, 3, 0) * np.asarray(IMAGENET_STD) + np.asarray(IMAGENET_MEAN)
     return np.clip(x * 255, 0, 255).astype(np.uint8)
 
 
+def heat_overlay(frame: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """An attention map (h', w'), min-max normalised and blown up to the frame (H, W, 3) uint8, blended
+    over it in the JET colours (red = most attended)."""
+    h, w = frame.shape[:2]
+    heat = heat.astype(np.float32)
+    heat = (heat - heat.min()) / (heat.max() - heat.min() + 1e-8)
+    heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_NEAREST)
+    colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
+    return (0.45 * frame + 0.55 * colour).astype(np.uint8)
+
+
+def text_bar(lines: list[str], width: int, line_height: int = 14) -> np.ndarray:
+    """White (len(lines) * line_height + 2, width, 3) uint8 strip with the lines written in black."""
+    bar = np.full((len(lines) * line_height + 2, width, 3), 255, np.uint8)
+    for i, line in enumerate(lines):
+        cv2.putText(bar, line, (3, (i + 1) * line_height - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    return bar
+
+
 def attention_grid(examples: list[dict], path: Path, scale: int = 2) -> Path:
     """Rows per example: one frame per tubelet, then the action slot's and the scene slot's attention
-    over it. Each example: clip (C, T, H, W) normalised, attn (K, t', h', w'), action_slot, scene_slot,
-    title."""
+    over it. Each example: clip (C, T, H, W) normalised, attn (K, t', h', w') or None (a model without
+    slot attention: the frames row only), action_slot, scene_slot, title, optionally `tubelets` (t' when
+    attn is None) and `lines` (extra text under the title)."""
     rows = []
     for ex in examples:
-        frames = _denormalise(ex["clip"])
-        t_tokens = ex["attn"].shape[1]
+        frames = denormalise(ex["clip"])
+        attn = ex.get("attn")
+        t_tokens = attn.shape[1] if attn is not None else ex.get("tubelets", frames.shape[0])
         step = frames.shape[0] // t_tokens
         picked = frames[::step][:t_tokens]
-        h, w = picked.shape[1:3]
-        tiles = [[], [], []]
+        tiles = [[], [], []] if attn is not None else [[]]
         for t in range(t_tokens):
             tiles[0].append(picked[t])
-            for row, slot in ((1, ex["action_slot"]), (2, ex["scene_slot"])):
-                heat = ex["attn"][slot, t].astype(np.float32)
-                heat = (heat - heat.min()) / (heat.max() - heat.min() + 1e-8)
-                heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_NEAREST)
-                colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
-                tiles[row].append((0.45 * picked[t] + 0.55 * colour).astype(np.uint8))
+            if attn is not None:
+                for row, slot in ((1, ex["action_slot"]), (2, ex["scene_slot"])):
+                    tiles[row].append(heat_overlay(picked[t], attn[slot, t]))
         block = np.concatenate([np.concatenate(r, axis=1) for r in tiles], axis=0)
         block = cv2.resize(block, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-        bar = np.full((16, block.shape[1], 3), 255, np.uint8)
-        cv2.putText(bar, ex["title"] + "  (rows: frames, action slot, scene slot)", (3, 12),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        legend = "  (rows: frames, action slot, scene slot)" if attn is not None else ""
+        bar = text_bar([ex["title"] + legend, *ex.get("lines", [])], block.shape[1])
         rows.append(np.concatenate([bar, block], axis=0))
     width = max(r.shape[1] for r in rows)
     sheet = np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])

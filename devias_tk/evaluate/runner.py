@@ -156,7 +156,9 @@ def markdown_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
 
 
 def run_label(config: dict[str, Any]) -> str:
-    """'DEVIAS', 'Two-Token w/ FAME', ... from a run's configuration."""
+    """run.name when set, else 'DEVIAS', 'Two-Token w/ FAME', ... from a run's configuration."""
+    if config.get("run", {}).get("name"):
+        return str(config["run"]["name"])
     names = {"devias": "DEVIAS", "naive-action": "Naive Action", "naive-scene": "Naive Scene", "one-token": "One-Token",
              "one-token-unified": "One-Token (unified head)", "two-token": "Two-Token",
              "two-token-unified": "Two-Token (unified head)"}

@@ -16,7 +16,8 @@ A suite is YAML::
 A split may give its own `root` (SCUBA and HAT live beside the action dataset) and `optional: true`
 (evaluated when its list exists, so one suite serves whichever unseen sets are present; an absent one
 is kept in `Suite.missing`, and a mean it belongs to is reported as partial, naming it).
-`${VAR}` in paths is replaced from the environment (the `*-all` make targets set them).
+`${VAR}` in paths is replaced from the environment (the `*-all` make targets set them); `${VAR:-default}`
+falls back to the default when VAR is unset.
 Exactly one split is `seen: true`. The suite DEFINES the means: unseen action = mean over all its
 unseen splits with an action metric; unseen scene = mean over all its unseen splits with a scene
 metric (present or not: `Suite.means`); H.M. = harmonic mean of seen action, unseen action, seen
@@ -36,12 +37,14 @@ import yaml
 from devias_tk.errors import DeviasError
 
 METRICS = {"top1": 1, "top5": 5}
-_VAR = re.compile(r"\$\{(\w+)\}")
+_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")  # ${NAME} or ${NAME:-default}
 
 
 def _expand(text: str, where: str) -> Path:
     def value(match: re.Match) -> str:
-        name = match.group(1)
+        name, default = match.group(1), match.group(2)
+        if name not in os.environ and default is not None:
+            return default
         if name not in os.environ:
             raise DeviasError(f"{where}: ${{{name}}} is not set in the environment")
         return os.environ[name]

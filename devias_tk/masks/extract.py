@@ -3,8 +3,15 @@
 Per video group (see devias_tk.cache.store for the store layout):
 
 - ``soft``     uint8 (num_windows, H, W): clip-level soft mask at the working size (short side `size`)
-- ``tubelet``  uint8 (num_windows, window // 2, h, w): per-tubelet soft masks (short side `tubelet_size`)
+- ``tubelet``  uint8 (num_windows, window // 2, h, w): per-tubelet soft masks, computed at the working
+               size and area-pooled to the grid of short side `tubelet_size`
 - attrs: path, num_frames, fps, source_height/width, starts (window start frames), padded
+
+Root attributes: kind "fame-masks", format_version, toolkit_version, algorithm, params (the
+FameParams, motion_comp included), window, stride, hop, size, tubelet_size, short_policy,
+source_list, list_sha256, num_videos. Format history: 1 computed the tubelet masks on frames
+resized to `tubelet_size` (too coarse for FAME's colour model and blur); 2 computes them at `size`
+and pools. A store of another format is refused: re-run `masks extract` into a new store.
 
 Both arrays are chunked by up to CHUNK_WINDOWS windows along the first axis (one file per array for a
 UCF-101-length video), zstd-compressed.
@@ -35,9 +42,21 @@ from devias_tk.utils.workers import inject_fault as _inject_fault
 
 KIND = "fame-masks"
 CHUNK_WINDOWS = 32
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # keep devias_tk.train.engine.MASK_STORE_FORMAT_VERSION equal
 IDENTITY = ("kind", "format_version", "params", "window", "stride", "hop", "size", "tubelet_size",
             "short_policy", "list_sha256")
+
+
+def check_format_version(path: str | Path, command: str = "masks extract") -> None:
+    """Refuse an existing mask store written in another format (its arrays mean something else)."""
+    if not (Path(path) / "zarr.json").is_file():
+        return
+    attrs = VideoStore(path).attrs
+    found = attrs.get("format_version")
+    if attrs.get("kind") == KIND and found != FORMAT_VERSION:
+        raise DeviasError(
+            f"{path}: mask store format {found}, this toolkit writes format {FORMAT_VERSION} (per-tubelet masks "
+            f"now computed at the working size, then pooled); re-run `{command}` into a new store (another --out)")
 
 
 def store_attributes(spec: WindowSpec, params: fame.FameParams, list_path: Path, num_videos: int) -> dict:
@@ -45,7 +64,8 @@ def store_attributes(spec: WindowSpec, params: fame.FameParams, list_path: Path,
         "kind": KIND,
         "format_version": FORMAT_VERSION,
         "toolkit_version": __version__,
-        "algorithm": "FAME soft mask (motion seeds + 1000-bin HSV colour model), uint8 = round(255 * p)",
+        "algorithm": "FAME soft masks (motion seeds + 1000-bin HSV colour model) at the working size, tubelet "
+                     "masks area-pooled to tubelet_size; uint8 = round(255 * p)",
         "params": params.to_dict(),
         **dataclasses.asdict(spec),
         "short_policy": SHORT_POLICY,
@@ -137,6 +157,7 @@ def extract(
     spec.validate()
     started = time.perf_counter()
     entries: list[VideoEntry] = read_list(list_path)
+    check_format_version(out)
     store, mine, todo = open_for_run(out, store_attributes(spec, params, Path(list_path), len(entries)), IDENTITY,
                                      entries, shard, retry_failed, log)
     summary = ExtractSummary(Path(out), len(mine), len(mine) - len(todo), 0)

@@ -11,7 +11,12 @@ A clip is `clip_len` sampled frames, float32 RGB in [0, 1], shape (T, H, W, 3):
    bins for each, +1 on every background bin (Laplace), each normalised to sum 1;
 4. per pixel p_fg / (p_fg + p_bg) of its bin, blurred, min-max normalised -> the soft mask.
 The hard mask keeps the top beta * H * W pixels. A per-tubelet mask uses D of one frame pair
-(2j, 2j+1) and the whole clip's colours.
+(2j, 2j+1) and the whole clip's colours, computed at the clip's (working) size; the stage then
+area-pools it to a smaller grid for storage.
+
+Optional camera-motion compensation (`FameParams.motion_comp`, not in the paper; see
+devias_tk.masks.motion): frame t+1 is warped onto frame t before differencing, and the pixels the
+warp leaves undefined (the strip the camera uncovered) get difference 0, i.e. no evidence of motion.
 
 The authors' release converts hue from radians with a second 2*pi factor; here hue is in [0, 1)
 as the method defines it.
@@ -24,6 +29,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from devias_tk.masks.motion import aligned_pair, check_method
+
 NUM_LEVELS = 10
 NUM_BINS = NUM_LEVELS**3
 EPS = 1e-8
@@ -34,6 +41,10 @@ class FameParams:
     fg_fraction: float = 0.5  # top share of motion pixels used as foreground seeds
     bg_fraction: float = 0.1  # bottom share used as background seeds
     blur_fraction: float = 0.1  # Gaussian kernel ~ this fraction of the short side
+    motion_comp: str = "none"  # camera-motion compensation before differencing (masks.motion.METHODS)
+
+    def __post_init__(self) -> None:
+        check_method(self.motion_comp)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,9 +73,21 @@ def abs_channel_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return d[..., 0] + d[..., 1] + d[..., 2]
 
 
-def pair_differences(frames: np.ndarray) -> np.ndarray:
+def pair_difference(a: np.ndarray, b: np.ndarray, motion_comp: str = "none") -> np.ndarray:
+    """sum_c |a - b| (H, W), with b first aligned onto a when `motion_comp` is not 'none'; 0 where b's
+    warped image is undefined."""
+    aligned, defined = aligned_pair(a, b, motion_comp)
+    diff = abs_channel_sum(aligned, a)
+    if defined is not None:
+        diff[~defined] = 0
+    return diff
+
+
+def pair_differences(frames: np.ndarray, motion_comp: str = "none") -> np.ndarray:
     """sum_c |x_t - x_t+1| for each consecutive pair: (T, H, W, 3) -> (T - 1, H, W)."""
-    return abs_channel_sum(frames[1:], frames[:-1])
+    if motion_comp == "none":
+        return abs_channel_sum(frames[1:], frames[:-1])
+    return np.stack([pair_difference(frames[t], frames[t + 1], motion_comp) for t in range(len(frames) - 1)])
 
 
 def motion_map(differences: np.ndarray, kernel: int) -> np.ndarray:
@@ -93,34 +116,58 @@ def seed_indices(motion: np.ndarray, fraction: float, top: bool) -> np.ndarray:
     return order[:count]
 
 
-def foreground_likelihood(motion: np.ndarray, bins: np.ndarray, params: FameParams) -> np.ndarray:
-    """p_fg / (p_fg + p_bg) of each pixel's colour bin, from motion-selected seeds: (H, W) in [0, 1]."""
+def motion_seeds(motion: np.ndarray, params: FameParams) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of the foreground and background seeds of a motion map (they depend on motion only)."""
+    return seed_indices(motion, params.fg_fraction, True), seed_indices(motion, params.bg_fraction, False)
+
+
+def likelihood_from_seeds(seeds: tuple[np.ndarray, np.ndarray], bins: np.ndarray) -> np.ndarray:
+    """p_fg / (p_fg + p_bg) of each pixel's colour bin, from (foreground, background) seed indices."""
     flat_bins = bins.reshape(-1)
-    fg = np.bincount(flat_bins[seed_indices(motion, params.fg_fraction, True)], minlength=NUM_BINS)
-    bg = np.bincount(flat_bins[seed_indices(motion, params.bg_fraction, False)], minlength=NUM_BINS) + 1.0
+    fg = np.bincount(flat_bins[seeds[0]], minlength=NUM_BINS)
+    bg = np.bincount(flat_bins[seeds[1]], minlength=NUM_BINS) + 1.0
     p_fg = fg / fg.sum()
     p_bg = bg / bg.sum()
     ratio = (p_fg / (p_fg + p_bg)).astype(np.float32)
     return ratio[bins]
 
 
+def foreground_likelihood(motion: np.ndarray, bins: np.ndarray, params: FameParams) -> np.ndarray:
+    """p_fg / (p_fg + p_bg) of each pixel's colour bin, from motion-selected seeds: (H, W) in [0, 1]."""
+    return likelihood_from_seeds(motion_seeds(motion, params), bins)
+
+
+def soft_mask_from_seeds(seeds: tuple[np.ndarray, np.ndarray], bins: np.ndarray, kernel: int) -> np.ndarray:
+    return min_max(gaussian_blur(likelihood_from_seeds(seeds, bins), kernel))
+
+
 def soft_mask_from(motion: np.ndarray, bins: np.ndarray, kernel: int, params: FameParams) -> np.ndarray:
-    return min_max(gaussian_blur(foreground_likelihood(motion, bins, params), kernel))
+    return soft_mask_from_seeds(motion_seeds(motion, params), bins, kernel)
+
+
+def area_pool(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Maps (..., H, W) resized to (..., h, w) by area averaging (exact means for integer factors)."""
+    flat = maps.reshape(-1, *maps.shape[-2:]).astype(np.float32)
+    out = np.stack([cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_AREA) for m in flat])
+    return out.reshape(*maps.shape[:-2], *shape)
 
 
 def fame_soft_mask(frames: np.ndarray, params: FameParams = FameParams()) -> np.ndarray:
     """The clip-level soft mask (H, W) in [0, 1] of a (T, H, W, 3) float clip."""
     kernel = blur_kernel_size(min(frames.shape[1:3]), params.blur_fraction)
-    motion = motion_map(pair_differences(frames), kernel)
+    motion = motion_map(pair_differences(frames, params.motion_comp), kernel)
     return soft_mask_from(motion, colour_bins(frames.mean(axis=0)), kernel, params)
 
 
-def fame_tubelet_masks(frames: np.ndarray, params: FameParams = FameParams()) -> np.ndarray:
-    """Per-tubelet soft masks (T // 2, H, W): D from frames (2j, 2j + 1), colours from the whole clip."""
+def fame_tubelet_masks(frames: np.ndarray, params: FameParams = FameParams(),
+                       pooled_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Per-tubelet soft masks (T // 2, H, W): D from frames (2j, 2j + 1), colours from the whole clip,
+    both at the frames' size; area-pooled to (T // 2, *pooled_shape) when that is given."""
     kernel = blur_kernel_size(min(frames.shape[1:3]), params.blur_fraction)
     bins = colour_bins(frames.mean(axis=0))
-    diffs = pair_differences(frames)[0::2]
-    return np.stack([soft_mask_from(motion_map(d[None], kernel), bins, kernel, params) for d in diffs])
+    diffs = [pair_difference(frames[t], frames[t + 1], params.motion_comp) for t in range(0, len(frames) - 1, 2)]
+    maps = np.stack([soft_mask_from(motion_map(d[None], kernel), bins, kernel, params) for d in diffs])
+    return maps if pooled_shape is None else area_pool(maps, pooled_shape)
 
 
 def top_fraction_mask(soft: np.ndarray, beta: float) -> np.ndarray:

@@ -2,8 +2,8 @@
 that has person masks), in the FAME store's format so training can use either.
 
 A window's clip-level "soft" mask is the share of its frames in which each pixel is the actor; a
-tubelet's is the share of its two frames. The trainer's top-beta cut then keeps the pixels the actor
-covers most. This is an upper bound for FAME, not part of the method.
+tubelet's is the share of its two frames, area-resized to the `tubelet_size` grid. The trainer's
+top-beta cut then keeps the pixels the actor covers most. This is an upper bound for FAME, not part of the method.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.data.lists import read_list
 from devias_tk.data.transforms import short_side_size
 from devias_tk.errors import DeviasError
-from devias_tk.masks.extract import FORMAT_VERSION, IDENTITY, KIND
+from devias_tk.masks.extract import FORMAT_VERSION, IDENTITY, KIND, check_format_version
 from devias_tk.masks.fame import to_uint8
 from devias_tk.masks.quality import gt_mask_path
 from devias_tk.masks.windows import SHORT_POLICY, WindowSpec, window_indices, window_starts
@@ -51,6 +51,7 @@ def import_ground_truth(list_path: str | Path, gt_dir: str | Path, out: str | Pa
     """Write a mask store from `gt_dir/<video path without extension>.npz` ('mask', bool (T, H, W))."""
     spec.validate()
     entries = read_list(list_path)
+    check_format_version(out, "masks import-gt")
     attrs = {"kind": KIND, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
              "algorithm": ALGORITHM, "params": {"source": "ground truth"}, **dataclasses.asdict(spec),
              "short_policy": SHORT_POLICY, "source_list": Path(list_path).name,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from devias_tk.data.transforms import short_side_size
 from devias_tk.data.windows import SHORT_POLICY, window_indices, window_starts
 from devias_tk.masks import fame
 
@@ -22,20 +23,21 @@ class WindowSpec:
     window: int = 16  # frames per clip
     stride: int = 4  # frame step inside a clip
     hop: int = 4  # step between window starts
-    size: int = 112  # working short side for clip masks
-    tubelet_size: int = 28  # short side for per-tubelet masks (they are pooled to patches in training)
+    size: int = 112  # working short side: clip and per-tubelet masks are computed at this size
+    tubelet_size: int = 28  # short side the per-tubelet masks are area-pooled to for storage
 
     def validate(self) -> None:
         if self.window < 2 or self.window % 2:
             raise ValueError("window must be an even number of frames >= 2 (tubelets are frame pairs)")
         if min(self.stride, self.hop, self.size, self.tubelet_size) < 1:
             raise ValueError("stride, hop, size and tubelet_size must be positive")
+        if self.tubelet_size > self.size:
+            raise ValueError(f"tubelet_size {self.tubelet_size} exceeds size {self.size}: the per-tubelet masks "
+                             "are computed at the working size and pooled down to tubelet_size")
 
 
 def resize_frames(frames: np.ndarray, short: int) -> np.ndarray:
     """uint8 (T, H, W, 3) -> float32 in [0, 1] with the short side `short` (area interpolation)."""
-    from devias_tk.data.transforms import short_side_size
-
     h, w = short_side_size(frames.shape[1], frames.shape[2], short)
     out = np.empty((frames.shape[0], h, w, 3), np.float32)
     for i, f in enumerate(frames):
@@ -51,32 +53,34 @@ def compute_windows(
 
     `decoded` holds the distinct frames the windows need (uint8, (F, H, W, 3)); `positions[k, i]` is
     the row of `decoded` holding frame i of window k. Returns uint8 clip masks (K, h, w) at the
-    working size and uint8 per-tubelet masks (K, window // 2, ht, wt) at the tubelet size. Results
-    equal `fame_soft_mask` / `fame_tubelet_masks` applied to each window; frame differences shared
-    by overlapping windows are computed once.
+    working size and uint8 per-tubelet masks (K, window // 2, ht, wt): computed at the working size
+    too, then area-pooled to the grid whose short side is `tubelet_size`. Results equal
+    `fame_soft_mask` / `fame_tubelet_masks(..., pooled_shape=(ht, wt))` applied to each window's
+    resized frames; a frame pair's difference, motion map and seeds are computed once however many
+    overlapping windows use the pair.
     """
     big = resize_frames(decoded, spec.size)
-    small = resize_frames(decoded, spec.tubelet_size)
-    big_kernel = fame.blur_kernel_size(min(big.shape[1:3]), params.blur_fraction)
-    small_kernel = fame.blur_kernel_size(min(small.shape[1:3]), params.blur_fraction)
-    big_diffs: dict[tuple[int, int], np.ndarray] = {}
-    small_diffs: dict[tuple[int, int], np.ndarray] = {}
+    pooled = short_side_size(decoded.shape[1], decoded.shape[2], spec.tubelet_size)
+    kernel = fame.blur_kernel_size(min(big.shape[1:3]), params.blur_fraction)
+    diffs: dict[tuple[int, int], np.ndarray] = {}
+    seeds: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
-    def diff(cache: dict, frames: np.ndarray, a: int, b: int) -> np.ndarray:
-        if (a, b) not in cache:
-            cache[(a, b)] = fame.abs_channel_sum(frames[b], frames[a])
-        return cache[(a, b)]
+    def diff(a: int, b: int) -> np.ndarray:
+        if (a, b) not in diffs:
+            diffs[(a, b)] = fame.pair_difference(big[a], big[b], params.motion_comp)
+        return diffs[(a, b)]
+
+    def pair_seeds(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        if (a, b) not in seeds:
+            seeds[(a, b)] = fame.motion_seeds(fame.motion_map(diff(a, b)[None], kernel), params)
+        return seeds[(a, b)]
 
     clip_masks, tubelets = [], []
     for p in positions:
         pairs = list(zip(p[:-1].tolist(), p[1:].tolist(), strict=True))
-        motion = fame.motion_map(np.stack([diff(big_diffs, big, a, b) for a, b in pairs]), big_kernel)
+        motion = fame.motion_map(np.stack([diff(a, b) for a, b in pairs]), kernel)
         bins = fame.colour_bins(big[p].mean(axis=0))
-        clip_masks.append(fame.to_uint8(fame.soft_mask_from(motion, bins, big_kernel, params)))
-        small_bins = fame.colour_bins(small[p].mean(axis=0))
-        tubelets.append(np.stack([
-            fame.to_uint8(fame.soft_mask_from(
-                fame.motion_map(diff(small_diffs, small, a, b)[None], small_kernel), small_bins, small_kernel, params))
-            for a, b in pairs[0::2]
-        ]))
+        clip_masks.append(fame.to_uint8(fame.soft_mask_from(motion, bins, kernel, params)))
+        maps = np.stack([fame.soft_mask_from_seeds(pair_seeds(a, b), bins, kernel) for a, b in pairs[0::2]])
+        tubelets.append(fame.to_uint8(fame.area_pool(maps, pooled)))
     return np.stack(clip_masks), np.stack(tubelets)

@@ -37,7 +37,7 @@ PRESETS: dict[str, dict[str, int]] = {
 # Keyword arguments VideoViT accepts; the model factory uses this to route a flat config.
 BACKBONE_KEYS = frozenset({
     "size", "embed_dim", "depth", "num_heads", "patch_size", "tubelet_size", "frames", "img_size",
-    "in_chans", "mlp_ratio", "drop_path", "init_values", "grad_checkpointing",
+    "in_chans", "mlp_ratio", "drop_path", "init_values", "grad_checkpointing", "stem",
 })
 
 
@@ -55,15 +55,72 @@ def sinusoid_table(num_positions: int, dim: int, device: torch.device | str | No
     return table.float()
 
 
-class PatchEmbed3d(nn.Module):
-    """Non-overlapping tubelet embedding: Conv3d with kernel = stride = (tubelet, patch, patch)."""
+STEMS = ("patch", "conv", "conv3d", "hmlp")
 
-    def __init__(self, in_chans: int, embed_dim: int, patch_size: int, tubelet_size: int) -> None:
+
+def _stem_stages(patch_size: int) -> int:
+    stages = patch_size.bit_length() - 1
+    if 1 << stages != patch_size or stages < 1:
+        raise ValueError(f"a {patch_size}-pixel patch cannot be built from stride-2 stem stages (use a power of two)")
+    return stages
+
+
+def _stem_layers(kind: str, in_chans: int, embed_dim: int, patch_size: int) -> tuple[nn.Sequential, int, int]:
+    """Per-frame layers in front of the tubelet projection: (layers, output channels, spatial stride left).
+
+    "conv": 3x3 stride-2 convolutions with BatchNorm and ReLU (the convolutional stem of Xiao et al.,
+    "Early convolutions help transformers see better", 2021), channels doubling up to embed_dim / 2;
+    its receptive fields overlap neighbouring patches. "conv3d": the same with 3x3x3 kernels (stride 1
+    in time), so the first features already respond to motion. "hmlp": the hierarchical per-patch stem of DeiT III
+    (Touvron et al., 2022): non-overlapping 4x4 then 2x2 convolutions (kernel = stride), so every token
+    still depends on its own patch only, which keeps masked pre-training honest.
+    """
+    stages = _stem_stages(patch_size)
+    layers: list[nn.Module] = []
+    if kind in ("conv", "conv3d"):
+        channels = [max(8, embed_dim >> (stages - i)) for i in range(stages)]
+        kt = 3 if kind == "conv3d" else 1
+        prev = in_chans
+        for c in channels:
+            layers += [nn.Conv3d(prev, c, (kt, 3, 3), (1, 2, 2), (kt // 2, 1, 1), bias=False), nn.BatchNorm3d(c),
+                       nn.ReLU(inplace=True)]
+            prev = c
+        return nn.Sequential(*layers), prev, 1
+    width = max(8, embed_dim // 4)
+    first = min(4, patch_size // 2) if patch_size > 2 else 1
+    layers += [nn.Conv3d(in_chans, width, (1, first, first), (1, first, first)), nn.BatchNorm3d(width), nn.GELU()]
+    left = patch_size // first
+    while left > 2:
+        layers += [nn.Conv3d(width, width, (1, 2, 2), (1, 2, 2)), nn.BatchNorm3d(width), nn.GELU()]
+        left //= 2
+    return nn.Sequential(*layers), width, left
+
+
+class PatchEmbed3d(nn.Module):
+    """Tubelet embedding: (B, C, T, H, W) -> one token per tubelet x patch.
+
+    stem "patch" (VideoMAE): a Conv3d with kernel = stride = (tubelet, patch, patch), named `proj` as in
+    VideoMAE's checkpoints. "conv" / "hmlp": per-frame layers (`stem`, see `_stem_layers`) and then `proj`,
+    a Conv3d merging the tubelet's frames (and the remaining spatial stride) into embed_dim channels. A
+    convolutional inductive bias lets a small model learn from a few hundred videos what a linear patch
+    projection learns only from far more data.
+    """
+
+    def __init__(self, in_chans: int, embed_dim: int, patch_size: int, tubelet_size: int, stem: str = "patch") -> None:
         super().__init__()
+        if stem not in STEMS:
+            raise ValueError(f"unknown stem {stem!r}; choose from {', '.join(STEMS)}")
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
-        kernel = (tubelet_size, patch_size, patch_size)
-        self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=kernel, stride=kernel)
+        self.stem_kind = stem
+        if stem == "patch":
+            self.stem = None
+            kernel = (tubelet_size, patch_size, patch_size)
+            self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=kernel, stride=kernel)
+        else:
+            self.stem, channels, left = _stem_layers(stem, in_chans, embed_dim, patch_size)
+            kernel = (tubelet_size, left, left)
+            self.proj = nn.Conv3d(channels, embed_dim, kernel_size=kernel, stride=kernel)
 
     def grid(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
         """Token grid (t', h', w') for a clip of frames x height x width."""
@@ -76,6 +133,8 @@ class PatchEmbed3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> (B, t'*h'*w', D); token index = t*h'*w' + i*w' + j (raster within a tubelet)."""
+        if self.stem is not None:
+            x = self.stem(x)
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
@@ -102,6 +161,7 @@ class VideoViT(nn.Module):
         drop_path: float = 0.0,
         init_values: float | None = None,
         grad_checkpointing: bool = False,
+        stem: str = "patch",
     ) -> None:
         super().__init__()
         if size not in PRESETS:
@@ -115,7 +175,7 @@ class VideoViT(nn.Module):
         self.frames, self.img_size = frames, img_size
         self.grad_checkpointing = grad_checkpointing
 
-        self.patch_embed = PatchEmbed3d(in_chans, self.embed_dim, patch_size, tubelet_size)
+        self.patch_embed = PatchEmbed3d(in_chans, self.embed_dim, patch_size, tubelet_size, stem)
         rates = torch.linspace(0, drop_path, depth).tolist()  # stochastic depth grows linearly with depth
         self.blocks = nn.ModuleList(
             EvaBlock(

@@ -125,6 +125,10 @@ def build_config(tree: dict[str, Any]) -> PretrainConfig:
         raise DeviasError(f"model: {', '.join(bad)} not backbone keys (allowed: {', '.join(sorted(BACKBONE_KEYS))}); "
                           "the clip shape is data.frames and data.size")
     cfg = PretrainConfig(model=model, **sections)
+    if cfg.model.get("stem") in ("conv", "conv3d"):
+        # overlapping kernels carry pixels of masked patches into visible tokens: reconstruction would leak
+        raise DeviasError(f"model.stem {cfg.model['stem']!r}: a convolutional stem sees the neighbouring (masked) "
+                          "patches, so masked pre-training would leak; use stem patch or hmlp (per-patch)")
     if not 0 < cfg.mae.mask_ratio < 1:
         raise DeviasError(f"mae.mask_ratio must be in (0, 1) (got {cfg.mae.mask_ratio})")
     if cfg.run.amp not in ("auto", "bf16", "off"):

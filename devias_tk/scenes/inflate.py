@@ -25,45 +25,15 @@ import numpy as np
 import torch
 from torch import nn
 
-INFLATIONS = ("frame-average",)  # for image models (what a toolkit scene-model checkpoint may name)
-CLIP_MODEL = "clip-model"  # the scene model takes whole clips; the store's `inflation` names it
-
-
-def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in model units: /255, minus mean, over std, per channel."""
-    x = images.permute(0, 3, 1, 2).float().div_(255.0)
-    m = torch.tensor(mean, dtype=x.dtype, device=x.device)[None, :, None, None]
-    s = torch.tensor(std, dtype=x.dtype, device=x.device)[None, :, None, None]
-    return (x - m) / s
-
-
-@torch.inference_mode()
-def image_probs(
-    module: nn.Module, images: torch.Tensor, mean: Sequence[float], std: Sequence[float],
-    amp_dtype: torch.dtype | None = None,
-) -> torch.Tensor:
-    """Softmax class distribution (N, K), float32, of uint8 images (N, H, W, 3) already on the model's device.
-
-    `amp_dtype` (bf16 / fp16) runs the network under autocast; the softmax is always float32.
-    """
-    x = normalise(images, mean, std)
-    with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-        logits = module(x)
-    return logits.float().softmax(dim=-1)
-
-
-@torch.inference_mode()
-def clip_model_probs(
-    module: nn.Module, clips: torch.Tensor, mean: Sequence[float], std: Sequence[float],
-    amp_dtype: torch.dtype | None = None,
-) -> torch.Tensor:
-    """Softmax (B, K), float32, of a clip model on uint8 clips (B, T, H, W, 3) already on its device."""
-    b, t = clips.shape[:2]
-    x = normalise(clips.reshape(b * t, *clips.shape[2:]), mean, std)
-    x = x.reshape(b, t, *x.shape[1:]).transpose(1, 2)  # (B, C, T, H, W)
-    with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-        logits = module(x)
-    return logits.float().softmax(dim=-1)
+# The forward passes live at the model level (the trainer's online targets use them too).
+from devias_tk.models.scene_model import (  # noqa: F401  (re-exported)
+    CLIP_MODEL,
+    INFLATIONS,
+    FrameAverage,
+    clip_model_probs,
+    image_probs,
+    normalise,
+)
 
 
 def clip_probs(module: nn.Module, clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -92,24 +62,6 @@ def topk_padded(probs: np.ndarray, k: int = 5) -> np.ndarray:
         pad = np.full((*order.shape[:-1], missing), -1, np.int16)
         order = np.concatenate([order, pad], axis=-1)
     return order
-
-
-class FrameAverage(nn.Module):
-    """The inflated model as a module: normalised clips (B, C, T, H, W) -> (B, K) frame-averaged softmax.
-
-    For callers that want a video scene teacher in the loop (as the DEVIAS release runs one); the
-    labelling stage uses `image_probs` + `window_probs` instead, which shares overlapping frames.
-    """
-
-    def __init__(self, image_model: nn.Module) -> None:
-        super().__init__()
-        self.image_model = image_model
-
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        b, c, t, h, w = clips.shape
-        frames = clips.transpose(1, 2).reshape(b * t, c, h, w)
-        probs = self.image_model(frames).float().softmax(dim=-1)
-        return probs.reshape(b, t, -1).mean(dim=1)
 
 
 def inflate_patch_kernel(weight: torch.Tensor, frames: int) -> torch.Tensor:

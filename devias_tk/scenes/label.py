@@ -1,25 +1,32 @@
 """`scenes label`: per-window and per-video pseudo scene distributions for every video of a list, into a store.
 
-Root attributes (besides VideoStore's `format`): kind "scene-labels", format_version, toolkit_version,
+Root attributes (besides VideoStore's `format`): kind "scene-labels", format_version (2), toolkit_version,
 model {arch, checkpoint, sha256, input_size}, class_names, num_classes, inflation, window, stride, hop,
-short_policy, source_list, list_sha256, num_videos.
+short_policy, crop_grid (C boxes [y0, x0, y1, x1] in normalised frame coordinates, devias_tk.data.crop_grid),
+source_list, list_sha256, num_videos.
 
 Per video group `videos/<key>`:
 
 - ``probs``        float16 (K, S): softmax scene distribution of each of the K windows of the shared
-                   temporal grid (devias_tk.data.windows, the same `starts` as the mask store)
+                   temporal grid (devias_tk.data.windows, the same `starts` as the mask store), on the
+                   scene model's eval view (short side resized, centre crop)
 - ``top5``         int16 (K, 5): class indices per window, most probable first (-1 past S classes)
-- ``video_probs``  float16 (S,): the mean over windows, the video-level pseudo label distribution
+- ``video_probs``  float16 (S,): the mean of `probs` over windows, the video-level pseudo label (evaluation)
+- ``crop_probs``   float16 (K, C, S): each window's distribution on each crop of the crop grid (the box
+                   cut from the frames and resized to the model's input); training uses the crop that
+                   best covers its random-resized crop. Absent with an empty grid (`--crops none`, for
+                   lists that are only evaluated: they need `video_probs` alone)
 - attrs: path, num_frames, starts, padded, video_top5
 
 Work: worker processes (`supervised_map`, killed and recorded past `timeout`) decode each distinct
-frame the windows need once and cut the model's eval view; the main process batches frames of
-consecutive videos through the image model (`batch` frames per forward, autocast on GPU), averages
-each window's frames (frame-average inflation) and commits the video's group atomically.
+frame the windows need once and cut the model's 1 + C views of it (eval view, crops); the main process
+batches them, for consecutive videos, through the image model (`batch` images per forward, autocast on
+GPU), averages each window's frames per view (frame-average inflation) and commits the video's group
+atomically. Cost: (1 + C) image forwards per distinct frame.
 
-A clip model (inflation "clip-model", the DEVIAS video teacher) gets each window's frames as one clip
-instead, `batch // window` clips per forward (at least one); the frames are still decoded once and
-the clips cut from them in the main process. Its cost is a full clip forward per window.
+A clip model (inflation "clip-model", the DEVIAS video teacher) gets each (window, view)'s frames as one
+clip instead, `batch // window` clips per forward (at least one); the frames are still decoded once and
+the clips cut from them in the main process. Its cost is a full clip forward per window and view.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +43,7 @@ import torch
 
 from devias_tk import __version__
 from devias_tk.cache.store import file_sha256, open_for_run
+from devias_tk.data.crop_grid import DEFAULT_GRID, NormBox, square_grid
 from devias_tk.data.lists import read_list, resolve
 from devias_tk.data.windows import SHORT_POLICY, ClipGrid
 from devias_tk.errors import DeviasError
@@ -47,14 +55,15 @@ from devias_tk.utils.progress import progress_bar
 from devias_tk.utils.workers import LOCAL, Backend, run_tasks, single_threaded_cv2
 
 KIND = "scene-labels"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: crop_probs and the crop_grid attribute
 TOP_K = 5
 CHUNK_WINDOWS = 1024
 IDENTITY = ("kind", "format_version", "model.sha256", "model.input_size", "inflation", "window", "stride", "hop",
-            "short_policy", "list_sha256")
+            "short_policy", "crop_grid", "list_sha256")
 
 
-def store_attributes(model: SceneModel, grid: ClipGrid, list_path: Path, num_videos: int) -> dict:
+def store_attributes(model: SceneModel, grid: ClipGrid, list_path: Path, num_videos: int,
+                     crops: Sequence[NormBox]) -> dict:
     return {
         "kind": KIND,
         "format_version": FORMAT_VERSION,
@@ -67,37 +76,44 @@ def store_attributes(model: SceneModel, grid: ClipGrid, list_path: Path, num_vid
         "stride": grid.stride,
         "hop": grid.hop,
         "short_policy": SHORT_POLICY,
+        "crop_grid": [list(b) for b in crops],
         "source_list": Path(list_path).name,
         "list_sha256": file_sha256(list_path),
         "num_videos": num_videos,
     }
 
 
-def video_arrays(frame_probs: np.ndarray, positions: np.ndarray | None) -> dict[str, np.ndarray]:
-    """The arrays of one video's group from its distinct frames' distributions (F, S) and window rows (K, T),
-    or (positions None, a clip model) from its windows' distributions (K, S)."""
-    probs = frame_probs.astype(np.float64)
-    per_window = probs if positions is None else window_probs(probs, positions)
-    video = per_window.mean(axis=0)
+def video_arrays(item_probs: np.ndarray, positions: np.ndarray | None, num_views: int) -> dict[str, np.ndarray]:
+    """The arrays of one video's group from the distributions of its items, view-major (view 0 the eval
+    view, then the crops): of its distinct frames, (V * F, S), with the window rows (K, T) of those frames;
+    or (positions None, a clip model) of its windows, (V * K, S)."""
+    probs = item_probs.astype(np.float64).reshape(num_views, -1, item_probs.shape[-1])
+    per_view = probs if positions is None else np.stack([window_probs(p, positions) for p in probs])  # (V, K, S)
+    eval_windows = per_view[0]
+    video = eval_windows.mean(axis=0)
     return {
-        "probs": per_window.astype(np.float16),
-        "top5": topk_padded(per_window, TOP_K),
+        "probs": eval_windows.astype(np.float16),
+        "top5": topk_padded(eval_windows, TOP_K),
         "video_probs": video.astype(np.float16),
         "video_top5": topk_padded(video, TOP_K),
+        "crop_probs": np.ascontiguousarray(per_view[1:].transpose(1, 0, 2)).astype(np.float16),
     }
 
 
 class WindowClips:
-    """A video's windows as clips, cut on demand from its distinct frames: `[lo:hi]` -> (hi - lo, T, S, S, 3)."""
+    """A video's (view, window) clips, view-major, cut on demand from its views of the distinct frames
+    (V, F, S, S, 3): `[lo:hi]` -> (hi - lo, T, S, S, 3)."""
 
-    def __init__(self, frames: np.ndarray, positions: np.ndarray) -> None:
-        self.frames, self.positions = frames, positions
+    def __init__(self, views: np.ndarray, positions: np.ndarray) -> None:
+        self.views, self.positions = views, positions
 
     def __len__(self) -> int:
-        return len(self.positions)
+        return len(self.views) * len(self.positions)
 
     def __getitem__(self, rows: slice) -> np.ndarray:
-        return self.frames[self.positions[rows]]
+        index = np.arange(len(self))[rows]
+        view, window = np.divmod(index, len(self.positions))
+        return self.views[view[:, None], self.positions[window]]
 
 
 @dataclass
@@ -191,10 +207,16 @@ def label(
     show_progress: bool = True,
     log: Callable[[str], None] = lambda _msg: None,
     backend: Backend = LOCAL,
+    crops: str | Sequence[NormBox] = DEFAULT_GRID,
 ) -> LabelSummary:
-    """Fill `out` with scene distributions for every video of `list_path` (this shard); resumes finished work."""
+    """Fill `out` with scene distributions for every video of `list_path` (this shard); resumes finished work.
+
+    `crops`: the crop grid (a `side:n,...` spec or normalised boxes, devias_tk.data.crop_grid).
+    """
     grid = grid or ClipGrid()
     grid.validate()
+    crops = [tuple(float(v) for v in b) for b in (square_grid(crops) if isinstance(crops, str) else crops)]
+    num_views = 1 + len(crops)
     started = time.perf_counter()
     dev = resolve_device(device)
     if not isinstance(model, SceneModel):
@@ -207,10 +229,11 @@ def label(
         raise DeviasError(f"the clip scene model takes clips in tubelets of {tubelet} frames; "
                           f"window {grid.window} does not divide")
     entries = read_list(list_path)
-    store, mine, todo = open_for_run(out, store_attributes(model, grid, Path(list_path), len(entries)), IDENTITY,
-                                     entries, shard, retry_failed, log)
+    attrs = store_attributes(model, grid, Path(list_path), len(entries), crops)
+    store, mine, todo = open_for_run(out, attrs, IDENTITY, entries, shard, retry_failed, log)
     summary = LabelSummary(Path(out), len(mine), len(mine) - len(todo), 0)
-    tasks = [DecodeTask(e.path, str(resolve(root, e)), grid, model.input_size, model.resize_size) for e in todo]
+    tasks = [DecodeTask(e.path, str(resolve(root, e)), grid, model.input_size, model.resize_size, tuple(crops))
+             for e in todo]
     timings = {"decode_s": 0.0, "infer_s": 0.0, "write_s": 0.0}
     batcher = (FrameBatcher(max(1, batch // grid.window), model.num_classes, item="windows") if clip_model
                else FrameBatcher(batch, model.num_classes))
@@ -218,13 +241,16 @@ def label(
     def commit_finished(advance: Callable) -> None:
         for p in batcher.finished():
             t0 = time.perf_counter()
-            arrays = video_arrays(p.probs, None if clip_model else p.decoded["positions"])
+            arrays = video_arrays(p.probs, None if clip_model else p.decoded["positions"], num_views)
             k = len(arrays["probs"])
             chunk = min(CHUNK_WINDOWS, k)  # one file per array for any video shorter than ~70 minutes
+            written = {"probs": (arrays["probs"], (chunk, model.num_classes)),
+                       "top5": (arrays["top5"], (chunk, TOP_K)),
+                       "video_probs": (arrays["video_probs"], (model.num_classes,))}
+            if crops:  # an empty grid (--crops none): a store for evaluation, without training targets
+                written["crop_probs"] = (arrays["crop_probs"], (chunk, len(crops), model.num_classes))
             store.commit(
-                p.video,
-                {"probs": (arrays["probs"], (chunk, model.num_classes)), "top5": (arrays["top5"], (chunk, TOP_K)),
-                 "video_probs": (arrays["video_probs"], (model.num_classes,))},
+                p.video, written,
                 {"num_frames": p.decoded["num_frames"], "starts": p.decoded["starts"], "padded": p.decoded["padded"],
                  "video_top5": arrays["video_top5"].tolist()},
             )
@@ -261,8 +287,11 @@ def label(
                 value = result.value if result.ok else {"ok": False, "reason": result.error}
                 if value["ok"]:
                     timings["decode_s"] += value["decode_s"]
+                    views = value.pop("views")
                     if clip_model:
-                        value["windows"] = WindowClips(value["frames"], value["positions"])
+                        value["windows"] = WindowClips(views, value["positions"])
+                    else:
+                        value["frames"] = views.reshape(-1, *views.shape[2:])  # view-major
                     batcher.add(task.video, value)
                     run_batches(advance, final=False)
                 else:

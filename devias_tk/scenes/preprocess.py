@@ -1,4 +1,5 @@
-"""The scene model's eval-time view of an image or frame: short-side resize, then a centre crop.
+"""The scene model's views of an image or frame: the eval view (short-side resize, then a centre crop)
+and the crop-grid views (normalised boxes resized to the model's input) that training targets follow.
 
 Torch-free so that decoding workers can run it without importing torch. The same function serves
 validation during training and labelling, so the accuracy measured on images is that of the view the
@@ -7,10 +8,13 @@ videos get.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
-from devias_tk.data.transforms import center_box, crop, short_side_size
+from devias_tk.data.crop_grid import pixel_box
+from devias_tk.data.transforms import center_box, crop, crop_resize, short_side_size
 
 DEFAULT_CROP_PCT = 0.875  # timm / ImageNet convention: resize to size / 0.875, centre-crop size
 
@@ -39,4 +43,19 @@ def eval_view(frames: np.ndarray, input_size: int, resize_size: int) -> np.ndarr
         resized = frame if (height, width) == frame.shape[:2] else cv2.resize(
             frame, (width, height), interpolation=interpolation)
         out[i] = crop(resized[None], box)[0]
+    return out
+
+
+def crop_views(frames: np.ndarray, boxes: Sequence[Sequence[float]], input_size: int) -> np.ndarray:
+    """uint8 (N, H, W, 3) -> uint8 (len(boxes), N, input_size, input_size, 3): each normalised box
+    (devias_tk.data.crop_grid) cut from every frame and resized to the model's square input, as a
+    training crop is (area interpolation when it shrinks both ways, bilinear otherwise)."""
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected (N, H, W, 3) frames, got shape {frames.shape}")
+    height, width = frames.shape[1:3]
+    out = np.empty((len(boxes), frames.shape[0], input_size, input_size, 3), np.uint8)
+    for c, normalised in enumerate(boxes):
+        box = pixel_box(normalised, height, width)
+        shrink = box.h > input_size and box.w > input_size
+        out[c] = crop_resize(frames, box, input_size, cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     return out

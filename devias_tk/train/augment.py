@@ -11,6 +11,8 @@
   round, as `devias_tk.masks.fame.top_fraction_mask`, so both give the same masks).
 - `amd_target` / `tubelet_targets`: masks pooled to the AMD target (B, h'*w') and to the guidance
   target (B, t'*h'*w') in the backbone's token order (tubelet-major, then raster).
+- `guidance_after_mix`: on a mixed clip only the pixels kept from clip i (its hard mask M_i) still
+  show clip i, so its per-tubelet guidance masks are cut to M_i there.
 """
 
 from __future__ import annotations
@@ -109,6 +111,20 @@ def amd_target(masks: torch.Tensor, patch_size: int) -> torch.Tensor:
     if masks.dim() == 4:
         masks = masks.float().mean(dim=1)
     return F.avg_pool2d(masks.float()[:, None], patch_size).flatten(1)
+
+
+def guidance_after_mix(tubelet_masks: torch.Tensor, pasted: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
+    """Per-tubelet guidance masks of the clips a scene mix produced.
+
+    tubelet_masks (B, J, h, w) in [0, 1] at the guidance resolution; pasted (B, H, W): the hard masks
+    M_i the mix kept clip i's pixels with (H, W multiples of h, w); mixed (B,) bool (`SceneMix.mixed`).
+    A mixed sample's masks are multiplied by the share of each guidance pixel that M_i kept, i.e.
+    intersected with M_i (a soft intersection where a guidance pixel straddles M_i's border); the
+    rest of clip i's masks lie on the other clip's background and are dropped. Unmixed samples pass
+    through unchanged.
+    """
+    kept = F.interpolate(pasted.float()[:, None], size=tubelet_masks.shape[-2:], mode="area")
+    return torch.where(mixed.view(-1, 1, 1, 1), tubelet_masks * kept, tubelet_masks)
 
 
 def tubelet_targets(masks: torch.Tensor, patch_size: int, tubelet_size: int) -> torch.Tensor:

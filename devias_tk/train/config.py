@@ -4,7 +4,7 @@ A recipe is a YAML mapping with the sections below (any subset); `base: other.ya
 recipe) inherits another recipe first. Overrides use dotted keys (`optim.lr=1e-3`,
 `model.method=two-token`), values parsed as YAML. Unknown keys and wrongly typed values are errors.
 
-Paths: `data.root` and the stores are relative to the working directory; `data.train_list`,
+Paths: `data.root`, the stores and `data.scene_model` are relative to the working directory; `data.train_list`,
 `data.val_list`, `data.actions` and `data.scenes` are relative to `data.root` unless absolute.
 """
 
@@ -33,10 +33,13 @@ class DataSection:
     val_fraction: float = 0.05  # share of the training list held out for validation (stratified by action; 0: off)
     val_max: int = 1000  # at most this many held-out videos (Kinetics-size lists)
     actions: str = "actions.txt"
-    scenes: str | None = "scenes.txt"  # None: the scene store's class names
+    scenes: str | None = "scenes.txt"  # None: the scene store's class names (online: the scene model's)
     mask_store: str | None = None  # FAME store (`masks extract`); needed by DEVIAS and FAME mixing
     scene_store: str | None = None  # scene-label store (`scenes label`); needed when scene_source = store
-    scene_source: str = "store"  # "store": cached pseudo labels | "list": the list's scene column
+    # "store": cached pseudo labels (the grid crop best covering the training crop) | "list": the list's scene
+    # column | "online": the scene model (data.scene_model) run on the augmented, mixed clip in each step
+    scene_source: str = "store"
+    scene_model: str | None = None  # scene model file for scene_source = online (any `scenes label --model` format)
     frames: int = 16
     stride: int = 4
     hop: int = 4  # clip starts on this grid (must equal the stores' hop)
@@ -75,6 +78,7 @@ class OptimSection:
 
 @dataclass
 class RunSection:
+    name: str | None = None  # the run's label in reports and `eval compare` (default: from method and mix)
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     amp: str = "auto"  # "auto" (bf16 on CUDA) | "bf16" | "off"
@@ -91,6 +95,7 @@ SECTIONS: dict[str, type] = {
     "data": DataSection, "aug": AugSection, "optim": OptimSection, "run": RunSection, "loss": LossConfig,
 }
 MIXES = ("fame", "be", "none")
+SCENE_SOURCES = ("store", "list", "online")
 
 
 @dataclass
@@ -230,8 +235,9 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
     cfg = TrainConfig(model=model, **sections)
     if cfg.aug.mix not in MIXES:
         raise DeviasError(f"aug.mix must be one of {', '.join(MIXES)} (got {cfg.aug.mix!r})")
-    if cfg.data.scene_source not in ("store", "list"):
-        raise DeviasError(f"data.scene_source must be 'store' or 'list' (got {cfg.data.scene_source!r})")
+    if cfg.data.scene_source not in SCENE_SOURCES:
+        raise DeviasError(f"data.scene_source must be one of {', '.join(SCENE_SOURCES)} "
+                          f"(got {cfg.data.scene_source!r})")
     if cfg.data.rand_augment is not None:
         try:
             parse_rand_augment(cfg.data.rand_augment)

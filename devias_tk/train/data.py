@@ -3,6 +3,9 @@
 Each item draws a window of the shared temporal grid (devias_tk.data.windows), decodes its frames,
 optionally applies RandAugment to them (VideoMAE's place: before the crop; the geometric ops move the cached
 masks too), takes one random-resized crop and flip, and applies the same crop and flip to the cached soft masks.
+Its cached scene target is the window's distribution on the scene store's grid crop with the highest
+IoU with the training crop (devias_tk.data.crop_grid; ties to the lower grid index; the flip is
+ignored, a mirrored view being the same scene).
 Stores are opened lazily in each worker process (Zarr runs an event loop thread that must not be
 forked). Randomness is a function of (seed, epoch, index), so a resumed run sees the same samples;
 the sampler hands each worker (epoch, index) pairs, so workers can persist across epochs.
@@ -20,6 +23,7 @@ from torch.utils.data import Dataset, Sampler
 
 from devias_tk.cache.store import VideoStore
 from devias_tk.data import randaugment, transforms
+from devias_tk.data.crop_grid import NormBox, best_crop, normalised_box
 from devias_tk.data.lists import VideoEntry, resolve
 from devias_tk.data.video import Video
 from devias_tk.data.windows import ClipGrid, window_indices, window_starts
@@ -34,7 +38,7 @@ class TrainDataSpec:
     flip: bool = True
     color_jitter: float = 0.0
     guide_shape: tuple[int, int] = (0, 0)  # (h, w) the per-tubelet masks are resized to (0: not needed)
-    scene_source: str = "list"  # "list" | "store"
+    scene_source: str = "list"  # "list" | "store" | "online" (the step computes it; items carry the list's)
     num_scenes: int = 0
     rand_augment: str | None = None  # timm RandAugment string (e.g. "rand-m7-n4-mstd0.5-inc1"); None: off
 
@@ -46,7 +50,8 @@ def _scaled_box(box: transforms.Box, sy: float, sx: float) -> transforms.Box:
 
 class TrainClips(Dataset):
     """Items: clip (C, T, S, S) float32 normalised, action, scene (int, or float (num_scenes,) from the
-    scene store), index; with a mask store also soft_mask uint8 (S, S) and tubelet_mask uint8
+    scene store), index, window (index into the video's grid), crop_box float32 (4,) (the crop in
+    normalised frame coordinates); with a mask store also soft_mask uint8 (S, S) and tubelet_mask uint8
     (T/2, h, w)."""
 
     def __init__(self, root: str | Path, entries: list[VideoEntry], spec: TrainDataSpec,
@@ -60,6 +65,7 @@ class TrainClips(Dataset):
         self.epoch = 0
         self.augment = None if spec.rand_augment is None else randaugment.parse_rand_augment(spec.rand_augment)
         self._stores: tuple[int, VideoStore | None, VideoStore | None] | None = None
+        self._crop_grid: np.ndarray | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -102,8 +108,9 @@ class TrainClips(Dataset):
         clip = transforms.color_jitter(transforms.crop_resize(frames, box, spec.size), spec.color_jitter, rng)
         if flip:
             clip = transforms.hflip(clip)
+        crop_box = normalised_box(box, height, width)
         item = {"clip": torch.from_numpy(transforms.to_normalized_tensor_layout(clip)), "action": entry.action,
-                "index": index}
+                "index": index, "window": k, "crop_box": torch.tensor(crop_box, dtype=torch.float32)}
         if masks is not None:
             group = masks.group(entry.path)
             soft = group["soft"][k]
@@ -121,10 +128,22 @@ class TrainClips(Dataset):
         if spec.scene_source == "store":
             if scenes is None:
                 raise DeviasError("scene_source is 'store' but no scene store was given")
-            item["scene"] = torch.from_numpy(scenes.group(entry.path)["probs"][k].astype(np.float32))
+            item["scene"] = self._scene_target(scenes, entry.path, k, crop_box)
         else:
             item["scene"] = entry.scene
         return item
+
+
+    def _scene_target(self, scenes: VideoStore, path: str, k: int, crop_box: NormBox) -> torch.Tensor:
+        """Window k's cached distribution on the grid crop that best covers `crop_box`, float32 (S,)."""
+        if self._crop_grid is None:
+            if not scenes.attrs.get("crop_grid"):
+                raise DeviasError(f"{self.scene_path}: a scene store without crop targets (format version "
+                                  f"{scenes.attrs.get('format_version')}, or --crops none); re-run "
+                                  "`devias-tk scenes label` with a crop grid")
+            self._crop_grid = np.asarray(scenes.attrs["crop_grid"], np.float64)
+        c = best_crop(crop_box, self._crop_grid)
+        return torch.from_numpy(scenes.group(path)["crop_probs"][k, c].astype(np.float32))
 
 
 class EpochSampler(Sampler[tuple[int, int]]):

@@ -31,6 +31,7 @@ from devias_tk.data.lists import VideoEntry, read_class_names, read_list
 from devias_tk.data.windows import ClipGrid
 from devias_tk.errors import DeviasError
 from devias_tk.models.factory import build_model, split_config
+from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, load_scene_model
 from devias_tk.train import distributed as dist_utils
 from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights, save_checkpoint, unwrap
 from devias_tk.train.config import TrainConfig, build_config
@@ -52,7 +53,9 @@ from devias_tk.train.validate import SELECTION, quick_eval, selection_score, val
 
 GUIDE_PIXELS_PER_PATCH = 4  # per-tubelet masks are resized to 4x4 pixels per patch before pooling
 SCENE_STORE_KIND = "scene-labels"
+SCENE_STORE_VERSION = 2  # devias_tk.scenes.label.FORMAT_VERSION: per-crop targets (crop_probs, crop_grid)
 MASK_STORE_KIND = "fame-masks"
+MASK_STORE_FORMAT_VERSION = 2  # = devias_tk.masks.extract.FORMAT_VERSION (stages do not import each other)
 
 
 @dataclass
@@ -68,10 +71,11 @@ class Prepared:
     model_config: dict[str, Any]
     model: torch.nn.Module  # built (on CPU) while checking the model configuration
     warnings: list[str]  # about the validation set (data.val_list that looks like test data, ...)
+    scene_model: SceneModel | None = None  # data.scene_source=online: loaded (on CPU), frozen
 
 
 def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_path: Path,
-                 entries: list[VideoEntry]) -> VideoStore:
+                 entries: list[VideoEntry], format_version: int | None = None) -> VideoStore:
     if path is None:
         raise DeviasError(f"this configuration needs a {what} (set data.{what.replace(' ', '_')})")
     store_path = Path(path)
@@ -80,6 +84,9 @@ def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_pa
     store = VideoStore(store_path)
     if store.attrs.get("kind") != kind:
         raise DeviasError(f"{store_path}: is a {store.attrs.get('kind')!r} store, not a {kind!r} store")
+    if format_version is not None and store.attrs.get("format_version") != format_version:
+        raise DeviasError(f"{store_path}: {what} format {store.attrs.get('format_version')}, this toolkit reads "
+                          f"format {format_version}; re-run `masks extract` (or `masks import-gt`) into a new store")
     for key in ("window", "stride", "hop"):
         if store.attrs.get(key) != getattr(grid, key):
             raise DeviasError(f"{store_path}: built with {key}={store.attrs.get(key)}, the recipe uses "
@@ -105,19 +112,26 @@ def prepare(cfg: TrainConfig) -> Prepared:
     if not entries:
         raise DeviasError(f"{list_path}: no videos")
     actions = read_class_names(cfg.resolve(cfg.data.actions, True))
+    method = cfg.method
+    online = cfg.data.scene_source == "online" and method != "naive-action"
+    scene_model = None
     if cfg.data.scenes is not None:
         scenes = read_class_names(cfg.resolve(cfg.data.scenes, True))
+    elif online:
+        scene_model = _online_scene_model(cfg, None)
+        scenes = scene_model.class_names
     elif cfg.data.scene_store and Path(cfg.data.scene_store).exists():
         scenes = list(VideoStore(cfg.data.scene_store).attrs.get("class_names") or [])
     elif cfg.method == "naive-action":
         scenes = []  # no scene head: a Naive Action run (UCF-101's stage before DEVIAS) needs no scene classes
     else:
         raise DeviasError("data.scenes is null: the scene class names come from data.scene_store, which is not set")
+    if online and scene_model is None:
+        scene_model = _online_scene_model(cfg, scenes)
     bad = [e.path for e in entries if not 0 <= e.action < len(actions)]
     if bad:
         raise DeviasError(f"{list_path}: {len(bad)} videos have no action label in 0..{len(actions) - 1} "
                           f"(e.g. {bad[0]})")
-    method = cfg.method
     grid = ClipGrid(cfg.data.frames, cfg.data.stride, cfg.data.hop)
     if cfg.data.scene_source == "list" and method != "naive-action":
         bad = [e.path for e in entries if not 0 <= e.scene < len(scenes)]
@@ -126,9 +140,17 @@ def prepare(cfg: TrainConfig) -> Prepared:
                               "use data.scene_source=store with a scene-label store")
     needs_masks = method == "devias" or cfg.aug.mix == "fame"
     if needs_masks:
-        _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries)
+        _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries,
+                     MASK_STORE_FORMAT_VERSION)
     if cfg.data.scene_source == "store" and method != "naive-action":
         store = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path, entries)
+        if store.attrs.get("format_version") != SCENE_STORE_VERSION:
+            raise DeviasError(f"{cfg.data.scene_store}: scene store format version {store.attrs.get('format_version')}"
+                              f", training reads version {SCENE_STORE_VERSION} (scene targets per training crop); "
+                              "re-run `devias-tk scenes label` into a new --out")
+        if not store.attrs.get("crop_grid"):
+            raise DeviasError(f"{cfg.data.scene_store}: labelled with --crops none (for evaluation), so it holds no "
+                              "training targets; label the training list with a crop grid")
         if store.attrs.get("num_classes") != len(scenes):
             raise DeviasError(f"{cfg.data.scene_store}: {store.attrs.get('num_classes')} scene classes, "
                               f"{cfg.data.scenes} lists {len(scenes)}")
@@ -157,8 +179,24 @@ def prepare(cfg: TrainConfig) -> Prepared:
     if val_entries and not cfg.data.val_list and len(entries) < cfg.optim.batch_size:
         raise DeviasError(f"{len(entries)} training videos (after holding out {len(val_entries)} for validation) are "
                           f"fewer than one batch of {cfg.optim.batch_size}; lower data.val_fraction or the batch size")
+    if scene_model is not None and scene_model.inflation == CLIP_MODEL:
+        tubelet = getattr(scene_model.module, "tubelet_size", 1)
+        if cfg.data.frames % tubelet:
+            raise DeviasError(f"{cfg.data.scene_model}: a clip scene model taking tubelets of {tubelet} frames; "
+                              f"data.frames {cfg.data.frames} does not divide")
     return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe,
-                    warnings)
+                    warnings, scene_model)
+
+
+def _online_scene_model(cfg: TrainConfig, scenes: list[str] | None) -> SceneModel:
+    """The frozen scene model of data.scene_source=online, its classes checked against data.scenes."""
+    if cfg.data.scene_model is None:
+        raise DeviasError("data.scene_source=online needs a scene model (set data.scene_model to a file "
+                          "`devias-tk scenes label --model` reads)")
+    source = f"data.scenes ({cfg.resolve(cfg.data.scenes, True)})"
+    model = load_scene_model(cfg.data.scene_model, class_names=scenes, classes_from=source)
+    model.module.eval().requires_grad_(False)
+    return model
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: Console | None = None,
@@ -178,6 +216,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
         check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
 
     model = prep.model.to(device)
+    scene_model = prep.scene_model
+    if scene_model is not None:
+        scene_model.module.to(device)
     if cfg.run.init and resume_from is None:
         report = load_initial_weights(model, cfg.run.init, strict=cfg.run.init_strict, method=cfg.method)
         if info.is_main:
@@ -273,8 +314,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
                 sync = info.enabled and (step + 1) % cfg.optim.accum_steps != 0
                 with net.no_sync() if sync else contextlib.nullcontext():
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                        loss, terms = compute_loss(net, batch, prep.step_spec, step_generator(cfg.run.seed, step,
-                                                                                               device))
+                        loss, terms = compute_loss(net, batch, prep.step_spec,
+                                                   step_generator(cfg.run.seed, step, device), scene_model)
                     (loss / cfg.optim.accum_steps).backward()
                 step += 1
                 epoch_batch += 1

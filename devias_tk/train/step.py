@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from devias_tk.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from devias_tk.models.scene_model import SceneModel
 from devias_tk.train import augment
 from devias_tk.train.losses import LossConfig, baseline_loss, devias_loss
 
@@ -38,11 +40,16 @@ def step_generator(seed: int, step: int, device: torch.device) -> torch.Generato
 
 
 def compute_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], spec: StepSpec,
-                 generator: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Total loss and its detached terms for one batch already on the model's device."""
+                 generator: torch.Generator, scene_model: SceneModel | None = None,
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Total loss and its detached terms for one batch already on the model's device.
+
+    `scene_model` (data.scene_source=online, on the same device, frozen): the scene target is its softmax
+    on the clips as the model sees them, after the scene mix, instead of the batch's cached one.
+    """
     clips, action, scene = batch["clip"], batch["action"], batch["scene"]
     targets: dict[str, torch.Tensor] = {"action": action}
-    hard = None
+    hard, mixed = None, None
     if spec.needs_masks:
         hard = augment.top_beta_mask(batch["soft_mask"].float(), spec.beta)
     if spec.mix == "fame":
@@ -50,6 +57,8 @@ def compute_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], spec: Step
         clips, scene = mixed.clips, mixed.scene
     elif spec.mix == "be":
         clips = augment.be_mix(clips, generator, spec.be_max_lambda)[0]
+    if scene_model is not None:
+        scene = scene_model.training_clip_probs(clips, IMAGENET_MEAN, IMAGENET_STD)
     targets["scene"] = scene
     out = model(clips)
     if spec.method != "devias":
@@ -58,5 +67,7 @@ def compute_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], spec: Step
         targets["amd"] = augment.amd_target(hard, spec.patch_size)
     if spec.loss.lambda_guide:
         tubelet_hard = augment.top_beta_mask(batch["tubelet_mask"].float(), spec.beta)
+        if mixed is not None:  # the tokens showing the pasted background are not clip i's actor
+            tubelet_hard = augment.guidance_after_mix(tubelet_hard, hard, mixed.mixed)
         targets["guide"] = augment.tubelet_targets(tubelet_hard, spec.guide_pool, 1)
     return devias_loss(out, targets, spec.num_actions, spec.loss)

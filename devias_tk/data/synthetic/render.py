@@ -49,11 +49,13 @@ def _random_rgb(rng: np.random.Generator, s: tuple[float, float], v: tuple[float
     return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
 
 
-def sample_actor_style(rng: np.random.Generator, frame_height: int) -> ActorStyle:
-    height = rng.uniform(0.40, 0.62) * frame_height
+def sample_actor_style(rng: np.random.Generator, frame_height: int, height_range: tuple[float, float],
+                       thickness_range: tuple[float, float]) -> ActorStyle:
+    """Appearance of one actor: height as a share of the frame height, limb thickness as a share of that."""
+    height = rng.uniform(*height_range) * frame_height
     return ActorStyle(
         height=height,
-        thickness=max(1, int(round(height * rng.uniform(0.07, 0.10)))),
+        thickness=max(1, int(round(height * rng.uniform(*thickness_range)))),
         torso_rgb=_random_rgb(rng, (0.3, 1.0), (0.35, 1.0)),
         limb_rgb=_random_rgb(rng, (0.3, 1.0), (0.35, 1.0)),
         head_rgb=_random_rgb(rng, (0.2, 0.8), (0.5, 1.0)),

@@ -1,0 +1,149 @@
+"""`features`: a run's action and scene features for every video of a list, into a store.
+
+Root attributes (besides VideoStore's `format`): kind "features", format_version, toolkit_version, run,
+checkpoint, checkpoint_sha (first 16 hex digits of the checkpoint file's SHA-256: the run's identity),
+method, class_names {actions, scenes}, features (which feature arrays exist and what they are), dim,
+views [clips, crops], per_clip, frames, stride, size, source_list, list_sha256, num_videos.
+
+Per video group `videos/<key>` (float32; the arrays a method lacks are absent):
+
+- ``action`` (D,) / ``scene`` (D,): the view-averaged action and scene features (DEVIAS: the action and
+  the scene slot as the unified head assigns them per view; One-/Two-Token: the action and scene
+  tokens; Naive Action / Scene: the mean-pooled tokens, under the task the model has);
+- ``action_probs`` (A,) / ``scene_probs`` (S,): the view-averaged class probabilities;
+- with `per_clip`: ``action_views`` / ``scene_views`` (V, D), every view's features (temporal-major:
+  clip 0 crop 0, clip 0 crop 1, ...), and for DEVIAS ``slots`` (V, K, D) and ``action_slot`` /
+  ``scene_slot`` (V,) int8;
+- attrs: path, action, scene (the list's labels, -1 when unknown).
+
+Resumable and atomic like every store (devias_tk.cache.store): a killed run keeps finished videos;
+re-running with another checkpoint, views or list is refused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from devias_tk import __version__
+from devias_tk.cache.store import file_sha256, open_for_run
+from devias_tk.data.dataset import ClipDataset
+from devias_tk.data.lists import read_list
+from devias_tk.evaluate.metrics import softmax
+from devias_tk.evaluate.predict import RunModel, _collate, _Tolerant
+from devias_tk.evaluate.videos import clip_spec
+from devias_tk.utils.progress import progress_bar
+
+KIND = "features"
+FORMAT_VERSION = 1
+IDENTITY = ("kind", "format_version", "checkpoint_sha", "views", "per_clip", "frames", "stride", "size",
+            "list_sha256")
+FEATURE_DOC = {
+    "devias": "action / scene = the slots the unified head assigns to the roles (per view), averaged over views",
+    "one-token": "action / scene = the one learned token's output (the same vector)",
+    "two-token": "action / scene = the outputs of the action token and the scene token",
+    "naive-action": "action = the mean of the last-layer tokens (no scene feature)",
+    "naive-scene": "scene = the mean of the last-layer tokens (no action feature)",
+}
+
+
+@dataclass
+class FeatureSummary:
+    store: Path
+    listed: int
+    skipped: int
+    done: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    padded: list[str] = field(default_factory=list)  # the shared stage summary's field; always empty here
+    seconds: float = 0.0
+
+
+def store_attributes(run: RunModel, views: tuple[int, int], per_clip: bool, list_path: Path, num_videos: int,
+                     dim: int) -> dict:
+    data = run.config["data"]
+    return {
+        "kind": KIND, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
+        "run": str(run.checkpoint.parent.parent), "checkpoint": str(run.checkpoint),
+        "checkpoint_sha": run.checkpoint_sha, "method": run.method,
+        "class_names": {"actions": list(run.actions), "scenes": list(run.scenes)},
+        "features": FEATURE_DOC.get(run.method.removesuffix("-unified"), "action / scene features of the model"),
+        "dim": dim, "views": list(views), "per_clip": per_clip, "frames": data["frames"], "stride": data["stride"],
+        "size": data["size"], "source_list": list_path.name, "list_sha256": file_sha256(list_path),
+        "num_videos": num_videos,
+    }
+
+
+def video_arrays(pred: dict[str, torch.Tensor | None], row: int, views: int, per_clip: bool) -> dict[str, np.ndarray]:
+    """One video's arrays from a batch's per-view predictions (rows row*views .. row*views + views - 1)."""
+    out: dict[str, np.ndarray] = {}
+    part = slice(row * views, (row + 1) * views)
+    for task in ("action", "scene"):
+        feat = pred.get(f"{task}_feat")
+        if feat is not None:
+            per_view = feat[part].float().cpu().numpy()
+            out[task] = per_view.mean(axis=0)
+            if per_clip:
+                out[f"{task}_views"] = per_view
+        logits = pred.get(f"{task}_logits")
+        if logits is not None:
+            out[f"{task}_probs"] = softmax(logits[part].float().cpu().numpy().astype(np.float64)).mean(axis=0)
+    if per_clip and pred.get("slots") is not None:
+        out["slots"] = pred["slots"][part].float().cpu().numpy()
+        out["action_slot"] = pred["action_slot"][part].cpu().numpy().astype(np.int8)
+        out["scene_slot"] = pred["scene_slot"][part].cpu().numpy().astype(np.int8)
+    return {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in out.items()}
+
+
+@torch.no_grad()
+def _forward(run: RunModel, clips: torch.Tensor) -> dict[str, torch.Tensor | None]:
+    model = run.model
+    out = model(clips)
+    pred = dict(model.predict_from_output(out))
+    if "slots" in out and out["slots"] is not None and "action_slot" in pred:
+        pred["slots"] = out["slots"]
+    return pred
+
+
+def extract_features(run: RunModel, root: Path, list_path: Path, out: Path, views: tuple[int, int] = (1, 1),
+                     per_clip: bool = False, device: torch.device | None = None, batch: int = 8,
+                     workers: int = 2, shard: tuple[int, int] = (0, 1), retry_failed: bool = True,
+                     log: Callable[[str], None] = lambda _m: None) -> FeatureSummary:
+    """Fill `out` with the features of every video of `list_path` (this shard); resumes finished work."""
+    started = time.perf_counter()
+    device = device or torch.device("cpu")
+    entries = read_list(list_path)
+    spec = clip_spec(run, views)
+    dim = run.model.backbone.embed_dim
+    store, mine, todo = open_for_run(out, store_attributes(run, views, per_clip, Path(list_path), len(entries), dim),
+                                     IDENTITY, entries, shard, retry_failed, log)
+    summary = FeatureSummary(Path(out), len(mine), len(mine) - len(todo))
+    num_views = views[0] * views[1]
+    loader = DataLoader(_Tolerant(ClipDataset(root, todo, spec, train=False)), batch_size=batch, num_workers=workers,
+                        collate_fn=_collate)
+    autocast = device.type == "cuda"
+    if todo:
+        with progress_bar("features", len(todo), "videos", show_failures=True) as advance:
+            for item in loader:
+                for index, reason in item["failed"]:
+                    store.record_failure(todo[index].path, reason)
+                if item["clip"] is not None:
+                    clips = item["clip"].to(device, non_blocking=True).flatten(0, 1)  # (B * V, C, T, H, W)
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                        pred = _forward(run, clips)
+                    for row, index in enumerate(item["index"]):
+                        entry = todo[index]
+                        arrays = video_arrays(pred, row, num_views, per_clip)
+                        store.commit(entry.path, {k: (v, v.shape) for k, v in arrays.items()},
+                                     {"action": entry.action, "scene": entry.scene})
+                        summary.done += 1
+                advance(len(item["index"]) + len(item["failed"]), len(item["failed"]))
+    final = store.failures()
+    summary.failed = {e.path: final[e.path] for e in mine if e.path in final}
+    summary.seconds = time.perf_counter() - started
+    return summary
