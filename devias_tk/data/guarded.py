@@ -273,8 +273,8 @@ class GuardedLoader:
         self._loader = self._iterator = None
 
     def __iter__(self) -> Iterator[Any]:
-        batches = [b for keys in [self._keys()] for b in (keys[i : i + self.batch_size]
-                                                          for i in range(0, len(keys), self.batch_size))]
+        keys = self._keys()
+        batches = [keys[i : i + self.batch_size] for i in range(0, len(keys), self.batch_size)]
         done = 0
         while done < len(batches):
             self._plan.batches = batches[done:]
@@ -291,8 +291,7 @@ class GuardedLoader:
                     except StopIteration:
                         return
                     done += 1
-                    if batch is not None:
-                        yield batch
+                    yield batch
             except _Stuck as stuck:
                 for index in stuck.culprits.values():
                     self.dataset.known_bad[index] = stuck.reason

@@ -12,12 +12,14 @@ budget, the run saves a resumable checkpoint and stops.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
 
+from devias_tk.data.guarded import FAULT_KEY
 from devias_tk.data.lists import VideoEntry
 from devias_tk.errors import DeviasError
 from devias_tk.train.distributed import DistInfo
@@ -25,11 +27,11 @@ from devias_tk.utils.atomic import atomic_write_text
 
 SKIPPED_FILE = "skipped_videos.txt"
 BAD_SAMPLES_FILE = "bad_samples.jsonl"
-FAULT_KEY = "fault"  # the batch key the guarded dataset reports replacements under
 
 
 def allowed_skips(share: float, listed: int) -> int:
-    return int(share * listed)
+    """How many of `listed` videos data.max_skipped = `share` lets a run leave out or lose."""
+    return math.floor(share * listed + 1e-9)  # 0.29 x 100 is 28.999...: still 29
 
 
 def leave_out(entries: list[VideoEntry], failed: Mapping[str, str], share: float, list_path: Path, what: str,
@@ -42,24 +44,24 @@ def leave_out(entries: list[VideoEntry], failed: Mapping[str, str], share: float
         raise DeviasError(
             f"{list_path}: {len(failed)} of {len(entries)} listed videos {what} ({shown}"
             f"{'; ...' if len(failed) > 5 else ''}); {fix}, or let up to a share of the list be left out with "
-            f"data.max_skipped (now {share})")
+            f"data.max_skipped (now {share}: {allowed_skips(share, len(entries))} videos)")
     return [e for e in entries if e.path not in failed]
 
 
 def write_skipped(run_dir: Path, failed: Mapping[str, str], say: Callable[[str], None]) -> None:
-    """RUN/skipped_videos.txt: `path<TAB>reason` per video left out (the file is removed when there is none)."""
+    """RUN/skipped_videos.txt: `path<TAB>reason` per video left out, written even when empty: a resumed run
+    keeps the set its run started with (`read_skipped`)."""
     path = run_dir / SKIPPED_FILE
+    atomic_write_text(path, "".join(f"{p}\t{r}\n" for p, r in failed.items()))
     if failed:
-        atomic_write_text(path, "".join(f"{p}\t{r}\n" for p, r in failed.items()))
         say(f"left out {len(failed)} listed videos (listed with their reasons in {path})")
-    elif path.is_file():
-        path.unlink()
 
 
-def read_skipped(run_dir: Path) -> dict[str, str]:
+def read_skipped(run_dir: Path) -> dict[str, str] | None:
+    """The videos a run left out when it started; None for a run without the record."""
     path = run_dir / SKIPPED_FILE
     if not path.is_file():
-        return {}
+        return None
     return dict(line.split("\t", 1) for line in path.read_text().splitlines() if "\t" in line)
 
 

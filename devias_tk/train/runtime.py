@@ -7,7 +7,7 @@ import contextlib
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from devias_tk.data.guarded import GuardedItems, GuardedLoader
 from devias_tk.errors import DeviasError
 from devias_tk.train import distributed as dist_utils
 from devias_tk.utils.atomic import atomic_write_text
-from devias_tk.utils.locks import ProcessLock, lock_output
+from devias_tk.utils.locks import lock_output
 
 
 @dataclass
@@ -71,13 +71,19 @@ def start_process(wanted: str, threads: int) -> tuple[torch.device, dist_utils.D
 RESUME_FREE = (("data", "max_skipped"), ("data", "decode_timeout"))  # may change between a stop and its resume
 
 
-def lock_run(run_dir: Path, info: dist_utils.DistInfo) -> ProcessLock | None:
-    """The run directory's writer lock (RUN/.lock), held by the main process while it runs: a second `train` /
+@contextlib.contextmanager
+def locked_run(run_dir: Path, info: dist_utils.DistInfo) -> Iterator[None]:
+    """Hold the run directory's writer lock (RUN/.lock, main process) for the block: a second `train` /
     `pretrain` into the same RUN stops with the holder's pid, host and command."""
-    if not info.is_main:
-        return None
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return lock_output(run_dir / ".lock", f"{run_dir}")
+    lock = None
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = lock_output(run_dir / ".lock", f"{run_dir}")
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def check_same_config(run_dir: Path, resolved: dict[str, Any], rebuild: Callable[[dict], dict]) -> None:

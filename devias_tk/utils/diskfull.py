@@ -14,8 +14,16 @@ from devias_tk.errors import DiskFullError
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, DiskFullError) or (isinstance(exc, OSError) and exc.errno in FULL_ERRNOS)
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether `exc` or an exception it was raised from or during is a full disk: libraries wrap the OSError
+    (torch.save raises RuntimeError with the ENOSPC OSError as its context)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, DiskFullError) or (isinstance(exc, OSError) and exc.errno in FULL_ERRNOS):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def human_bytes(n: float) -> str:
@@ -48,12 +56,13 @@ def disk_full_error(path: str | os.PathLike, needed: int | None, detail: str = "
 
 @contextlib.contextmanager
 def disk_full_guard(path: str | os.PathLike, needed: int | None = None, detail: str = "") -> Iterator[None]:
-    """Turn ENOSPC / EDQUOT raised inside the block into a DiskFullError naming `path` and the space needed."""
+    """Turn ENOSPC / EDQUOT raised inside the block (or wrapped by a library) into a DiskFullError naming `path`
+    and the space needed."""
     try:
         yield
     except DiskFullError:
         raise
-    except OSError as exc:
-        if exc.errno in FULL_ERRNOS:
+    except Exception as exc:
+        if is_disk_full(exc):
             raise disk_full_error(path, needed, detail) from None
         raise
