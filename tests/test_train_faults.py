@@ -10,17 +10,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_pretrain_engine import RECIPE as PRETRAIN_RECIPE
 from test_train_engine import RECIPE
 
 from devias_tk.cache.store import VideoStore, video_key
-from devias_tk.data.lists import read_list
+from devias_tk.data.lists import read_list, write_list
 from devias_tk.errors import DeviasError
 from devias_tk.masks import extract
 from devias_tk.masks.windows import WindowSpec
+from devias_tk.pretrain import engine as pretrain_engine
+from devias_tk.pretrain.config import config_from as pretrain_config
 from devias_tk.train import engine
 from devias_tk.train.checkpoint import load_checkpoint
 from devias_tk.train.config import config_from
-from devias_tk.train.faults import read_skipped
+from devias_tk.train.faults import read_bad_samples, read_skipped
+from devias_tk.utils.workers import FAULT_ENV
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +88,74 @@ def test_videos_the_stores_lack_are_left_out_up_to_max_skipped(masks, tiny_bench
     shutil.rmtree(store_path / "videos" / video_key(later))
     with pytest.raises(DeviasError, match=r"have no store entry any more .* the stores changed since the run started"):
         engine.train(cfg, run)
+
+
+VAL = ["optim.epochs=1", "data.val_list=lists/val.txt"]
+
+
+def _damaged_copy(bench: Path, dest: Path, video: str) -> Path:
+    """The benchmark with `video` cut to its first kilobyte (the stores were built before: it has entries)."""
+    shutil.copytree(bench, dest, ignore=shutil.ignore_patterns("gt_masks", "scene_images"))
+    path = dest / video
+    path.write_bytes(path.read_bytes()[:1000])
+    return dest
+
+
+def test_a_video_failing_mid_run_costs_one_sample_and_past_the_budget_the_run_stops_resumably(
+        masks, tiny_benchmark, tmp_path, monkeypatch):
+    entries = read_list(tiny_benchmark / "lists/train.txt")
+    bad = entries[5]
+    root = _damaged_copy(tiny_benchmark, tmp_path / "bench", bad.path)
+    write_list(root / "lists/val.txt", [bad, entries[0], entries[12]])  # validation scores the readable ones
+    recipe = _recipe(tmp_path, root, masks)
+
+    # within data.max_skipped (10% of 24 videos): the sample is replaced by another video of its class, recorded
+    whole = tmp_path / "whole"
+    assert engine.train(config_from(recipe, [*VAL, "data.max_skipped=0.1"]), whole).steps == 6
+    assert "val_hm" in (whole / "metrics.jsonl").read_text()
+    [record] = read_bad_samples(whole)
+    assert record["video"] == bad.path and record["epoch"] == 0 and record["reason"]
+    by_path = {e.path: e for e in entries}
+    assert record["replacement"] != bad.path and by_path[record["replacement"]].action == bad.action
+
+    # past the budget (the default 1%: none) the run stops at that step with a checkpoint and says how to go on
+    stopped = tmp_path / "stopped"
+    with pytest.raises(DeviasError) as err:
+        engine.train(config_from(recipe, VAL), stopped)
+    text = str(err.value)
+    assert f"stopped: 1 videos failed to decode during the run ({bad.path}: {record['reason']})" in text
+    assert "data.max_skipped=0.01 lets a run lose 0 of its 24 listed videos (0 left out before work)" in text
+    assert f"the run is saved in {stopped / 'checkpoints/last.pt'}" in text
+    assert load_checkpoint(stopped / "checkpoints/last.pt")["step"] == record["step"] + 1
+    # raising the budget resumes it, and the replacement is drawn again exactly: the same parameters
+    assert engine.train(config_from(recipe, [*VAL, "data.max_skipped=0.1"]), stopped).steps == 6
+    assert _same(_params(stopped), _params(whole))
+
+    # a decode that hangs in a loader worker is killed after data.decode_timeout and replaced the same way
+    monkeypatch.setenv(FAULT_ENV, f"hang:{bad.path}")
+    hung = tmp_path / "hung"
+    cfg = config_from(_recipe(tmp_path, tiny_benchmark, masks), ["optim.epochs=1", "data.max_skipped=0.1",
+                                                                 "data.num_workers=1", "data.decode_timeout=2"])
+    assert engine.train(cfg, hung).steps == 6
+    [hang] = read_bad_samples(hung)
+    assert hang == {**record, "reason": "decoding took over 2 s (worker killed)"}
+    assert _same(_params(hung), _params(whole))
+
+
+def test_pretrain_stops_past_the_budget_and_resumes_exactly(tiny_benchmark, tmp_path, monkeypatch):
+    bad = read_list(tiny_benchmark / "lists/train.txt")[9]
+    root = _damaged_copy(tiny_benchmark, tmp_path / "bench", bad.path)
+    recipe = tmp_path / "pretrain.yaml"
+    recipe.write_text(PRETRAIN_RECIPE.replace("ROOT", str(root)))
+    # the video opened when the run checked the list, and broke on disk afterwards
+    monkeypatch.setattr("devias_tk.pretrain.engine.unreadable_videos", lambda *a, **k: {})
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    cfg = pretrain_config(recipe, ["optim.epochs=1", "data.max_skipped=0.1"])
+    assert pretrain_engine.pretrain(cfg, whole).steps == 6
+    with pytest.raises(DeviasError, match=f"stopped: 1 videos failed to decode during the run \\({bad.path}: "):
+        pretrain_engine.pretrain(pretrain_config(recipe, ["optim.epochs=1"]), stopped)
+    [record] = read_bad_samples(stopped)
+    assert load_checkpoint(stopped / "checkpoints/last.pt")["step"] == record["step"] + 1
+    assert pretrain_engine.pretrain(cfg, stopped).steps == 6
+    assert read_bad_samples(whole) == [record]
+    assert _same(_params(stopped), _params(whole))

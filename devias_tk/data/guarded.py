@@ -2,9 +2,9 @@
 
 `GuardedItems` wraps a dataset. In "replace" mode (training: keys are (epoch, index) pairs from
 `EpochSampler`) an item whose decode raises is replaced by another video's sample, chosen from
-(seed, epoch, index, attempt) alone, so a resumed run draws the very same replacement; the replacement
-comes from the same action class when the list has labels, keeping the batch's class balance, and gets
-its own crop (the extra key part salts its randomness). Each replacement is reported under the item's
+(seed, epoch, index, attempt, the videos that failed for this sample) alone, so a resumed run draws the very
+same replacement; the replacement comes from the same action class when the list has labels, keeping the
+batch's class balance, and gets its own crop (the extra key part salts its randomness). Each replacement is reported under the item's
 "fault" key (JSON). In "report" mode (evaluation: int keys) a failed video gives {"index", "error"}.
 
 `GuardedLoader` runs a DataLoader over it and bounds what an exception cannot report: a decode that hangs
@@ -39,6 +39,7 @@ from devias_tk.utils.workers import inject_fault
 FAULT_KEY = "fault"
 DEFAULT_TIMEOUT = 120.0  # seconds one item may take to decode
 MAX_TRIES = 8  # videos tried for one sample before the data is declared broken
+GROUP_TRIES = 3  # of which drawn from the failed video's own group (action class)
 POLL_S = 5.0  # how often a waiting loader looks for a hung worker
 _REPLACEMENT_STREAM = 0x5EED  # keeps replacement draws apart from every other use of (seed, epoch, index)
 
@@ -135,15 +136,20 @@ class GuardedItems(Dataset):
             if self.inflight is not None:
                 self.inflight.end(slot)
 
-    def replacement(self, epoch: int, index: int, attempt: int) -> int:
-        """The index standing in for `index` at its `attempt`-th failure: a function of (seed, epoch, index,
-        attempt) only, from the same group when it has other members."""
-        pool = self.pools.get(int(self.group_of[index])) if self.pools else None
-        if pool is None or len(pool) < 2:
-            pool = np.arange(len(self.paths))
-        others = pool[pool != index]
+    def replacement(self, epoch: int, index: int, attempt: int, tried: Sequence[int] = ()) -> int:
+        """The index standing in for `index` at its `attempt`-th failure, `tried` the videos that failed for this
+        sample so far: a function of these and the seed only (not of what else this process has seen fail), so
+        a resumed run draws the same. The first GROUP_TRIES draws come from the same group, later ones (or when
+        the group has no other video) from all videos."""
+        excluded = {index, *tried}
+        pool = self.pools.get(int(self.group_of[index])) if self.pools and attempt < GROUP_TRIES else None
+        others = None if pool is None else [int(i) for i in pool if int(i) not in excluded]
+        if not others:
+            others = [i for i in range(len(self.paths)) if i not in excluded]
+        if not others:
+            raise DeviasError("every video of the training set failed to decode")
         rng = np.random.default_rng([self.seed, epoch, index, attempt, _REPLACEMENT_STREAM])
-        return int(others[rng.integers(len(others))])
+        return others[int(rng.integers(len(others)))]
 
     def __getitem__(self, key: Any) -> dict:
         if self.mode == "report":
@@ -170,7 +176,7 @@ class GuardedItems(Dataset):
                     item[FAULT_KEY] = json.dumps(records) if records else ""
                     return item
             records.append({"index": idx, "video": self.paths[idx], "reason": reason})
-            idx = self.replacement(epoch, index, attempt)
+            idx = self.replacement(epoch, index, attempt, [r["index"] for r in records])
             current = (epoch, idx, attempt + 1)
         shown = "; ".join(f"{r['video']}: {r['reason']}" for r in records)
         raise DeviasError(f"{MAX_TRIES} videos in a row failed to decode for one sample ({shown}); "

@@ -28,11 +28,10 @@ from typing import Any
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from torch.utils.data import DataLoader
 
 from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
-from devias_tk.data.guarded import GuardedItems
+from devias_tk.data.guarded import GuardedItems, GuardedLoader, collate_readable
 from devias_tk.data.lists import VideoEntry, read_class_names, read_list
 from devias_tk.data.windows import ClipGrid
 from devias_tk.errors import DeviasError
@@ -328,8 +327,10 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     if prep.val_entries and info.is_main:
         spec = ClipSpec(clip_len=cfg.data.frames, stride=cfg.data.stride, size=cfg.data.size, num_clips=1,
                         num_crops=1, short="repeat_last")
-        val_loader = DataLoader(ClipDataset(prep.root, prep.val_entries, spec, train=False), cfg.optim.batch_size,
-                                num_workers=cfg.data.num_workers)
+        val_items = GuardedItems(ClipDataset(prep.root, prep.val_entries, spec, train=False),
+                                 [e.path for e in prep.val_entries], "report", timeout=cfg.data.decode_timeout)
+        val_loader = GuardedLoader(val_items, cfg.optim.batch_size, workers=cfg.data.num_workers,
+                                   collate_fn=collate_readable, context=None, persistent=False, prefetch=2)
 
     metrics = MetricsLog(run_dir, info.is_main)
 
@@ -424,9 +425,9 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                 if epoch % cfg.run.save_every == 0 or epoch == cfg.optim.epochs:
                     last_good = checkpoint(LAST, epoch, 0)
     finally:
-        close = getattr(loader, "close", None)
-        if close is not None:
-            close()
+        for opened in (loader, val_loader):
+            if opened is not None:
+                opened.close()
         metrics.close()
     checksums = dist_utils.parameter_checksums(unwrap(net), info)
     if info.is_main:

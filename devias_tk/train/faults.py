@@ -120,7 +120,7 @@ class SampleFaults:
         shown = "; ".join(f"{v}: {r}" for v, r in list(self.videos.items())[:5])
         return DeviasError(
             f"stopped: {len(self.videos)} videos failed to decode during the run ({shown}"
-            f"{'; ...' if len(self.videos) > 5 else ''}), more than data.max_skipped={self.share} of the "
-            f"{self.listed} listed videos allows ({allowed_skips(self.share, self.listed)}, of which {self.left_out} "
-            f"were left out before work); every replaced sample is in {self.path}. The run is saved in "
-            f"{checkpoint}: fix or drop those videos, or raise data.max_skipped, and re-run the same command to resume")
+            f"{'; ...' if len(self.videos) > 5 else ''}); data.max_skipped={self.share} lets a run lose "
+            f"{allowed_skips(self.share, self.listed)} of its {self.listed} listed videos ({self.left_out} left out "
+            f"before work). Every replaced sample is in {self.path}; the run is saved in {checkpoint}: fix or drop "
+            "those videos, or raise data.max_skipped, and re-run the same command to resume")
