@@ -32,6 +32,7 @@ from zarr.codecs import ZstdCodec
 from zarr.storage import LocalStore
 
 from devias_tk.errors import DeviasError
+from devias_tk.utils.atomic import durable_replace, fsync_tree
 
 FORMAT = "devias-tk/video-store/1"
 VIDEOS, FAILURES, PARTIAL = "videos", "failures", "_partial"
@@ -152,10 +153,13 @@ class VideoStore:
         return self.path / PARTIAL / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
 
     def _move_into(self, staging: Path, folder: str, video: str) -> None:
+        """Rename a staged group into place, its files flushed to disk before and the rename after (durable
+        against a power loss, not only a killed process)."""
         target = self.path / folder / video_key(video)
+        fsync_tree(staging)
         if target.exists():  # a re-recorded failure, or the same video finished twice
             shutil.rmtree(target)
-        os.rename(staging, target)
+        durable_replace(staging, target)
 
     def commit(self, video: str, arrays: Mapping[str, tuple[np.ndarray, tuple[int, ...]]], attrs: Mapping) -> None:
         """Write a video's arrays (data, chunk shape) and attributes, then make them visible at once.

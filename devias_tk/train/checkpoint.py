@@ -80,9 +80,12 @@ def save_checkpoint(path: Path, state: dict[str, Any], keep_previous: bool = Fal
     checkpoint. keep_previous: the file replaced is kept as previous.pt beside it."""
     payload = {"format": FORMAT, "toolkit_version": __version__, **state}
     payload["checksum"] = state_checksum(payload)
+    # Through a Python file: a full disk then surfaces as OSError (a path makes torch hide it), which
+    # atomic_path reports with the path and the size.
     with atomic_path(path, needed=_tensor_bytes(payload),
-                     keep_previous=Path(path).with_name(PREVIOUS) if keep_previous else None) as tmp:
-        torch.save(payload, tmp)
+                     keep_previous=Path(path).with_name(PREVIOUS) if keep_previous else None) as tmp, \
+            open(tmp, "wb") as f:
+        torch.save(payload, f)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -92,7 +95,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)  # our own files hold no objects
     except Exception as exc:
-        raise DeviasError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        first = (str(exc).strip().splitlines() or [""])[0][:160]  # torch's messages run to paragraphs
+        raise DeviasError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {first})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DeviasError(f"{path}: not a devias-tk training checkpoint")
     saved = state.pop("checksum", None)
