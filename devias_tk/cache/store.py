@@ -7,10 +7,12 @@ Layout::
       videos/<key>/             one group per finished video (arrays + attrs); <key> = URL-quoted list path
       failures/<key>/           one empty group per failed video; attrs: path, reason
       _partial/                 work in progress (not a Zarr node); renamed into place when complete
+      _locks/                   one lock file per running writer's shard (devias_tk.utils.locks; not a Zarr node)
 
 A video's group is built under `_partial/` and moved into `videos/` with one rename, so readers
 and re-runs see a video either complete or not at all, and concurrent writers (worker processes,
-several machines on a shared filesystem with `--shard`) never touch the same files.
+several machines on a shared filesystem with `--shard`) never touch the same files. A stage run locks
+its shard (`open_for_run(..., writer=...)`): a second run on an overlapping shard stops, naming the first.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import json
 import os
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -33,9 +37,10 @@ from zarr.storage import LocalStore
 
 from devias_tk.errors import DeviasError
 from devias_tk.utils.atomic import durable_replace, fsync_tree
+from devias_tk.utils.locks import ProcessLock, lock_shard
 
 FORMAT = "devias-tk/video-store/1"
-VIDEOS, FAILURES, PARTIAL = "videos", "failures", "_partial"
+VIDEOS, FAILURES, PARTIAL, LOCKS = "videos", "failures", "_partial", "_locks"
 
 
 def video_key(path: str) -> str:
@@ -84,6 +89,13 @@ class VideoStore:
         self.attrs: dict = json.loads(meta.read_text()).get("attributes", {})
         if self.attrs.get("format") != FORMAT:
             raise DeviasError(f"{self.path}: not a devias-tk store (format {self.attrs.get('format')!r})")
+        self.writer_lock: ProcessLock | None = None  # held by a stage run writing a shard (open_for_run)
+
+    def release(self) -> None:
+        """Drop this run's writer lock (the kernel drops it too when the process dies)."""
+        if self.writer_lock is not None:
+            self.writer_lock.release()
+            self.writer_lock = None
 
     # ------------------------------------------------------------------ creating and checking
 
@@ -227,12 +239,15 @@ class VideoStore:
 
 def open_for_run(
     out: str | os.PathLike, attrs: Mapping, identity: tuple[str, ...], entries: list, shard: tuple[int, int],
-    retry_failed: bool, log: Callable[[str], None],
+    retry_failed: bool, log: Callable[[str], None], writer: str | None = None,
 ) -> tuple[VideoStore, list, list]:
-    """What a per-video stage run does first: open or create its store, clear a killed run's partial
-    work, and split this shard of `entries` (objects with `.path`) into (mine, still to do)."""
+    """What a per-video stage run does first: open or create its store, lock its shard (`writer`: the
+    stage's name for the error another run gets; release with `store.release()`), clear a killed run's
+    partial work, and split this shard of `entries` (objects with `.path`) into (mine, still to do)."""
     mine = entries[shard[0] :: shard[1]]
     store = VideoStore.open_or_create(out, attrs, identity)
+    if writer is not None:
+        store.writer_lock = lock_shard(store.path / LOCKS, shard, f"{writer} {store.path}")
     removed = store.remove_stale_partials()
     if removed:
         log(f"removed {removed} partial entries left by an interrupted run")
@@ -240,3 +255,13 @@ def open_for_run(
     failed_before = store.failures()
     todo = [e for e in mine if e.path not in done and (retry_failed or e.path not in failed_before)]
     return store, mine, todo
+
+
+def finish_run(store: VideoStore, summary: Any, mine: list, timings: dict[str, float], started: float) -> Any:
+    """The close of a per-video stage run: `summary` (a stage summary) gets this shard's failures as the store
+    records them, the timings and the wall seconds since `started` (time.perf_counter)."""
+    final = store.failures()
+    summary.failed = {e.path: final[e.path] for e in mine if e.path in final}
+    summary.timings = timings
+    summary.seconds = time.perf_counter() - started
+    return summary

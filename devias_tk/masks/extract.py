@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from devias_tk import __version__
-from devias_tk.cache.store import VideoStore, file_sha256, open_for_run
+from devias_tk.cache.store import VideoStore, file_sha256, finish_run, open_for_run
 from devias_tk.data.lists import VideoEntry, read_list, resolve
 from devias_tk.data.video import Video
 from devias_tk.errors import DeviasError, VideoReadError
@@ -159,28 +159,27 @@ def extract(
     entries: list[VideoEntry] = read_list(list_path)
     check_format_version(out)
     store, mine, todo = open_for_run(out, store_attributes(spec, params, Path(list_path), len(entries)), IDENTITY,
-                                     entries, shard, retry_failed, log)
-    summary = ExtractSummary(Path(out), len(mine), len(mine) - len(todo), 0)
-    tasks = [_Task(e.path, str(resolve(root, e)), str(store.path), spec, params) for e in todo]
-    timings = {"decode_s": 0.0, "fame_s": 0.0, "write_s": 0.0}
-    if tasks:
-        bar = (progress_bar("masks", len(tasks), "videos", show_failures=True) if show_progress
-               else contextlib.nullcontext(lambda *_a, **_k: None))
-        with bar as advance:
-            for result in run_tasks(process_video, tasks, jobs, timeout, single_threaded_cv2, backend):
-                task: _Task = result.item
-                value = result.value if result.ok else {"ok": False, "reason": result.error}
-                if value["ok"]:
-                    summary.done += 1
-                    if value["padded"]:
-                        summary.padded.append(task.video)
-                    for k in timings:
-                        timings[k] += value[k]
-                else:
-                    store.record_failure(task.video, value["reason"])
-                advance(1, 0 if value["ok"] else 1)
-    final = store.failures()
-    summary.failed = {e.path: final[e.path] for e in mine if e.path in final}
-    summary.timings = timings
-    summary.seconds = time.perf_counter() - started
-    return summary
+                                     entries, shard, retry_failed, log, writer="masks extract")
+    try:
+        summary = ExtractSummary(Path(out), len(mine), len(mine) - len(todo), 0)
+        tasks = [_Task(e.path, str(resolve(root, e)), str(store.path), spec, params) for e in todo]
+        timings = {"decode_s": 0.0, "fame_s": 0.0, "write_s": 0.0}
+        if tasks:
+            bar = (progress_bar("masks", len(tasks), "videos", show_failures=True) if show_progress
+                   else contextlib.nullcontext(lambda *_a, **_k: None))
+            with bar as advance:
+                for result in run_tasks(process_video, tasks, jobs, timeout, single_threaded_cv2, backend):
+                    task: _Task = result.item
+                    value = result.value if result.ok else {"ok": False, "reason": result.error}
+                    if value["ok"]:
+                        summary.done += 1
+                        if value["padded"]:
+                            summary.padded.append(task.video)
+                        for k in timings:
+                            timings[k] += value[k]
+                    else:
+                        store.record_failure(task.video, value["reason"])
+                    advance(1, 0 if value["ok"] else 1)
+        return finish_run(store, summary, mine, timings, started)
+    finally:
+        store.release()
