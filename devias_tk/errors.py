@@ -26,8 +26,10 @@ class ListFormatError(DeviasError):
 
 
 class DiskFullError(DeviasError):
-    """A write that found no space left on its filesystem (ENOSPC or a quota); `path` is where it wrote."""
+    """A write that found no space left on its filesystem (ENOSPC or a quota); `path` is where it wrote,
+    `needed` the bytes the write needed when known."""
 
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, needed: int | None = None) -> None:
         self.path = str(path)
+        self.needed = needed
         super().__init__(message)

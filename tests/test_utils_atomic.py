@@ -65,3 +65,11 @@ def test_a_store_commit_flushes_every_staged_file_before_the_group_appears(tmp_p
     assert held <= staged and len(held) >= 5  # the group, its zarr.json, the array's folder, zarr.json, chunk
     assert events[rename + 1] == ("fsync", str(store.path / "videos"))
     assert store.done() == {"v/a.avi"} and list((store.path / "_partial").iterdir()) == []
+
+
+def test_an_atomic_write_gives_an_ordinary_file_mode(tmp_path):
+    target = tmp_path / "config.yaml"
+    atomic.atomic_write_text(target, "a: 1\n")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() makes it, not mkstemp's 0o600

@@ -35,9 +35,11 @@ import zarr
 from zarr.codecs import ZstdCodec
 from zarr.storage import LocalStore
 
-from devias_tk.errors import DeviasError
+from devias_tk.errors import DeviasError, DiskFullError
 from devias_tk.utils.atomic import durable_replace, fsync_tree
+from devias_tk.utils.diskfull import disk_full_error, disk_full_guard, human_bytes
 from devias_tk.utils.locks import ProcessLock, lock_shard
+from devias_tk.utils.workers import injected
 
 FORMAT = "devias-tk/video-store/1"
 VIDEOS, FAILURES, PARTIAL, LOCKS = "videos", "failures", "_partial", "_locks"
@@ -180,15 +182,19 @@ class VideoStore:
         a few files (small chunks cost more to write than they save on reads at these sizes).
         """
         staging = self._staging_dir()
+        needed = sum(data.nbytes for data, _ in arrays.values())  # uncompressed: at most this much
         try:
-            group = zarr.open_group(store=LocalStore(staging), mode="w", zarr_format=3)
-            for name, (data, chunks) in arrays.items():
-                arr = group.create_array(
-                    name, shape=data.shape, dtype=data.dtype, chunks=chunks, compressors=ZstdCodec(level=3)
-                )
-                arr[...] = data
-            group.attrs.update(_jsonable({**attrs, "path": video}))
-            self._move_into(staging, VIDEOS, video)
+            with disk_full_guard(self.path, needed):
+                group = zarr.open_group(store=LocalStore(staging), mode="w", zarr_format=3)
+                for name, (data, chunks) in arrays.items():
+                    arr = group.create_array(
+                        name, shape=data.shape, dtype=data.dtype, chunks=chunks, compressors=ZstdCodec(level=3)
+                    )
+                    arr[...] = data
+                    if injected("enospc", video):  # tests: the disk fills after the first array
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(staging / name))
+                group.attrs.update(_jsonable({**attrs, "path": video}))
+                self._move_into(staging, VIDEOS, video)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -197,9 +203,10 @@ class VideoStore:
     def record_failure(self, video: str, reason: str) -> None:
         staging = self._staging_dir()
         try:
-            group = zarr.open_group(store=LocalStore(staging), mode="w", zarr_format=3)
-            group.attrs.update({"path": video, "reason": reason})
-            self._move_into(staging, FAILURES, video)
+            with disk_full_guard(self.path):
+                group = zarr.open_group(store=LocalStore(staging), mode="w", zarr_format=3)
+                group.attrs.update({"path": video, "reason": reason})
+                self._move_into(staging, FAILURES, video)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -222,6 +229,22 @@ class VideoStore:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
         return removed
+
+    def bytes_per_video(self, sample: int = 32) -> float | None:
+        """Mean size on disk of up to `sample` finished groups; None when there is none."""
+        base = self.path / VIDEOS
+        groups = [p for p in base.iterdir() if p.is_dir()][:sample] if base.is_dir() else []
+        if not groups:
+            return None
+        return sum(f.stat().st_size for g in groups for f in g.rglob("*") if f.is_file()) / len(groups)
+
+    def out_of_space(self, needed: int | None, remaining: int) -> DiskFullError:
+        """The error of a stage run that filled the disk: this store, the size of the write that failed, and what
+        the `remaining` videos need at this store's average so far."""
+        average = self.bytes_per_video()
+        detail = (f"; the {remaining} videos still to do need about {human_bytes(average * remaining)} more "
+                  f"({human_bytes(average)} a video so far)") if average and remaining else ""
+        return disk_full_error(self.path, needed, detail)
 
     # ------------------------------------------------------------------ reading
 

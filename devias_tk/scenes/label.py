@@ -46,7 +46,7 @@ from devias_tk.cache.store import file_sha256, finish_run, open_for_run
 from devias_tk.data.crop_grid import DEFAULT_GRID, NormBox, square_grid
 from devias_tk.data.lists import read_list, resolve
 from devias_tk.data.windows import SHORT_POLICY, ClipGrid
-from devias_tk.errors import DeviasError
+from devias_tk.errors import DeviasError, DiskFullError
 from devias_tk.scenes.decode import DecodeTask, decode_for_labels
 from devias_tk.scenes.inflate import CLIP_MODEL, clip_model_probs, image_probs, topk_padded, window_probs
 from devias_tk.scenes.model import SceneModel, load_scene_model
@@ -250,11 +250,14 @@ def label(
                            "video_probs": (arrays["video_probs"], (model.num_classes,))}
                 if crops:  # an empty grid (--crops none): a store for evaluation, without training targets
                     written["crop_probs"] = (arrays["crop_probs"], (chunk, len(crops), model.num_classes))
-                store.commit(
-                    p.video, written,
-                    {"num_frames": p.decoded["num_frames"], "starts": p.decoded["starts"],
-                     "padded": p.decoded["padded"], "video_top5": arrays["video_top5"].tolist()},
-                )
+                try:
+                    store.commit(
+                        p.video, written,
+                        {"num_frames": p.decoded["num_frames"], "starts": p.decoded["starts"],
+                         "padded": p.decoded["padded"], "video_top5": arrays["video_top5"].tolist()},
+                    )
+                except DiskFullError as exc:  # the store keeps what is done; a re-run resumes there
+                    raise store.out_of_space(exc.needed, len(tasks) - summary.done) from None
                 timings["write_s"] += time.perf_counter() - t0
                 summary.done += 1
                 summary.clips += k

@@ -24,6 +24,7 @@ from devias_tk.data.lists import VideoEntry
 from devias_tk.errors import DeviasError
 from devias_tk.train.distributed import DistInfo
 from devias_tk.utils.atomic import atomic_write_text
+from devias_tk.utils.diskfull import disk_full_guard
 
 SKIPPED_FILE = "skipped_videos.txt"
 BAD_SAMPLES_FILE = "bad_samples.jsonl"
@@ -109,7 +110,7 @@ class SampleFaults:
             self.pending = []
             if records and self.info.is_main:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.path, "a") as f:
+                with disk_full_guard(self.path), open(self.path, "a") as f:
                     f.write("".join(json.dumps(r) + "\n" for r in records))
             for r in records:
                 self.videos.setdefault(r["video"], r["reason"])

@@ -22,6 +22,7 @@ from devias_tk.data.guarded import GuardedItems, GuardedLoader
 from devias_tk.errors import DeviasError
 from devias_tk.train import distributed as dist_utils
 from devias_tk.utils.atomic import atomic_write_text
+from devias_tk.utils.diskfull import disk_full_guard
 from devias_tk.utils.locks import lock_output
 
 
@@ -142,13 +143,15 @@ class MetricsLog:
     off the main process."""
 
     def __init__(self, run_dir: Path, enabled: bool) -> None:
-        self.file = open(run_dir / "metrics.jsonl", "a") if enabled else None  # noqa: SIM115
+        self.path = run_dir / "metrics.jsonl"
+        self.file = open(self.path, "a") if enabled else None  # noqa: SIM115
         self.board = Tensorboard(run_dir / "tensorboard", enabled)
 
     def log(self, values: dict[str, Any], step: int) -> None:
         if self.file is not None:
-            self.file.write(json.dumps(values) + "\n")
-            self.file.flush()
+            with disk_full_guard(self.path):
+                self.file.write(json.dumps(values) + "\n")
+                self.file.flush()
             self.board.log(values, values.get("step", step))
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ journalling filesystem may replay the rename onto an empty file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -57,6 +58,16 @@ def durable_replace(source: str | os.PathLike, target: str | os.PathLike) -> Non
     fsync_dir(parent)
 
 
+@functools.cache
+def _new_file_mode() -> int:
+    """The mode open() gives a new file: 0o666 less the process umask (read without changing it, from /proc)."""
+    try:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("Umask:"))
+        return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        return 0o644
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None, needed: int | None = None,
                 keep_previous: str | os.PathLike | None = None) -> Iterator[Path]:
@@ -78,6 +89,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None, needed: int 
         tmp_path = Path(tmp)
         try:
             yield tmp_path
+            os.chmod(tmp_path, _new_file_mode())  # mkstemp makes it private; the result is an ordinary file
             fsync_file(tmp_path)
             if keep_previous is not None and target.exists():
                 os.replace(target, keep_previous)

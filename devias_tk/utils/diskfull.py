@@ -46,12 +46,14 @@ def free_bytes(path: str | os.PathLike) -> int | None:
 
 
 def disk_full_error(path: str | os.PathLike, needed: int | None, detail: str = "") -> DiskFullError:
+    """The error of a write to `path` that needed `needed` bytes (None: unknown); `detail` is added to the
+    message (what the rest of the work needs)."""
     free = free_bytes(path)
     need = f"needs about {human_bytes(needed)}" if needed else "needs more space"
     have = f"{human_bytes(free)} free there" if free is not None else "free space unknown"
     return DiskFullError(str(path), f"{path}: no space left on device: this write {need} ({have}){detail}; "
                                     "free some space (or write elsewhere) and re-run the same command: finished "
-                                    "work is kept and the rest resumes")
+                                    "work is kept and the rest resumes", needed)
 
 
 @contextlib.contextmanager
