@@ -4,13 +4,18 @@ the run stops with a resumable checkpoint."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+from rich.console import Console
 from test_pretrain_engine import RECIPE as PRETRAIN_RECIPE
+from test_train_checkpoint import _flip_a_tensor_byte
 from test_train_engine import RECIPE
 
 from devias_tk.cache.store import VideoStore, video_key
@@ -159,3 +164,29 @@ def test_pretrain_stops_past_the_budget_and_resumes_exactly(tiny_benchmark, tmp_
     assert pretrain_engine.pretrain(cfg, stopped).steps == 6
     assert read_bad_samples(whole) == [record]
     assert _same(_params(stopped), _params(whole))
+
+
+def test_pretrain_falls_back_past_a_damaged_checkpoint_and_refuses_a_second_writer(tiny_benchmark, tmp_path):
+    recipe = tmp_path / "pretrain.yaml"
+    recipe.write_text(PRETRAIN_RECIPE.replace("ROOT", str(tiny_benchmark)))
+    cfg = pretrain_config(recipe, ["optim.epochs=2"])
+    reference, run = tmp_path / "reference", tmp_path / "run"
+    pretrain_engine.pretrain(cfg, reference)
+    shutil.copytree(reference, run)
+    want = _params(reference)
+    _flip_a_tensor_byte(run / "checkpoints/last.pt", next(v for v in want.values() if v.numel() > 100))
+    out = io.StringIO()
+    assert pretrain_engine.pretrain(cfg, run, console=Console(file=out, width=300)).steps == 12
+    assert "damaged checkpoint" in out.getvalue() and "resuming from the previous checkpoint" in out.getvalue()
+    assert _same(_params(run), want)
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time, pathlib; from devias_tk.utils.locks import "
+                               "lock_output; lock = lock_output(pathlib.Path(sys.argv[1]), 'x'); print(flush=True); "
+                               "time.sleep(120)", str(run / ".lock")], stdout=subprocess.PIPE)
+    try:
+        holder.stdout.readline()  # locked
+        with pytest.raises(DeviasError, match=rf"{run} is being written by another process \(pid {holder.pid} "):
+            pretrain_engine.pretrain(cfg, run)
+    finally:
+        holder.kill()
+        holder.wait()
