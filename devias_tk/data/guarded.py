@@ -55,7 +55,7 @@ def describe_failure(exc: BaseException) -> str:
 
 class InFlight:
     """The video each loader worker is decoding and since when: a (slots, 3) float64 table in a file every
-    worker maps (columns: wall-clock start or 0 when idle, worker pid, dataset index)."""
+    worker maps (columns: start on the system-wide monotonic clock or 0 when idle, worker pid, dataset index)."""
 
     def __init__(self, path: Path, slots: int) -> None:
         self.path, self.slots = path, slots
@@ -78,7 +78,7 @@ class InFlight:
         return self._table
 
     def begin(self, slot: int, index: int) -> None:
-        self._rows()[slot] = (time.time(), os.getpid(), index)
+        self._rows()[slot] = (time.monotonic(), os.getpid(), index)
 
     def end(self, slot: int) -> None:
         self._rows()[slot, 0] = 0.0
@@ -88,7 +88,7 @@ class InFlight:
 
     def stuck(self, timeout: float) -> dict[int, int]:
         """pid -> dataset index of the items in flight for longer than `timeout` seconds."""
-        rows, now = np.array(self._rows()), time.time()
+        rows, now = np.array(self._rows()), time.monotonic()
         return {int(r[1]): int(r[2]) for r in rows if r[0] > 0 and now - r[0] > timeout}
 
     def of_pids(self, pids: Iterable[int]) -> dict[int, int]:

@@ -15,7 +15,6 @@ from typing import Any
 import torch
 import yaml
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from devias_tk import __version__
 from devias_tk.data.guarded import GuardedItems, GuardedLoader
@@ -174,13 +173,9 @@ def autocast_enabled(amp: str, device: torch.device) -> bool:
     return amp == "bf16" or (amp == "auto" and device.type == "cuda")
 
 
-def make_loader(dataset: Any, batch_size: int, sampler: Any, workers: int, device: torch.device) -> Any:
-    """The training loader: a GuardedLoader over a GuardedItems dataset (bad videos replaced, hung decoders
-    bounded), else a DataLoader. Persistent spawned workers: the sampler (in this process) carries the epoch."""
-    if isinstance(dataset, GuardedItems):
-        return GuardedLoader(dataset, batch_size, sampler, workers, pin_memory=device.type == "cuda")
-    return DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=device.type == "cuda",
-        drop_last=False, multiprocessing_context="spawn" if workers > 0 else None,
-        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
-    )
+def make_loader(dataset: GuardedItems, batch_size: int, sampler: Any, workers: int,
+                device: torch.device) -> GuardedLoader:
+    """The training loader: bad videos replaced, hung or crashing decoders bounded (devias_tk.data.guarded).
+    Persistent spawned workers (no thread state of this process is forked): the sampler, in this process,
+    carries the epoch to them."""
+    return GuardedLoader(dataset, batch_size, sampler, workers, pin_memory=device.type == "cuda")
