@@ -114,6 +114,16 @@ def mae_vit(dim: int = 192, depth: int = 12, *, grid: int = 2, patch: int = 16, 
 # ------------------------------------------------------------------------------------- reference forwards
 
 
+def last_block_tokens(model: torch.nn.Module, clips: torch.Tensor) -> torch.Tensor:
+    """A toolkit model's backbone tokens after its last block, before the final norm."""
+    seen = {}
+    hook = model.backbone.norm.register_forward_hook(lambda _m, args, _out: seen.setdefault("x", args[0]))
+    with torch.no_grad():
+        model.backbone(clips)
+    hook.remove()
+    return seen["x"]
+
+
 def sinusoid(n: int, dim: int) -> torch.Tensor:
     """VideoMAE's table as its authors compute it: numpy float64, sin on even columns, cos on odd."""
     angles = np.array([[p / np.power(10000, 2 * (j // 2) / dim) for j in range(dim)] for p in range(n)])
@@ -178,3 +188,156 @@ def mae_vit_forward(sd: dict, images: torch.Tensor, heads: int) -> torch.Tensor:
         x = _block(x, sd, f"blocks.{i}.", heads)
     pooled = F.layer_norm(x[:, 1:].mean(1), (x.shape[-1],), sd["fc_norm.weight"], sd["fc_norm.bias"], EPS)
     return F.linear(pooled, sd["head.weight"], sd["head.bias"])
+
+
+# ------------------------------------------------------------------------------------- the DEVIAS release
+
+
+def devias_release(dim: int = 128, depth: int = 2, *, num_slots: int = 2, iters: int = 3, tied: bool = True,
+                   slot_heads: int = 4, slot_head_dim: int = 32, amd_hidden: tuple[int, int] = (64, 32),
+                   patches: int = 4, num_outputs: int = 5, seed: int = 4) -> dict:
+    """The release's slot model (`modeling_slot.VisionTransformer`, head_type 'linear') in its own key names:
+    a VideoMAE ViT with a final `norm`, `agg_block` (latents; per iteration a pre-norm cross-attention
+    `layers.i.0` and feed-forward `layers.i.2`; `last_layer.0`), `mask_predictor.decoder.{0,2,4}`, `head`.
+    With `tied`, every iteration holds the same tensors, as a weight-tied module's state dict does."""
+    g = torch.Generator().manual_seed(seed)
+    sd = {"patch_embed.proj.weight": _randn(g, dim, 3, 2, 16, 16, scale=0.05),
+          "patch_embed.proj.bias": _randn(g, dim, scale=0.1)}
+    for i in range(depth):
+        sd |= block_state(g, f"blocks.{i}.", dim, 4 * dim)
+    sd |= _norm(g, "norm", dim)
+    inner = slot_heads * slot_head_dim
+    sd["agg_block.latents"] = _randn(g, num_slots, dim)
+    first: dict[str, torch.Tensor] = {}
+    for i in range(iters):
+        p = f"agg_block.layers.{i}."
+        layer = {
+            **_norm(g, f"{p}0.norm", dim), **_norm(g, f"{p}0.norm_context", dim),
+            f"{p}0.fn.to_q.weight": _randn(g, inner, dim, scale=dim ** -0.5),
+            f"{p}0.fn.to_k.weight": _randn(g, inner, dim, scale=dim ** -0.5),
+            f"{p}0.fn.to_v.weight": _randn(g, inner, dim, scale=dim ** -0.5),
+            f"{p}0.fn.to_out.0.weight": _randn(g, dim, inner, scale=inner ** -0.5),
+            f"{p}0.fn.to_out.0.bias": _randn(g, dim, scale=0.1),
+            **_norm(g, f"{p}2.norm", dim),
+            f"{p}2.fn.net.0.weight": _randn(g, 4 * dim, dim, scale=dim ** -0.5),
+            f"{p}2.fn.net.0.bias": _randn(g, 4 * dim, scale=0.1),
+            f"{p}2.fn.net.3.weight": _randn(g, dim, 4 * dim, scale=(4 * dim) ** -0.5),
+            f"{p}2.fn.net.3.bias": _randn(g, dim, scale=0.1),
+        }
+        if tied and i:
+            layer = {k: first[k.replace(p, "agg_block.layers.0.", 1)].clone() for k in layer}
+        first = first or layer
+        sd |= layer
+    sd |= _norm(g, "agg_block.last_layer.0", dim)
+    widths = [dim, *amd_hidden, patches]
+    for j in range(3):
+        sd[f"mask_predictor.decoder.{2 * j}.weight"] = _randn(g, widths[j + 1], widths[j], scale=widths[j] ** -0.5)
+        sd[f"mask_predictor.decoder.{2 * j}.bias"] = _randn(g, widths[j + 1], scale=0.1)
+    sd |= {"head.weight": _randn(g, num_outputs, dim, scale=0.5), "head.bias": _randn(g, num_outputs, scale=0.1)}
+    return sd
+
+
+def release_vit_b_shapes(num_actions: int = 101, num_scenes: int = 365, num_slots: int = 2,
+                         iters: int = 4) -> dict[str, tuple[int, ...]]:
+    """Every tensor of the release's ViT-B/16 slot model (16 frames, 224 pixels, 4 x 512 slot attention,
+    mask decoder 768-512-256-196), name -> shape, as its state dict lists them (untied iterations)."""
+    shapes: dict[str, tuple[int, ...]] = {"patch_embed.proj.weight": (768, 3, 2, 16, 16),
+                                          "patch_embed.proj.bias": (768,)}
+    for i in range(12):
+        p = f"blocks.{i}."
+        shapes |= {p + "norm1.weight": (768,), p + "norm1.bias": (768,), p + "attn.q_bias": (768,),
+                   p + "attn.v_bias": (768,), p + "attn.qkv.weight": (2304, 768), p + "attn.proj.weight": (768, 768),
+                   p + "attn.proj.bias": (768,), p + "norm2.weight": (768,), p + "norm2.bias": (768,),
+                   p + "mlp.fc1.weight": (3072, 768), p + "mlp.fc1.bias": (3072,), p + "mlp.fc2.weight": (768, 3072),
+                   p + "mlp.fc2.bias": (768,)}
+    shapes |= {"norm.weight": (768,), "norm.bias": (768,), "agg_block.latents": (num_slots, 768)}
+    for i in range(iters):
+        p = f"agg_block.layers.{i}."
+        shapes |= {p + "0.norm.weight": (768,), p + "0.norm.bias": (768,), p + "0.norm_context.weight": (768,),
+                   p + "0.norm_context.bias": (768,), p + "0.fn.to_q.weight": (2048, 768),
+                   p + "0.fn.to_k.weight": (2048, 768), p + "0.fn.to_v.weight": (2048, 768),
+                   p + "0.fn.to_out.0.weight": (768, 2048), p + "0.fn.to_out.0.bias": (768,),
+                   p + "2.norm.weight": (768,), p + "2.norm.bias": (768,), p + "2.fn.net.0.weight": (3072, 768),
+                   p + "2.fn.net.0.bias": (3072,), p + "2.fn.net.3.weight": (768, 3072), p + "2.fn.net.3.bias": (768,)}
+    shapes |= {"agg_block.last_layer.0.weight": (768,), "agg_block.last_layer.0.bias": (768,),
+               "mask_predictor.decoder.0.weight": (512, 768), "mask_predictor.decoder.0.bias": (512,),
+               "mask_predictor.decoder.2.weight": (256, 512), "mask_predictor.decoder.2.bias": (256,),
+               "mask_predictor.decoder.4.weight": (196, 256), "mask_predictor.decoder.4.bias": (196,),
+               "head.weight": (num_actions + num_scenes, 768), "head.bias": (num_actions + num_scenes,)}
+    return shapes
+
+
+@torch.no_grad()
+def devias_release_forward(sd: dict, clips: torch.Tensor, heads: int, slot_heads: int = 4) -> dict[str, torch.Tensor]:
+    """The release's slot model on normalised clips, written from its description: the ViT tokens after
+    `norm`, then the slot block (queries = latents; each iteration: LayerNorm (eps 1e-5) on slots and on
+    tokens, per-head logits q.k / sqrt(d), softmax over the SLOT axis, renormalised over keys + 1e-7,
+    weighted values, to_out, residual; feed-forward residual), `last_layer`, the head on every slot, the mask
+    decoder with its sigmoid. Returns slots (B, K, D), logits (B, K, A + S), attn (B, K, N) (the last
+    iteration's softmax map, mean over heads) and mask (B, K, P) probabilities."""
+    tokens = videomae_forward(sd, clips, heads)["tokens"]
+    b, n, d = tokens.shape
+    x = sd["agg_block.latents"][None].expand(b, -1, -1)
+    k_slots = x.shape[1]
+    iters = len({k.split(".")[2] for k in sd if k.startswith("agg_block.layers.")})
+    for i in range(iters):
+        p = f"agg_block.layers.{i}."
+        xs = F.layer_norm(x, (d,), sd[p + "0.norm.weight"], sd[p + "0.norm.bias"], 1e-5)
+        ctx = F.layer_norm(tokens, (d,), sd[p + "0.norm_context.weight"], sd[p + "0.norm_context.bias"], 1e-5)
+        q = (xs @ sd[p + "0.fn.to_q.weight"].T).reshape(b, k_slots, slot_heads, -1).transpose(1, 2)
+        k = (ctx @ sd[p + "0.fn.to_k.weight"].T).reshape(b, n, slot_heads, -1).transpose(1, 2)
+        v = (ctx @ sd[p + "0.fn.to_v.weight"].T).reshape(b, n, slot_heads, -1).transpose(1, 2)
+        sim = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, heads, K, N)
+        attn = sim.softmax(dim=2)  # over the slots
+        weights = attn / (attn.sum(dim=-1, keepdim=True) + 1e-7)
+        out = (weights @ v).transpose(1, 2).reshape(b, k_slots, -1)
+        x = F.linear(out, sd[p + "0.fn.to_out.0.weight"], sd[p + "0.fn.to_out.0.bias"]) + x
+        h = F.layer_norm(x, (d,), sd[p + "2.norm.weight"], sd[p + "2.norm.bias"], 1e-5)
+        h = F.linear(F.gelu(F.linear(h, sd[p + "2.fn.net.0.weight"], sd[p + "2.fn.net.0.bias"])),
+                     sd[p + "2.fn.net.3.weight"], sd[p + "2.fn.net.3.bias"])
+        x = h + x
+    slots = F.layer_norm(x, (d,), sd["agg_block.last_layer.0.weight"], sd["agg_block.last_layer.0.bias"], 1e-5)
+    mask = slots
+    for j in range(3):
+        mask = F.linear(mask, sd[f"mask_predictor.decoder.{2 * j}.weight"], sd[f"mask_predictor.decoder.{2 * j}.bias"])
+        mask = torch.relu(mask) if j < 2 else torch.sigmoid(mask)
+    return {"slots": slots, "logits": F.linear(slots, sd["head.weight"], sd["head.bias"]),
+            "attn": attn.mean(dim=1), "mask": mask}
+
+
+# ------------------------------------------------------------------------------------- Hugging Face VideoMAE
+
+
+def to_hf_videomae(sd: dict) -> dict:
+    """A VideoMAE state dict (fine-tuned, or pre-training with `encoder.`) in the names `transformers`'
+    VideoMAE classes use: `videomae.` encoder, query / key / value split out of qkv, `classifier`."""
+    hf = {}
+    for name, value in sd.items():
+        base = name[len("encoder."):] if name.startswith("encoder.") else name
+        if name.startswith(("decoder.", "encoder_to_decoder.")) or name == "mask_token":
+            hf[name] = value  # the decoder is renamed too in real files; set aside either way
+        elif base.startswith("patch_embed.proj."):
+            hf["videomae.embeddings.patch_embeddings.projection." + base.split(".")[-1]] = value
+        elif base.startswith("blocks."):
+            _, i, rest = base.split(".", 2)
+            p = f"videomae.encoder.layer.{i}."
+            if rest == "attn.qkv.weight":
+                q, k, v = value.chunk(3)
+                hf |= {p + "attention.attention.query.weight": q, p + "attention.attention.key.weight": k,
+                       p + "attention.attention.value.weight": v}
+            else:
+                table = {"norm1.": "layernorm_before.", "norm2.": "layernorm_after.",
+                         "attn.q_bias": "attention.attention.q_bias", "attn.v_bias": "attention.attention.v_bias",
+                         "attn.proj.": "attention.output.dense.", "mlp.fc1.": "intermediate.dense.",
+                         "mlp.fc2.": "output.dense."}
+                old = next(o for o in table if rest.startswith(o))
+                hf[p + table[old] + rest[len(old):]] = value
+        elif base.startswith("norm."):
+            hf["videomae.layernorm." + base.split(".")[-1]] = value
+        elif base.startswith("fc_norm."):
+            hf[base] = value
+        elif base.startswith("head."):
+            hf["classifier." + base.split(".")[-1]] = value
+        else:
+            raise KeyError(name)
+    return hf

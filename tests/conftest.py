@@ -65,6 +65,33 @@ def default_benchmark(tmp_path_factory) -> Path:
     return root
 
 
+# val_fraction 0: tests count steps over all 24 training videos (held-out validation:
+# tests/test_train_validate.py)
+TINY_TRAIN_RECIPE = """
+data: {root: ROOT, train_list: lists/train.txt, mask_store: MASKS, scene_source: list, frames: 8, stride: 2,
+       hop: 2, size: 32, scale: [0.5, 1.0], num_workers: 0, val_fraction: 0}
+model: {method: devias, size: tiny, depth: 1, embed_dim: 32, num_heads: 2, slot_head_dim: 16, amd_hidden: [16, 16]}
+aug: {mix: fame, beta: 0.2, p_aug: 0.5}
+optim: {lr: 1.0e-2, epochs: 3, batch_size: 4, warmup_epochs: 1}
+run: {seed: 3, threads: 1, log_every: 2}
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_run_setup(tiny_benchmark, tmp_path_factory):
+    """(recipe, mask store): a tiny DEVIAS recipe over the tiny benchmark's train list and its FAME masks."""
+    from devias_tk.masks import extract
+    from devias_tk.masks.windows import WindowSpec
+
+    work = tmp_path_factory.mktemp("train")
+    masks = work / "masks.zarr"
+    spec = WindowSpec(window=8, stride=2, hop=2, size=32, tubelet_size=8)
+    extract.extract(tiny_benchmark, tiny_benchmark / "lists/train.txt", masks, spec, jobs=2, show_progress=False)
+    recipe = work / "tiny.yaml"
+    recipe.write_text(TINY_TRAIN_RECIPE.replace("ROOT", str(tiny_benchmark)).replace("MASKS", str(masks)))
+    return recipe, masks
+
+
 @pytest.fixture()
 def bad_dataset(tiny_benchmark, tmp_path):
     """Three good tiny videos, then missing, empty, header-only, noise, text and 5-frame (short) files."""

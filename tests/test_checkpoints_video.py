@@ -8,7 +8,14 @@ import io
 
 import pytest
 import torch
-from checkpoint_fixtures import devias_teacher, sinusoid, videomae_finetuned, videomae_forward, videomae_pretraining
+from checkpoint_fixtures import (
+    devias_teacher,
+    last_block_tokens,
+    sinusoid,
+    videomae_finetuned,
+    videomae_forward,
+    videomae_pretraining,
+)
 from rich.console import Console
 
 from devias_tk.errors import DeviasError
@@ -34,15 +41,6 @@ def _clips(n: int = 2) -> torch.Tensor:
 
 class Extra:
     """An object no checkpoint reader should unpickle."""
-
-
-def _last_block_tokens(model: torch.nn.Module, clips: torch.Tensor) -> torch.Tensor:
-    seen = {}
-    hook = model.backbone.norm.register_forward_hook(lambda _m, args, _out: seen.setdefault("x", args[0]))
-    with torch.no_grad():
-        model.backbone(clips)
-    hook.remove()
-    return seen["x"]
 
 
 @pytest.mark.parametrize("container", ["model", "module"])
@@ -81,7 +79,7 @@ def test_finetuned_file_loads_strictly_and_the_blocks_match_videomae(tmp_path, m
     torch.testing.assert_close(model.head.weight, sd["head.weight"])
     clips = _clips()
     reference = videomae_forward(sd, clips, HEADS)
-    torch.testing.assert_close(_last_block_tokens(model, clips), reference["blocks"], atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(last_block_tokens(model, clips), reference["blocks"], atol=2e-5, rtol=1e-4)
     norm = "fc_norm" if mean_pooling else "norm"
     torch.testing.assert_close(model.backbone.norm.weight, sd[f"{norm}.weight"])
     if mean_pooling:

@@ -11,7 +11,6 @@ import pytest
 import torch
 from rich.console import Console
 from run_fixtures import fabricate_run
-from test_train_engine import tiny_run_setup  # noqa: F401 - the module's fixture
 
 from devias_tk.errors import DeviasError
 from devias_tk.evaluate.predict import load_run
@@ -52,7 +51,7 @@ def test_eval_refuses_a_damaged_checkpoint(tiny_benchmark, tmp_path):
         load_run(run)
 
 
-def test_resume_auto_falls_back_to_the_previous_checkpoint_and_says_so(tiny_run_setup, tmp_path):  # noqa: F811
+def test_resume_auto_falls_back_to_the_previous_checkpoint_and_says_so(tiny_run_setup, tmp_path):
     recipe, _ = tiny_run_setup
     cfg = config_from(recipe, ["optim.epochs=2"])
     reference = tmp_path / "reference"

@@ -15,33 +15,9 @@ import pytest
 import torch
 
 from devias_tk.errors import DeviasError
-from devias_tk.masks import extract
-from devias_tk.masks.windows import WindowSpec
 from devias_tk.train import engine
 from devias_tk.train.checkpoint import load_checkpoint
 from devias_tk.train.config import config_from
-
-# val_fraction 0: these tests count steps over all 24 training videos (held-out validation:
-# tests/test_train_validate.py)
-RECIPE = """
-data: {root: ROOT, train_list: lists/train.txt, mask_store: MASKS, scene_source: list, frames: 8, stride: 2,
-       hop: 2, size: 32, scale: [0.5, 1.0], num_workers: 0, val_fraction: 0}
-model: {method: devias, size: tiny, depth: 1, embed_dim: 32, num_heads: 2, slot_head_dim: 16, amd_hidden: [16, 16]}
-aug: {mix: fame, beta: 0.2, p_aug: 0.5}
-optim: {lr: 1.0e-2, epochs: 3, batch_size: 4, warmup_epochs: 1}
-run: {seed: 3, threads: 1, log_every: 2}
-"""
-
-
-@pytest.fixture(scope="module")
-def tiny_run_setup(tiny_benchmark, tmp_path_factory):
-    work = tmp_path_factory.mktemp("train")
-    masks = work / "masks.zarr"
-    spec = WindowSpec(window=8, stride=2, hop=2, size=32, tubelet_size=8)
-    extract.extract(tiny_benchmark, tiny_benchmark / "lists/train.txt", masks, spec, jobs=2, show_progress=False)
-    recipe = work / "tiny.yaml"
-    recipe.write_text(RECIPE.replace("ROOT", str(tiny_benchmark)).replace("MASKS", str(masks)))
-    return recipe, masks
 
 
 def _cfg(recipe: Path, *overrides: str):

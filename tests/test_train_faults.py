@@ -16,13 +16,10 @@ import torch
 from rich.console import Console
 from test_pretrain_engine import RECIPE as PRETRAIN_RECIPE
 from test_train_checkpoint import _flip_a_tensor_byte
-from test_train_engine import RECIPE
 
 from devias_tk.cache.store import VideoStore, video_key
 from devias_tk.data.lists import read_list, write_list
 from devias_tk.errors import DeviasError
-from devias_tk.masks import extract
-from devias_tk.masks.windows import WindowSpec
 from devias_tk.pretrain import engine as pretrain_engine
 from devias_tk.pretrain.config import config_from as pretrain_config
 from devias_tk.train import engine
@@ -32,18 +29,13 @@ from devias_tk.train.faults import read_bad_samples, read_skipped
 from devias_tk.utils.workers import FAULT_ENV
 
 
-@pytest.fixture(scope="module")
-def masks(tiny_benchmark, tmp_path_factory) -> Path:
-    """The tiny benchmark's mask store (tests copy it before changing it)."""
-    masks = tmp_path_factory.mktemp("faults") / "masks.zarr"
-    spec = WindowSpec(window=8, stride=2, hop=2, size=32, tubelet_size=8)
-    extract.extract(tiny_benchmark, tiny_benchmark / "lists/train.txt", masks, spec, jobs=2, show_progress=False)
-    return masks
-
-
-def _recipe(work: Path, root: Path, masks: Path) -> Path:
-    recipe = work / "recipe.yaml"
-    recipe.write_text(RECIPE.replace("ROOT", str(root)).replace("MASKS", str(masks)))
+def _recipe(work: Path, setup: tuple[Path, Path], bench: Path, root: Path | None = None,
+            masks: Path | None = None) -> Path:
+    """The tiny recipe (`tiny_run_setup`), reading its videos from `root` (a copy of the benchmark `bench`)
+    and its masks from `masks` when given."""
+    recipe, text = work / "recipe.yaml", setup[0].read_text()
+    text = text.replace(str(setup[1]), str(masks or setup[1])).replace(str(bench), str(root or bench))
+    recipe.write_text(text)
     return recipe
 
 
@@ -55,9 +47,9 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_videos_the_stores_lack_are_left_out_up_to_max_skipped(masks, tiny_benchmark, tmp_path):
+def test_videos_the_stores_lack_are_left_out_up_to_max_skipped(tiny_run_setup, tiny_benchmark, tmp_path):
     store_path = tmp_path / "masks.zarr"
-    shutil.copytree(masks, store_path)
+    shutil.copytree(tiny_run_setup[1], store_path)
     store = VideoStore(store_path)
     entries = read_list(tiny_benchmark / "lists/train.txt")
     failed, unprocessed, later = entries[3].path, entries[10].path, entries[17].path
@@ -65,7 +57,7 @@ def test_videos_the_stores_lack_are_left_out_up_to_max_skipped(masks, tiny_bench
         shutil.rmtree(store_path / "videos" / video_key(path))
     store.record_failure(failed, "truncated or corrupt: decoding frames failed (x)")
     assert len(store.done()) == 22
-    recipe = _recipe(tmp_path, tiny_benchmark, store_path)
+    recipe = _recipe(tmp_path, tiny_run_setup, tiny_benchmark, masks=store_path)
     run = tmp_path / "run"
 
     # the default (1% of 24 videos: none) refuses before any work, naming each video and its reason
@@ -107,12 +99,12 @@ def _damaged_copy(bench: Path, dest: Path, video: str) -> Path:
 
 
 def test_a_video_failing_mid_run_costs_one_sample_and_past_the_budget_the_run_stops_resumably(
-        masks, tiny_benchmark, tmp_path, monkeypatch):
+        tiny_run_setup, tiny_benchmark, tmp_path, monkeypatch):
     entries = read_list(tiny_benchmark / "lists/train.txt")
     bad = entries[5]
     root = _damaged_copy(tiny_benchmark, tmp_path / "bench", bad.path)
     write_list(root / "lists/val.txt", [bad, entries[0], entries[12]])  # validation scores the readable ones
-    recipe = _recipe(tmp_path, root, masks)
+    recipe = _recipe(tmp_path, tiny_run_setup, tiny_benchmark, root=root)
 
     # within data.max_skipped (10% of 24 videos): the sample is replaced by another video of its class, recorded
     whole = tmp_path / "whole"
@@ -139,7 +131,7 @@ def test_a_video_failing_mid_run_costs_one_sample_and_past_the_budget_the_run_st
     # a decode that hangs in a loader worker is killed after data.decode_timeout and replaced the same way
     monkeypatch.setenv(FAULT_ENV, f"hang:{bad.path}")
     hung = tmp_path / "hung"
-    cfg = config_from(_recipe(tmp_path, tiny_benchmark, masks), ["optim.epochs=1", "data.max_skipped=0.1",
+    cfg = config_from(_recipe(tmp_path, tiny_run_setup, tiny_benchmark), ["optim.epochs=1", "data.max_skipped=0.1",
                                                                  "data.num_workers=1", "data.decode_timeout=2"])
     assert engine.train(cfg, hung).steps == 6
     [hang] = read_bad_samples(hung)

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 from test_scenes_label import TINY_GRID, _brightness_model, grey_videos  # noqa: F401 - the module's fixture
-from test_train_engine import tiny_run_setup  # noqa: F401 - the module's fixture
 
 from devias_tk.cache.store import VideoStore
 from devias_tk.data.lists import read_list, write_list
@@ -78,7 +77,7 @@ def test_scenes_label_stops_on_a_full_disk_and_resumes(grey_videos, tmp_path, mo
     assert resumed.skipped == 1 and resumed.done == 1 and list((out / "_partial").iterdir()) == []
 
 
-def test_train_stops_on_a_full_disk_keeping_its_last_checkpoint_and_resumes(tiny_run_setup, tmp_path,  # noqa: F811
+def test_train_stops_on_a_full_disk_keeping_its_last_checkpoint_and_resumes(tiny_run_setup, tmp_path,
                                                                             monkeypatch):
     recipe, _ = tiny_run_setup
     cfg = config_from(recipe, ["optim.epochs=2"])

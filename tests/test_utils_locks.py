@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from test_scenes_label import TINY_GRID, _brightness_model, grey_videos  # noqa: F401 - the module's fixture
-from test_train_engine import tiny_run_setup  # noqa: F401 - the module's fixture
 
 from devias_tk.data.lists import read_list, write_list
 from devias_tk.errors import DeviasError
@@ -100,7 +99,7 @@ def test_scenes_label_refuses_a_store_shard_another_process_holds(grey_videos, t
                     jobs=1, show_progress=False).skipped == 2
 
 
-def test_a_second_train_into_one_run_directory_is_refused(tiny_run_setup, tiny_benchmark, tmp_path):  # noqa: F811
+def test_a_second_train_into_one_run_directory_is_refused(tiny_run_setup, tiny_benchmark, tmp_path):
     recipe, _ = tiny_run_setup
     run = tmp_path / "run"
     args = ["train", "--recipe", str(recipe), "--out", str(run), "optim.epochs=1"]

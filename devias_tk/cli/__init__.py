@@ -11,6 +11,7 @@ from devias_tk.cli import bench, data, masks, pretrain, scenes
 from devias_tk.cli import eval as eval_cli
 from devias_tk.cli.common import print_error
 from devias_tk.cli.features import features_cmd
+from devias_tk.cli.importer import import_cmd
 from devias_tk.cli.predict import predict_cmd
 from devias_tk.cli.train import train_cmd
 from devias_tk.errors import DeviasError
@@ -26,12 +27,13 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(masks.app, name="masks")
 app.add_typer(scenes.app, name="scenes")
-app.command("train", help="Train DEVIAS or a baseline from the cached masks and scene labels.")(train_cmd)
+app.command("train")(train_cmd)
 app.add_typer(pretrain.app, name="pretrain")
 app.add_typer(eval_cli.app, name="eval")
 app.command("predict", help="Action and scene top-k of any videos, files, folders or lists; overlays of the slots' attention.")(
     predict_cmd)
 app.command("features", help="Action and scene features of a run per video, into a resumable Zarr store.")(features_cmd)
+app.command("import")(import_cmd)
 app.add_typer(bench.app, name="bench")
 
 

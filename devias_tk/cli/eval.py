@@ -19,7 +19,7 @@ app = typer.Typer(help="Seen/unseen evaluation suites, H.M. report, k-NN check, 
 @user_errors
 def evaluate_run(
     ctx: typer.Context,
-    run: Annotated[Path | None, typer.Option(help="Run directory (from `devias-tk train`).")] = None,
+    run: Annotated[Path | None, typer.Option("--run", "--run-dir", help="Run directory (from `devias-tk train`, or `devias-tk import` for the authors' published DEVIAS weights). Under torchrun write --run-dir: torchrun's own parser takes --run for its --run-path. Example: torchrun --nproc_per_node=2 -m devias_tk eval --run-dir runs/devias --suite pipelines/eval/synthetic.yaml")] = None,
     suite: Annotated[Path | None, typer.Option(help="Suite YAML (pipelines/eval/<name>.yaml).")] = None,
     views: Annotated[str | None, typer.Option(help="Temporal clips x spatial crops, e.g. 2x3 (default: the suite's).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -32,8 +32,11 @@ def evaluate_run(
     RUN/eval/<suite>/report.{json,md} with figures. The report states the suite's definition of the means;
     a mean over fewer splits than it defines (an optional list absent) is marked partial and names them.
     UCF-101: pipelines/eval/ucf101-table2.yaml (the paper's Table 2) and ucf101-table7.yaml (supp. Table 7).
+    Under torchrun each process scores a shard of every split (NCCL on GPU, gloo on CPU) and rank 0 gathers
+    them: the same report as one process.
 
-    Example: [bold]devias-tk eval --run runs/devias --suite pipelines/eval/synthetic.yaml --views 2x3[/]
+    Examples: [bold]devias-tk eval --run runs/devias --suite pipelines/eval/synthetic.yaml --views 2x3[/]
+    [bold]torchrun --nproc_per_node=8 -m devias_tk eval --run-dir runs/ucf101 --suite pipelines/eval/ucf101-table2.yaml[/]
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -45,6 +48,8 @@ def evaluate_run(
 
     spec = load_suite(suite)
     report = evaluate(run, spec, parse_views(views) if views else None, device, batch, workers, checkpoint)
+    if report is None:  # a rank other than 0 under torchrun: rank 0 prints and writes the report
+        return
     console.print(f"definition: {report['definition']}", markup=False, highlight=False, soft_wrap=True)
     for name, why in report["absent_splits"].items():
         console.print(f"absent split {name}: {why}", markup=False, highlight=False, soft_wrap=True)

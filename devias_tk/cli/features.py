@@ -12,7 +12,7 @@ from devias_tk.cli.common import err_console, print_stage_summary, user_errors
 
 @user_errors
 def features_cmd(
-    run: Annotated[Path, typer.Option(help="Run directory (from `devias-tk train`).")],
+    run: Annotated[Path, typer.Option(help="Run directory (from `devias-tk train`, or `devias-tk import` for the authors' published DEVIAS weights).")],
     root: Annotated[Path, typer.Option(help="Dataset root; the list's paths are relative to it.")],
     list_file: Annotated[Path, typer.Option("--list", help="Videos to extract (the toolkit's list format).")],
     out: Annotated[Path, typer.Option(help="Feature store (.zarr) to create or resume.")],

@@ -14,7 +14,7 @@ from devias_tk.cli.common import console, err_console, user_errors
 @user_errors
 def predict_cmd(
     inputs: Annotated[list[Path], typer.Argument(help="Video files, frame folders, directories (searched recursively for videos and frame folders) or list files (.txt, the toolkit's format).", show_default=False)],
-    run: Annotated[Path, typer.Option(help="Run directory (from `devias-tk train`).")],
+    run: Annotated[Path, typer.Option(help="Run directory (from `devias-tk train`, or `devias-tk import` for the authors' published DEVIAS weights).")],
     top: Annotated[int, typer.Option(help="Classes shown per task.")] = 5,
     views: Annotated[str, typer.Option(help="Temporal clips x spatial crops, probabilities averaged (1x1: centre view only).")] = "2x3",
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write every prediction as JSON here.")] = None,

@@ -62,7 +62,7 @@ def _collate(items: list[dict]) -> dict:
 
 @torch.no_grad()
 def predict_entries(run: RunModel, root: Path, entries: list[VideoEntry], spec: ClipSpec, device: torch.device,
-                    batch_size: int, workers: int, description: str,
+                    batch_size: int, workers: int, description: str, show_progress: bool = True,
                     timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
     """View-averaged class probabilities and features for every readable video.
 
@@ -79,7 +79,8 @@ def predict_entries(run: RunModel, root: Path, entries: list[VideoEntry], spec: 
     out: dict[str, np.ndarray | None] = {}
     failed: dict[int, str] = {}
     autocast = device.type == "cuda"
-    with progress_bar(description, len(entries), "videos", show_failures=True) as advance, closing(loader):
+    with progress_bar(description, len(entries), "videos", show_failures=True, disable=not show_progress) as advance, \
+            closing(loader):
         for batch in loader:
             for index, reason in batch["failed"]:
                 failed[index] = reason

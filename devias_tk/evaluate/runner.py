@@ -20,7 +20,10 @@ from devias_tk.evaluate import figures
 from devias_tk.evaluate.compare import partial_note
 from devias_tk.evaluate.metrics import confusion_matrix, harmonic_mean, topk_accuracy
 from devias_tk.evaluate.predict import RunModel, cached_predictions, load_run, predict_entries, save_predictions
+from devias_tk.evaluate.shards import merge_shards, shard
 from devias_tk.evaluate.suite import METRICS, SplitSpec, Suite
+from devias_tk.train.distributed import SINGLE_PROCESS, DistInfo, from_main, gather_to_main, shutdown
+from devias_tk.train.runtime import start_process
 from devias_tk.utils.atomic import atomic_write_text
 
 PREDICTIONS = "predictions"  # RUN/eval/predictions/: per-split predictions shared by every suite
@@ -55,19 +58,39 @@ def _clip_spec(config: dict[str, Any], views: tuple[int, int]) -> ClipSpec:
                     num_crops=views[1], short="repeat_last")
 
 
-def evaluate_split(run: RunModel, split: SplitSpec, root: Path, spec: ClipSpec, cache_dir: Path,
-                   device: torch.device, batch_size: int, workers: int) -> SplitResult:
-    """Predictions and metrics. Predictions are cached in cache_dir as <split>-<list hash>.npz, keyed by
-    checkpoint, views, clip shape and list, so suites sharing a split (Table 2 and Table 7) predict it once."""
+def split_predictions(run: RunModel, split: SplitSpec, root: Path, spec: ClipSpec, cache_dir: Path,
+                      device: torch.device, batch_size: int, workers: int,
+                      info: DistInfo = SINGLE_PROCESS) -> tuple[list[VideoEntry], dict[str, Any] | None]:
+    """(entries, predictions) of a split, cached in cache_dir as <split>-<list hash>.npz, keyed by checkpoint,
+    views, clip shape and list, so suites sharing a split (Table 2 and Table 7) predict it once. Under
+    torchrun each rank predicts a shard (`devias_tk.evaluate.shards`) and rank 0 joins, saves and returns
+    them; the other ranks get None."""
     entries = read_list(split.list)
     list_sha = file_sha256(split.list)
     key = {"checkpoint": run.checkpoint_sha, "views": [spec.num_clips, spec.num_crops], "frames": spec.clip_len,
            "stride": spec.stride, "size": spec.size, "list_sha256": list_sha}
     path = cache_dir / f"{split.name}-{list_sha[:12]}.npz"
-    predictions = cached_predictions(path, key)
+    predictions = cached_predictions(path, key) if info.is_main else None
+    if from_main(predictions is not None, info):
+        return entries, predictions
+    mine = shard(entries, info.rank, info.world)
+    what = split.name if not info.enabled else f"{split.name} (rank 0 of {info.world}: {len(mine)} videos)"
+    local = predict_entries(run, root, mine, spec, device, batch_size, workers, what, show_progress=info.is_main)
+    shards = gather_to_main(local, info)
+    if shards is None:
+        return entries, None
+    predictions = merge_shards(shards, len(entries))
+    save_predictions(path, key, predictions, entries)
+    return entries, predictions
+
+
+def evaluate_split(run: RunModel, split: SplitSpec, root: Path, spec: ClipSpec, cache_dir: Path,
+                   device: torch.device, batch_size: int, workers: int,
+                   info: DistInfo = SINGLE_PROCESS) -> SplitResult | None:
+    """Predictions (`split_predictions`) and metrics; None on the ranks other than 0 of a distributed run."""
+    entries, predictions = split_predictions(run, split, root, spec, cache_dir, device, batch_size, workers, info)
     if predictions is None:
-        predictions = predict_entries(run, root, entries, spec, device, batch_size, workers, split.name)
-        save_predictions(path, key, predictions, entries)
+        return None
     result = SplitResult(split.name, split.seen, len(entries), predictions["failed"], predictions=predictions,
                          entries=entries, root=root)
     ok = np.ones(len(entries), bool)
@@ -214,19 +237,30 @@ def validation_warnings(run: RunModel, suite: Suite) -> list[str]:
 
 
 def evaluate(run_dir: str | Path, suite: Suite, views: tuple[int, int] | None = None, device: str = "auto",
-             batch_size: int = 8, workers: int = 2, which: str = "auto") -> dict[str, Any]:
+             batch_size: int = 8, workers: int = 2, which: str = "auto") -> dict[str, Any] | None:
     """Evaluate a run on a suite; writes RUN/eval/<suite>/ (predictions: RUN/eval/predictions/) and returns
-    the report dict."""
+    the report dict. Under torchrun (WORLD_SIZE > 1) every rank predicts a shard of each split (NCCL on
+    GPU, each rank on its LOCAL_RANK device; gloo on CPU), rank 0 gathers them, scores, writes and returns
+    the report; the other ranks return None."""
     run_dir = Path(run_dir)
     if suite.name == PREDICTIONS:
         raise DeviasError(f"a suite may not be named '{PREDICTIONS}' (RUN/eval/{PREDICTIONS}/ holds the predictions)")
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
+    dev, info = start_process(device, threads=0)
+    try:
+        return _evaluate(run_dir, suite, views, dev, batch_size, workers, which, info)
+    finally:
+        shutdown(info)
+
+
+def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: torch.device, batch_size: int,
+              workers: int, which: str, info: DistInfo) -> dict[str, Any] | None:
     run = load_run(run_dir, which, dev)
     spec = _clip_spec(run.config, views or suite.views)
     out_dir = run_dir / "eval" / suite.name
     results = [evaluate_split(run, split, split.root or suite.root, spec, run_dir / "eval" / PREDICTIONS, dev,
-                              batch_size, workers) for split in suite.splits]
+                              batch_size, workers, info) for split in suite.splits]
+    if not info.is_main:
+        return None
     absent = {s.name: f"list not found: {s.list}" for s in suite.missing}
     summary = summarise(results, suite.means(), absent)
     report = {

@@ -10,13 +10,20 @@ Video ViT formats, recognised from key names and tensor shapes (never from file 
 - ``videomae-finetune``: top-level ``patch_embed.proj`` (Conv3d), blocks with ``q_bias``/``v_bias``,
   optional ``gamma_1``/``gamma_2``, ``norm.*`` or (mean pooling) ``fc_norm.*``, ``head.*``.
 - ``devias-scene-teacher``: the same with a ``cls_token`` and a scene ``head``.
+- ``hf-videomae``: the Hugging Face `transformers` layout (``videomae.encoder.layer.N...``), renamed by
+  `devias_tk.models.hf_videomae` into the fine-tuned layout; reports name the file's own keys.
+- ``devias-release``: the authors' trained DEVIAS slot model (`devias_tk.models.release`): the ViT as
+  ``videomae-finetune``, and, onto a `DEVIAS` target, ``agg_block.*`` -> ``slot_attention.*``,
+  ``mask_predictor.*`` -> ``amd.*``, the unified ``head``.
 
 A ``pos_embed`` tensor (VideoMAE trained with learnable positions) is compared with the fixed
 sinusoid table: equal, it is ignored (the model computes it); different, it is reported unexpected.
 The image formats (Places365 CSAIL, timm state dicts) are built in `devias_tk.scenes.model` with the
 helpers here.
 
-Reading: `torch.load(weights_only=True)`. Training scripts (VideoMAE, MAE, the DEVIAS release) pickle
+Reading: safetensors files (recognised by their header, whatever their name; also a folder holding
+``model.safetensors``, as `save_pretrained` writes it) with `safetensors`; anything else with
+`torch.load(weights_only=True)`. Training scripts (VideoMAE, MAE, the DEVIAS release) pickle
 their argparse `Namespace`, and sometimes numpy scalars, next to the weights; those few plain types
 (`EXTRA_SAFE_GLOBALS`) are allowlisted and the file is read again, still weights-only. A file needing
 anything else is refused, the class named, with a one-line way to keep only the weights of a file one
@@ -27,8 +34,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import pickle
 import re
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +47,15 @@ import torch
 from torch import nn
 
 from devias_tk.errors import DeviasError
+from devias_tk.models import hf_videomae, release
 from devias_tk.models.backbone import sinusoid_table
 
 VIDEOMAE_PRETRAIN = "videomae-pretrain"
 VIDEOMAE_FINETUNE = "videomae-finetune"
 DEVIAS_TEACHER = "devias-scene-teacher"
 DEVIAS_TK_PRETRAIN = "devias-tk-pretrain"
+HF_VIDEOMAE = "hf-videomae"
+DEVIAS_RELEASE = "devias-release"
 # where each pre-training format keeps its encoder
 PRETRAIN_ENCODER = {VIDEOMAE_PRETRAIN: "encoder.", DEVIAS_TK_PRETRAIN: "backbone."}
 
@@ -92,11 +104,45 @@ def _not_a_checkpoint(path: Path, exc: BaseException) -> DeviasError:
     return DeviasError(f"{path}: not a PyTorch checkpoint that loads safely ({type(exc).__name__}: {first[:160]})")
 
 
+def is_safetensors(path: Path) -> bool:
+    """A safetensors file: an 8-byte little-endian header length, then that many bytes of JSON."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+            size = struct.unpack("<Q", head[:8])[0] if len(head) == 9 else 0
+            return head[8:9] == b"{" and 0 < size <= path.stat().st_size - 8
+    except OSError:
+        return False
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:  # timm installs it; a bare environment may not have it
+        raise DeviasError(f"{path}: a safetensors file; install the safetensors package to read it") from None
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:  # a damaged header or data section
+        raise DeviasError(f"{path}: a damaged safetensors file ({type(exc).__name__}: {str(exc)[:160]})") from None
+
+
+def safetensors_metadata(path: Path) -> dict[str, str]:
+    """The free-text metadata a safetensors header carries (`save_pretrained` writes {"format": "pt"})."""
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        return dict(json.loads(f.read(size)).get("__metadata__") or {})
+
+
 def read_checkpoint(path: str | Path, what: str = "checkpoint") -> Any:
-    """The object `torch.save` wrote to `path`, read weights-only (see the module docstring), on CPU."""
+    """The object `torch.save` wrote to `path`, read weights-only (see the module docstring), on CPU; the
+    tensors of a safetensors file (or of a folder's ``model.safetensors``)."""
     path = Path(path)
+    if path.is_dir() and (path / "model.safetensors").is_file():
+        path = path / "model.safetensors"
     if not path.is_file():
         raise DeviasError(f"{path}: {what} not found")
+    if is_safetensors(path):
+        return read_safetensors(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -168,6 +214,11 @@ def describe_weights(state: Mapping[str, Any]) -> str:
             extra = ", cls token" if prefix + "cls_token" in state else ""
             extra += f", under '{prefix}'" if prefix else ""
             return f"{kind} ({w.shape[0]} dims, {num_blocks(state, prefix)} blocks, patch kernel {kernel}{extra})"
+    w = state.get(hf_videomae.HF_PATCH)
+    if w is not None and len(w.shape) == 5:
+        layers = {k.split(".")[3] for k in state if k.startswith("videomae.encoder.layer.")}
+        return (f"a video ViT in the Hugging Face layout ({w.shape[0]} dims, {len(layers)} layers, patch kernel "
+                f"{'x'.join(str(s) for s in w.shape[2:])})")
     if "conv1.weight" in state and any(k.startswith("layer1.") for k in state):
         fc = state.get("fc.weight")
         return "a ResNet-style CNN (conv1, layer1..4" + (f", fc with {fc.shape[0]} outputs)" if fc is not None else ")")
@@ -311,7 +362,12 @@ def load_mapped(
 
 
 def video_vit_format(state: Mapping[str, torch.Tensor]) -> str | None:
-    """VIDEOMAE_PRETRAIN / DEVIAS_TK_PRETRAIN / VIDEOMAE_FINETUNE / DEVIAS_TEACHER, or None for anything else."""
+    """VIDEOMAE_PRETRAIN / DEVIAS_TK_PRETRAIN / VIDEOMAE_FINETUNE / DEVIAS_TEACHER / HF_VIDEOMAE /
+    DEVIAS_RELEASE, or None for anything else."""
+    if hf_videomae.is_hf_videomae(state):
+        return HF_VIDEOMAE
+    if release.is_release(state):
+        return DEVIAS_RELEASE
     w = state.get("encoder.patch_embed.proj.weight")
     if w is not None and w.ndim == 5:
         return VIDEOMAE_PRETRAIN
@@ -352,9 +408,23 @@ def map_video_vit(
     head: the target prefix of a classifier that may take the file's ``head.*`` when the shapes agree
     (None: the file's head is ignored); cls: the target name of the cls token (None: ignored).
     ``fc_norm`` (LayerNorm after mean pooling) becomes the backbone's final ``norm`` (per token).
+    An HF_VIDEOMAE file is renamed first (its ``classifier`` is the ``head``); a DEVIAS_RELEASE file's slot
+    model goes onto the `DEVIAS` whose backbone is at `prefix` (`_map_release_slots`).
     """
     mapped = KeyMap()
-    if fmt in PRETRAIN_ENCODER:
+    if fmt == HF_VIDEOMAE:
+        renamed = hf_videomae.to_videomae_layout(state)
+        encoder = renamed.state
+
+        def source(name: str) -> str:  # the file's own name(s) for a VideoMAE name
+            return renamed.source.get(name, name)
+
+        mapped.ignored.update(renamed.ignored)
+        mapped.unexpected += renamed.unexpected
+    elif fmt == DEVIAS_RELEASE:
+        encoder, source = {k: v for k, v in state.items() if not release.is_slot_part(k)}, "{}".format
+        _map_release_slots(mapped, state, target_shapes, prefix)
+    elif fmt in PRETRAIN_ENCODER:
         encoder_prefix = PRETRAIN_ENCODER[fmt]
         encoder = {}
         for name, value in state.items():
@@ -400,6 +470,42 @@ def map_video_vit(
     return mapped
 
 
+def _map_release_slots(mapped: KeyMap, state: Mapping[str, torch.Tensor], target_shapes: Mapping[str, torch.Size],
+                       prefix: str) -> None:
+    """The release's slot block, mask decoder and unified head onto the `DEVIAS` that holds the backbone at
+    `prefix` (``backbone.``); set aside, with the reason, for a model without slots."""
+    outer = prefix[: -len("backbone.")] if prefix.endswith("backbone.") else None
+    parts = {k: v for k, v in state.items() if release.is_slot_part(k)}
+    if outer is None or f"{outer}slot_attention.slots" not in target_shapes:
+        for name in parts:
+            mapped.ignored[name] = "DEVIAS slot model (slot block, mask decoder, unified head): this model has no slots"
+        return
+    shared = f"{outer}slot_attention.layers.1.to_q.weight" not in target_shapes
+    untied = False
+    for name, value in parts.items():
+        target = release.toolkit_name(name)
+        if target is None:
+            mapped.unexpected.append(name)
+        elif shared and (release.iteration(name) or 0) > 0:  # the model keeps one set of iteration weights
+            original = state.get(release.first_iteration_name(name))
+            if original is not None and torch.equal(original, value):
+                mapped.ignored[name] = "a tied copy of agg_block.layers.0 (one set of weights for every iteration)"
+            else:
+                mapped.unexpected.append(name)
+                untied = True
+        elif name.startswith("head.") and tuple(target_shapes.get(outer + target, value.shape)) != tuple(value.shape):
+            mapped.ignored[name] = (f"the file's unified head has {value.shape[0]} outputs, the model's "
+                                    f"{target_shapes[outer + target][0]}: it starts fresh")
+        else:
+            mapped.put(outer + target, value, name)
+    if untied:
+        mapped.notes.append("the file's slot iterations have weights of their own: build the model with "
+                            "shared_slot_weights=false (and slot_iters = their count)")
+    if "mask_predictor.decoder.0.weight" in parts:
+        mapped.notes.append("the release's mask_predictor ends with a sigmoid; the toolkit's AMD returns logits "
+                            "(one sigmoid gives the same mask)")
+
+
 def _head_reason(encoder: Mapping[str, torch.Tensor], target_shapes: Mapping[str, torch.Size],
                  head: str | None) -> str:
     """Why the file's head is not loaded ("" when it is)."""
@@ -413,8 +519,8 @@ def _head_reason(encoder: Mapping[str, torch.Tensor], target_shapes: Mapping[str
     return ""
 
 
-def teacher_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
-    """`VideoSceneTeacher` keyword arguments read off a DEVIAS teacher's weights.
+def video_vit_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """`VideoViT` keyword arguments read off a VideoMAE-layout state dict (the toolkit's keys).
 
     The head count is not stored; VideoMAE's ViTs use 64-dim heads (ViT-H: 16 heads of 80).
     """
@@ -423,8 +529,13 @@ def teacher_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     if dim % 64 and dim != 1280:
         raise ValueError(f"embedding width {dim} is not a VideoMAE ViT's (a multiple of 64)")
     return {
-        "num_classes": state["head.weight"].shape[0], "embed_dim": dim, "depth": num_blocks(state),
-        "num_heads": 16 if dim == 1280 else dim // 64, "patch_size": w.shape[-1], "tubelet_size": w.shape[2],
-        "in_chans": w.shape[1], "mlp_ratio": state["blocks.0.mlp.fc1.weight"].shape[0] / dim,
+        "embed_dim": dim, "depth": num_blocks(state), "num_heads": 16 if dim == 1280 else dim // 64,
+        "patch_size": w.shape[-1], "tubelet_size": w.shape[2], "in_chans": w.shape[1],
+        "mlp_ratio": state["blocks.0.mlp.fc1.weight"].shape[0] / dim,
         "init_values": 1.0 if "blocks.0.gamma_1" in state else None,
     }
+
+
+def teacher_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """`VideoSceneTeacher` keyword arguments read off a DEVIAS teacher's weights (see `video_vit_config`)."""
+    return {"num_classes": state["head.weight"].shape[0], **video_vit_config(state)}

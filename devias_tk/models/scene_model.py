@@ -34,7 +34,9 @@ from devias_tk import __version__
 from devias_tk.cache.store import file_sha256
 from devias_tk.errors import DeviasError
 from devias_tk.models.checkpoints import (
+    DEVIAS_RELEASE,
     DEVIAS_TEACHER,
+    HF_VIDEOMAE,
     VIDEOMAE_FINETUNE,
     VIDEOMAE_PRETRAIN,
     KeyMap,
@@ -430,7 +432,7 @@ def _hint(obj: object) -> str:
     except DeviasError:
         return ""
     state, _ = strip_prefix(state, "module.")
-    if video_vit_format(state) in (VIDEOMAE_PRETRAIN, VIDEOMAE_FINETUNE):
+    if video_vit_format(state) in (VIDEOMAE_PRETRAIN, VIDEOMAE_FINETUNE, HF_VIDEOMAE, DEVIAS_RELEASE):
         return (f". Its weights are {describe_weights(state)}, a VideoMAE action model without a cls token, not a "
                 "scene model; start training from it with run.init=")
     return f". Its weights are {describe_weights(state)}: give --arch (a timm model name) and --classes to read them"

@@ -89,6 +89,8 @@ class RunSection:
     log_every: int = 10  # steps
     init: str | None = None  # weights to start from (a devias-tk checkpoint, VideoMAE or DEVIAS-teacher file)
     init_strict: bool = False  # refuse init weights with any missing, unexpected or reshaped tensor
+    trackers: str = ""  # also log to "wandb", "mlflow" or "wandb,mlflow" (when installed; devias_tk.train.trackers)
+    tracker_project: str = "devias-tk"  # the W&B project / MLflow experiment
 
 
 SECTIONS: dict[str, type] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -22,6 +23,9 @@ class DistInfo:
     @property
     def enabled(self) -> bool:
         return self.world > 1
+
+
+SINGLE_PROCESS = DistInfo()
 
 
 def init_from_env(device_type: str) -> DistInfo:
@@ -61,3 +65,21 @@ def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
         dist.all_reduce(value)
         value /= info.world
     return value
+
+
+def gather_to_main(obj: Any, info: DistInfo) -> list[Any] | None:
+    """Every rank's `obj` (picklable), in rank order, on rank 0; None on the other ranks."""
+    if not info.enabled:
+        return [obj]
+    out: list[Any] | None = [None] * info.world if info.is_main else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
+def from_main(obj: Any, info: DistInfo) -> Any:
+    """Rank 0's `obj` (picklable) on every rank."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

@@ -12,6 +12,7 @@ training; `train` runs epochs of `compute_loss` steps and writes the run directo
     RUN/bad_samples.jsonl     samples replaced mid-run (a video that failed to decode, hung or crashed)
     RUN/tensorboard/          scalars, when the tensorboard package is installed
     RUN/.lock                 held by the running process (a second `train` into RUN is refused)
+    RUN/trackers.json         the W&B / MLflow run ids, with run.trackers (devias_tk.train.trackers)
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from devias_tk.train.checkpoint import LAST, load_initial_weights, resume_state,
 from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
 from devias_tk.train.faults import SampleFaults, leave_out, read_skipped, write_skipped
-from devias_tk.train.optim import build_optimizer, lr_at, param_groups, set_lr
+from devias_tk.train.optim import build_optimizer, lr_at, param_groups, schedule, set_lr
 from devias_tk.train.runtime import (
     MetricsLog,
     RunResult,
@@ -55,6 +56,7 @@ from devias_tk.train.runtime import (
     write_run_files,
 )
 from devias_tk.train.step import StepSpec, compute_loss, step_generator
+from devias_tk.train.trackers import check_trackers, open_trackers
 from devias_tk.train.validate import SELECTION, quick_eval, selection_score, validation_set
 from devias_tk.utils.atomic import atomic_write_text
 
@@ -84,7 +86,9 @@ class Prepared:
 
 
 def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_path: Path,
-                 format_version: int | None = None) -> VideoStore:
+                 entries: list[VideoEntry], stage: str, format_version: int | None = None,
+                 passed: Callable[[str], None] = lambda _text: None) -> tuple[VideoStore, dict[str, str]]:
+    """The store, checked against the recipe and the list, and the listed videos it lacks (`_store_gaps`)."""
     if path is None:
         raise DeviasError(f"this configuration needs a {what} (set data.{what.replace(' ', '_')})")
     store_path = Path(path)
@@ -103,7 +107,12 @@ def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_pa
     if store.attrs.get("list_sha256") != file_sha256(list_path):
         raise DeviasError(f"{store_path}: built from another list than {list_path} "
                           f"({store.attrs.get('source_list')}); rebuild it for this list")
-    return store
+    gaps = _store_gaps(store, entries, stage)
+    held = (f"an entry for each of the {len(entries)} listed videos" if not gaps else
+            f"entries for {len(entries) - len(gaps)} of the {len(entries)} listed videos")
+    passed(f"{what} {store_path}: a {kind} store (format {store.attrs.get('format_version')}), window "
+           f"{grid.window} / stride {grid.stride} / hop {grid.hop} as the recipe, built from {list_path.name}, {held}")
+    return store, gaps
 
 
 def _store_gaps(store: VideoStore, entries: list[VideoEntry], stage: str) -> dict[str, str]:
@@ -119,18 +128,25 @@ def _store_gaps(store: VideoStore, entries: list[VideoEntry], stage: str) -> dic
             for p in missing}
 
 
-def prepare(cfg: TrainConfig, left_out: Mapping[str, str] | None = None) -> Prepared:
+def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping[str, str] | None = None) -> Prepared:
     """Every check that can fail before training starts: files, stores, labels, class counts, shapes.
+    `checks` (when given) receives one line per check passed, in order (`train --dry-run` prints them).
 
     Listed videos a store lacks are left out (`Prepared.skipped`, with the stage's reason) up to
     data.max_skipped; `left_out`: the set a resumed run started with, kept as it was."""
+    passed = checks.append if checks is not None else (lambda _text: None)
+    trackers = check_trackers(cfg.run.trackers)
+    if trackers:
+        passed(f"experiment trackers installed: {', '.join(trackers)} (project {cfg.run.tracker_project})")
     root = Path(cfg.data.root)
     if not root.is_dir():
         raise DeviasError(f"data.root {root} is not a folder")
+    passed(f"data.root {root} is a folder")
     list_path = cfg.resolve(cfg.data.train_list, True)
     entries = read_list(list_path)
     if not entries:
         raise DeviasError(f"{list_path}: no videos")
+    passed(f"train list {list_path}: {len(entries)} videos in the list format")
     actions = read_class_names(cfg.resolve(cfg.data.actions, True))
     method = cfg.method
     online = cfg.data.scene_source == "online" and method != "naive-action"
@@ -152,21 +168,24 @@ def prepare(cfg: TrainConfig, left_out: Mapping[str, str] | None = None) -> Prep
     if bad:
         raise DeviasError(f"{list_path}: {len(bad)} videos have no action label in 0..{len(actions) - 1} "
                           f"(e.g. {bad[0]})")
+    passed(f"{len(actions)} action classes; every video's action label is one of them")
+    passed(f"{len(scenes)} scene classes" + (f" (from the scene model {cfg.data.scene_model})" if scene_model else ""))
     grid = ClipGrid(cfg.data.frames, cfg.data.stride, cfg.data.hop)
     if cfg.data.scene_source == "list" and method != "naive-action":
         bad = [e.path for e in entries if not 0 <= e.scene < len(scenes)]
         if bad:
             raise DeviasError(f"{list_path}: {len(bad)} videos have no scene label (e.g. {bad[0]}); "
                               "use data.scene_source=store with a scene-label store")
+        passed("every video's scene label (data.scene_source=list) is one of the scene classes")
     needs_masks = method == "devias" or cfg.aug.mix == "fame"
     gaps: dict[str, str] = {}  # listed videos a store lacks -> the stage's reason
     if needs_masks:
-        store = _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path,
-                             MASK_STORE_FORMAT_VERSION)
-        gaps.update(_store_gaps(store, entries, "devias-tk masks extract"))
+        _, gaps = _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries,
+                               "devias-tk masks extract", MASK_STORE_FORMAT_VERSION, passed)
     if cfg.data.scene_source == "store" and method != "naive-action":
-        store = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path)
-        for path, reason in _store_gaps(store, entries, "devias-tk scenes label").items():
+        store, scene_gaps = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path,
+                                         entries, "devias-tk scenes label", passed=passed)
+        for path, reason in scene_gaps.items():
             gaps[path] = f"{gaps[path]}; {reason}" if path in gaps else reason
         if store.attrs.get("format_version") != SCENE_STORE_VERSION:
             raise DeviasError(f"{cfg.data.scene_store}: scene store format version {store.attrs.get('format_version')}"
@@ -178,6 +197,8 @@ def prepare(cfg: TrainConfig, left_out: Mapping[str, str] | None = None) -> Prep
         if store.attrs.get("num_classes") != len(scenes):
             raise DeviasError(f"{cfg.data.scene_store}: {store.attrs.get('num_classes')} scene classes, "
                               f"{cfg.data.scenes} lists {len(scenes)}")
+        passed(f"scene store {cfg.data.scene_store}: format {SCENE_STORE_VERSION}, training targets per crop "
+               f"({len(store.attrs['crop_grid'])} grid crops), {len(scenes)} classes as data.scenes")
     try:
         model_config, _ = split_config(method, {k: v for k, v in cfg.model.items() if k != "method"})
         model_config.setdefault("frames", cfg.data.frames)
@@ -188,6 +209,10 @@ def prepare(cfg: TrainConfig, left_out: Mapping[str, str] | None = None) -> Prep
     patch = probe.backbone.patch_size
     if method == "devias" and cfg.loss.lambda_guide and probe.backbone.tubelet_size != 2:
         raise DeviasError("attention guidance uses per-frame-pair masks: model.tubelet_size must be 2")
+    params = sum(p.numel() for p in probe.parameters())
+    tokens = "x".join(map(str, probe.backbone.patch_embed.grid(cfg.data.frames, cfg.data.size, cfg.data.size)))
+    passed(f"model {method} builds: {params / 1e6:.2f} M parameters; a {cfg.data.frames}x{cfg.data.size}x"
+           f"{cfg.data.size} clip gives a {tokens} token grid")
     grid_side = cfg.data.size // patch
     data_spec = TrainDataSpec(
         grid=grid, size=cfg.data.size, scale=cfg.data.scale, flip=cfg.data.flip, color_jitter=cfg.data.color_jitter,
@@ -210,15 +235,23 @@ def prepare(cfg: TrainConfig, left_out: Mapping[str, str] | None = None) -> Prep
         gaps = {p: r for p, r in left_out.items() if p in listed_paths}
     entries = leave_out(entries, gaps, cfg.data.max_skipped, list_path, "have no entry in the stores",
                         "re-run the stage for the videos it has not processed, and fix or drop the failed ones")
+    if gaps:
+        passed(f"{len(gaps)} of the {listed} listed videos left out (no store entry), within data.max_skipped="
+               f"{cfg.data.max_skipped}")
     entries, val_entries, warnings = validation_set(cfg, list_path, entries, scenes, method != "naive-action")
     if val_entries and not cfg.data.val_list and len(entries) < cfg.optim.batch_size:
         raise DeviasError(f"{len(entries)} training videos (after holding out {len(val_entries)} for validation) are "
                           f"fewer than one batch of {cfg.optim.batch_size}; lower data.val_fraction or the batch size")
+    passed(f"validation: {len(val_entries)} videos" + (f" from data.val_list {cfg.data.val_list}" if cfg.data.val_list
+                                                       else " held out of the training list") +
+           f", {len(entries)} left to train on")
     if scene_model is not None and scene_model.inflation == CLIP_MODEL:
         tubelet = getattr(scene_model.module, "tubelet_size", 1)
         if cfg.data.frames % tubelet:
             raise DeviasError(f"{cfg.data.scene_model}: a clip scene model taking tubelets of {tubelet} frames; "
                               f"data.frames {cfg.data.frames} does not divide")
+    if scene_model is not None:
+        passed(f"online scene model {cfg.data.scene_model} loaded ({scene_model.inflation})")
     return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe,
                     warnings, scene_model, gaps, listed)
 
@@ -280,18 +313,15 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     optimizer = build_optimizer(
         param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay, cfg.optim.slot_lr_scale), cfg.optim.betas
     )
-    total_batch = cfg.optim.batch_size * cfg.optim.accum_steps * info.world
-    base_lr = cfg.optim.lr * total_batch / 256
-
     clips = TrainClips(prep.root, prep.entries, prep.data_spec, cfg.data.mask_store if prep.step_spec.needs_masks
                        else None, cfg.data.scene_store if cfg.data.scene_source == "store" else None, cfg.run.seed)
     dataset = GuardedItems(clips, [e.path for e in prep.entries], "replace", cfg.run.seed,
                            groups=[e.action for e in prep.entries], timeout=cfg.data.decode_timeout)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
-    batches_per_epoch = sampler.batches_per_epoch
-    updates_per_epoch = max(1, batches_per_epoch // cfg.optim.accum_steps)
-    total_updates = updates_per_epoch * cfg.optim.epochs
-    warmup_updates = round(cfg.optim.warmup_epochs * updates_per_epoch)
+    plan = schedule(len(dataset), cfg.optim.batch_size, cfg.optim.accum_steps, info.world, cfg.optim.epochs,
+                    cfg.optim.warmup_epochs, cfg.optim.lr)
+    batches_per_epoch, total_updates, warmup_updates, base_lr = (plan.batches_per_epoch, plan.total_updates,
+                                                                 plan.warmup_updates, plan.base_lr)
 
     epoch, epoch_batch, step = 0, 0, 0  # step counts batches (micro-steps) since the start of the run
     best = -math.inf
@@ -332,7 +362,9 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
         val_loader = GuardedLoader(val_items, cfg.optim.batch_size, workers=cfg.data.num_workers,
                                    collate_fn=collate_readable, context=None, persistent=False, prefetch=2)
 
-    metrics = MetricsLog(run_dir, info.is_main)
+    trackers = open_trackers(cfg.run.trackers, run_dir, cfg.to_dict(), cfg.run.name or run_dir.name,
+                             cfg.run.tracker_project, info.is_main)
+    metrics = MetricsLog(run_dir, info.is_main, trackers)
 
     def checkpoint(name: str, done_epoch: int, done_batch: int) -> Path:
         path = ckpt_dir / name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -32,6 +33,30 @@ def param_groups(
         group["params"].append(param)
         group["names"].append(name)
     return list(groups.values())
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How many steps a training run makes: batches (per process) and optimizer updates per epoch, in all,
+    in the warm-up, and the base lr after scaling by the total batch."""
+
+    batches_per_epoch: int
+    updates_per_epoch: int
+    total_updates: int
+    warmup_updates: int
+    total_batch: int  # clips per optimizer update over all processes
+    base_lr: float
+
+
+def schedule(train_videos: int, batch_size: int, accum_steps: int, world: int, epochs: int, warmup_epochs: float,
+             lr: float) -> Schedule:
+    """The schedule of `train_videos` videos (whole batches per process only, as `EpochSampler` draws them);
+    `lr` is the base lr per 256 clips."""
+    batches = train_videos // (batch_size * world)
+    updates = max(1, batches // accum_steps)
+    total_batch = batch_size * accum_steps * world
+    return Schedule(batches, updates, updates * epochs, round(warmup_epochs * updates), total_batch,
+                    lr * total_batch / 256)
 
 
 def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float, min_lr: float) -> float:

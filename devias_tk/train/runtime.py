@@ -20,6 +20,7 @@ from devias_tk import __version__
 from devias_tk.data.guarded import GuardedItems, GuardedLoader
 from devias_tk.errors import DeviasError
 from devias_tk.train import distributed as dist_utils
+from devias_tk.train.trackers import Trackers
 from devias_tk.utils.atomic import atomic_write_text
 from devias_tk.utils.diskfull import disk_full_guard
 from devias_tk.utils.locks import lock_output
@@ -138,13 +139,14 @@ class Tensorboard:
 
 
 class MetricsLog:
-    """RUN/metrics.jsonl (one JSON object per call, appended, flushed) and TensorBoard scalars; a no-op
-    off the main process."""
+    """RUN/metrics.jsonl (one JSON object per call, appended, flushed), TensorBoard scalars and the optional
+    experiment trackers (`devias_tk.train.trackers`); a no-op off the main process."""
 
-    def __init__(self, run_dir: Path, enabled: bool) -> None:
+    def __init__(self, run_dir: Path, enabled: bool, trackers: Trackers | None = None) -> None:
         self.path = run_dir / "metrics.jsonl"
         self.file = open(self.path, "a") if enabled else None  # noqa: SIM115
         self.board = Tensorboard(run_dir / "tensorboard", enabled)
+        self.trackers = trackers or Trackers()
 
     def log(self, values: dict[str, Any], step: int) -> None:
         if self.file is not None:
@@ -152,11 +154,13 @@ class MetricsLog:
                 self.file.write(json.dumps(values) + "\n")
                 self.file.flush()
             self.board.log(values, values.get("step", step))
+            self.trackers.log(values, values.get("step", step))
 
     def close(self) -> None:
         if self.file is not None:
             self.file.close()
         self.board.close()
+        self.trackers.close()
 
 
 def wrap_model(model: torch.nn.Module, info: dist_utils.DistInfo, device: torch.device,

@@ -57,10 +57,11 @@ class _CountRate(TextColumn):
 @contextlib.contextmanager
 def progress_bar(
     description: str, total: int, unit: str = "it", show_failures: bool = False, count_unit: str | None = None,
-    show_status: bool = False,
+    show_status: bool = False, disable: bool = False,
 ) -> Iterator[Callable]:
     """Yield `advance(n=1, failed=0, count=0, status=None)`; shows done/total, rate, elapsed, ETA, and
-    optionally failures, the rate of a second count (`count_unit`) and a free status text."""
+    optionally failures, the rate of a second count (`count_unit`) and a free status text. `disable`: show
+    nothing (the other ranks of a distributed run)."""
     columns = [
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
         _Rate(unit), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
@@ -71,7 +72,7 @@ def progress_bar(
         columns.append(TextColumn("[red]{task.fields[failures]} failed"))
     if show_status:
         columns.append(TextColumn("{task.fields[status]}"))
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, transient=False, disable=disable) as progress:
         task = progress.add_task(description, total=total, failures=0, count=0, status="")
         failures = count_total = 0
 
