@@ -23,3 +23,13 @@ class ListFormatError(DeviasError):
         self.path = str(path)
         self.line_no = line_no
         super().__init__(f"{self.path}:{line_no}: {message}")
+
+
+class DiskFullError(DeviasError):
+    """A write that found no space left on its filesystem (ENOSPC or a quota); `path` is where it wrote,
+    `needed` the bytes the write needed when known."""
+
+    def __init__(self, path: str, message: str, needed: int | None = None) -> None:
+        self.path = str(path)
+        self.needed = needed
+        super().__init__(message)

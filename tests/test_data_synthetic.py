@@ -13,7 +13,7 @@ import pytest
 
 from devias_tk.data import bias
 from devias_tk.data.lists import read_class_names, read_list, read_ucf101_class_index, read_ucf101_split
-from devias_tk.data.synthetic import benchmark, scenes
+from devias_tk.data.synthetic import benchmark, figure, render, scenes
 from devias_tk.data.video import Video
 from devias_tk.errors import DeviasError
 
@@ -82,6 +82,38 @@ def test_ground_truth_masks_cover_the_actor_pixels():
         strong = diff > 40
         assert (strong & ~grown).sum() == 0, job.path  # every clearly changed pixel is the actor's
         assert (masks & (diff > 20)).sum() >= 0.9 * masks.sum(), job.path  # the mask is not padded
+
+
+def test_each_action_holds_its_own_prop_inside_the_mask_and_no_props_gives_the_bare_figure():
+    cfg = benchmark.PRESETS["default"]
+    bare_cfg = dataclasses.replace(cfg, props=False)
+    jobs = {}
+    for job in benchmark.plan(cfg, 0).videos:
+        if job.split == "train":
+            jobs.setdefault(job.action, job)
+    assert len(jobs) == cfg.num_actions
+    shapes = {figure.PROPS[benchmark.ACTION_NAMES[a]][0] for a in jobs}
+    assert len(shapes) == cfg.num_actions  # one object per class
+    for job in jobs.values():
+        _, with_prop = benchmark.render_job(job, cfg)
+        _, bare = benchmark.render_job(job, bare_cfg)
+        assert not (bare & ~with_prop).any(), job.path  # same figure, same place: the prop only adds pixels
+        added = (with_prop & ~bare).sum() / bare.sum()
+        assert 0.01 < added < 0.5, (job.path, added)  # drawn over the body in part (Clap holds it at the chest)
+
+
+def test_prop_shapes_are_drawn_at_their_size():
+    style = dataclasses.replace(
+        render.sample_actor_style(np.random.default_rng(0), 96, (0.7, 0.7), (0.1, 0.1), props=True), prop_scale=1.0)
+    size = figure.PROP_SIZE * style.height
+    for shape in sorted({s for s, _ in figure.PROPS.values()}):
+        canvas = np.zeros((200, 200), np.uint8)
+        render.draw_prop(canvas, shape, np.array([100.0, 100.0]), style, facing=1, colours=False)
+        ys, xs = np.nonzero(canvas >= 128)
+        extent = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
+        assert 0.6 * size <= extent <= 2.5 * size, (shape, extent, size)
+    with pytest.raises(ValueError, match="unknown prop"):
+        render.prop_polygons("anvil", np.zeros(2), 10.0, 1)
 
 
 def test_written_layout_is_consistent(tiny_benchmark):

@@ -76,7 +76,7 @@ def test_videos_a_store_lacks_are_listed_with_their_reasons(setup, tmp_path):
     [cover] = plan.stores
     assert cover.held == 22 and cover.failed == {entries[0].path: "undecodable: moov atom not found"}
     assert cover.absent == [entries[1].path]
-    assert "2 training videos have no entry" in plan.problem and plan.schedule is None
+    assert "2 of 24 listed videos have no entry in the stores" in plan.problem and plan.schedule is None
 
     result = runner.invoke(app, ["train", "--recipe", str(recipe), "--out", str(tmp_path / "run"), "--dry-run",
                                  f"data.mask_store={broken}"])

@@ -7,10 +7,12 @@ Layout::
       videos/<key>/             one group per finished video (arrays + attrs); <key> = URL-quoted list path
       failures/<key>/           one empty group per failed video; attrs: path, reason
       _partial/                 work in progress (not a Zarr node); renamed into place when complete
+      _locks/                   one lock file per running writer's shard (devias_tk.utils.locks; not a Zarr node)
 
 A video's group is built under `_partial/` and moved into `videos/` with one rename, so readers
 and re-runs see a video either complete or not at all, and concurrent writers (worker processes,
-several machines on a shared filesystem with `--shard`) never touch the same files.
+several machines on a shared filesystem with `--shard`) never touch the same files. A stage run locks
+its shard (`open_for_run(..., writer=...)`): a second run on an overlapping shard stops, naming the first.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import json
 import os
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -31,10 +35,14 @@ import zarr
 from zarr.codecs import ZstdCodec
 from zarr.storage import LocalStore
 
-from devias_tk.errors import DeviasError
+from devias_tk.errors import DeviasError, DiskFullError
+from devias_tk.utils.atomic import durable_replace, fsync_tree
+from devias_tk.utils.diskfull import disk_full_error, disk_full_guard, human_bytes
+from devias_tk.utils.locks import ProcessLock, lock_shard
+from devias_tk.utils.workers import injected
 
 FORMAT = "devias-tk/video-store/1"
-VIDEOS, FAILURES, PARTIAL = "videos", "failures", "_partial"
+VIDEOS, FAILURES, PARTIAL, LOCKS = "videos", "failures", "_partial", "_locks"
 
 
 def video_key(path: str) -> str:
@@ -83,6 +91,13 @@ class VideoStore:
         self.attrs: dict = json.loads(meta.read_text()).get("attributes", {})
         if self.attrs.get("format") != FORMAT:
             raise DeviasError(f"{self.path}: not a devias-tk store (format {self.attrs.get('format')!r})")
+        self.writer_lock: ProcessLock | None = None  # held by a stage run writing a shard (open_for_run)
+
+    def release(self) -> None:
+        """Drop this run's writer lock (the kernel drops it too when the process dies)."""
+        if self.writer_lock is not None:
+            self.writer_lock.release()
+            self.writer_lock = None
 
     # ------------------------------------------------------------------ creating and checking
 
@@ -152,10 +167,13 @@ class VideoStore:
         return self.path / PARTIAL / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
 
     def _move_into(self, staging: Path, folder: str, video: str) -> None:
+        """Rename a staged group into place, its files flushed to disk before and the rename after (durable
+        against a power loss, not only a killed process)."""
         target = self.path / folder / video_key(video)
+        fsync_tree(staging)
         if target.exists():  # a re-recorded failure, or the same video finished twice
             shutil.rmtree(target)
-        os.rename(staging, target)
+        durable_replace(staging, target)
 
     def commit(self, video: str, arrays: Mapping[str, tuple[np.ndarray, tuple[int, ...]]], attrs: Mapping) -> None:
         """Write a video's arrays (data, chunk shape) and attributes, then make them visible at once.
@@ -164,15 +182,19 @@ class VideoStore:
         a few files (small chunks cost more to write than they save on reads at these sizes).
         """
         staging = self._staging_dir()
+        needed = sum(data.nbytes for data, _ in arrays.values())  # uncompressed: at most this much
         try:
-            group = zarr.open_group(store=LocalStore(staging), mode="w", zarr_format=3)
-            for name, (data, chunks) in arrays.items():
-                arr = group.create_array(
-                    name, shape=data.shape, dtype=data.dtype, chunks=chunks, compressors=ZstdCodec(level=3)
-                )
-                arr[...] = data
-            group.attrs.update(_jsonable({**attrs, "path": video}))
-            self._move_into(staging, VIDEOS, video)
+            with disk_full_guard(self.path, needed):
+                group = zarr.open_group(store=LocalStore(staging), mode="w", zarr_format=3)
+                for name, (data, chunks) in arrays.items():
+                    arr = group.create_array(
+                        name, shape=data.shape, dtype=data.dtype, chunks=chunks, compressors=ZstdCodec(level=3)
+                    )
+                    arr[...] = data
+                    if injected("enospc", video):  # tests: the disk fills after the first array
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(staging / name))
+                group.attrs.update(_jsonable({**attrs, "path": video}))
+                self._move_into(staging, VIDEOS, video)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -181,9 +203,10 @@ class VideoStore:
     def record_failure(self, video: str, reason: str) -> None:
         staging = self._staging_dir()
         try:
-            group = zarr.open_group(store=LocalStore(staging), mode="w", zarr_format=3)
-            group.attrs.update({"path": video, "reason": reason})
-            self._move_into(staging, FAILURES, video)
+            with disk_full_guard(self.path):
+                group = zarr.open_group(store=LocalStore(staging), mode="w", zarr_format=3)
+                group.attrs.update({"path": video, "reason": reason})
+                self._move_into(staging, FAILURES, video)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -207,6 +230,22 @@ class VideoStore:
                 removed += 1
         return removed
 
+    def bytes_per_video(self, sample: int = 32) -> float | None:
+        """Mean size on disk of up to `sample` finished groups; None when there is none."""
+        base = self.path / VIDEOS
+        groups = [p for p in base.iterdir() if p.is_dir()][:sample] if base.is_dir() else []
+        if not groups:
+            return None
+        return sum(f.stat().st_size for g in groups for f in g.rglob("*") if f.is_file()) / len(groups)
+
+    def out_of_space(self, needed: int | None, remaining: int) -> DiskFullError:
+        """The error of a stage run that filled the disk: this store, the size of the write that failed, and what
+        the `remaining` videos need at this store's average so far."""
+        average = self.bytes_per_video()
+        detail = (f"; the {remaining} videos still to do need about {human_bytes(average * remaining)} more "
+                  f"({human_bytes(average)} a video so far)") if average and remaining else ""
+        return disk_full_error(self.path, needed, detail)
+
     # ------------------------------------------------------------------ reading
 
     def group(self, video: str) -> zarr.Group:
@@ -223,12 +262,15 @@ class VideoStore:
 
 def open_for_run(
     out: str | os.PathLike, attrs: Mapping, identity: tuple[str, ...], entries: list, shard: tuple[int, int],
-    retry_failed: bool, log: Callable[[str], None],
+    retry_failed: bool, log: Callable[[str], None], writer: str | None = None,
 ) -> tuple[VideoStore, list, list]:
-    """What a per-video stage run does first: open or create its store, clear a killed run's partial
-    work, and split this shard of `entries` (objects with `.path`) into (mine, still to do)."""
+    """What a per-video stage run does first: open or create its store, lock its shard (`writer`: the
+    stage's name for the error another run gets; release with `store.release()`), clear a killed run's
+    partial work, and split this shard of `entries` (objects with `.path`) into (mine, still to do)."""
     mine = entries[shard[0] :: shard[1]]
     store = VideoStore.open_or_create(out, attrs, identity)
+    if writer is not None:
+        store.writer_lock = lock_shard(store.path / LOCKS, shard, f"{writer} {store.path}")
     removed = store.remove_stale_partials()
     if removed:
         log(f"removed {removed} partial entries left by an interrupted run")
@@ -236,3 +278,13 @@ def open_for_run(
     failed_before = store.failures()
     todo = [e for e in mine if e.path not in done and (retry_failed or e.path not in failed_before)]
     return store, mine, todo
+
+
+def finish_run(store: VideoStore, summary: Any, mine: list, timings: dict[str, float], started: float) -> Any:
+    """The close of a per-video stage run: `summary` (a stage summary) gets this shard's failures as the store
+    records them, the timings and the wall seconds since `started` (time.perf_counter)."""
+    final = store.failures()
+    summary.failed = {e.path: final[e.path] for e in mine if e.path in final}
+    summary.timings = timings
+    summary.seconds = time.perf_counter() - started
+    return summary

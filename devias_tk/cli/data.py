@@ -40,6 +40,9 @@ def synth(
              "(`make demo-ceiling`).")] = None,
     unbiased: Annotated[bool, typer.Option(
         "--unbiased", help="Shorthand for --rho 1/number-of-scenes: scenes drawn independently of actions.")] = False,
+    props: Annotated[bool, typer.Option(
+        "--props/--no-props", help="Each action's object in the actor's hand (default); --no-props: actions "
+                                   "told by motion alone (generator version 2's actors).")] = True,
 ) -> None:
     """Generate the embedded synthetic action–scene benchmark (videos, lists, masks, scene images).
 
@@ -57,6 +60,7 @@ def synth(
         if not 0.0 <= rho <= 1.0:
             raise typer.BadParameter(f"--rho must be within [0, 1] (got {rho})")
         cfg = dataclasses.replace(cfg, rho=rho)
+    cfg = dataclasses.replace(cfg, props=props)
     result = benchmark.generate(out, cfg, seed=seed, jobs=resolve_jobs(jobs), preset=preset,
                                 log=lambda msg: err_console.print(f"[yellow]{msg}[/]"))
     if result.already_complete:

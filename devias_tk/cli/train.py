@@ -18,7 +18,7 @@ def train_cmd(
     recipe: Annotated[Path, typer.Option(help="YAML recipe (pipelines/<name>.yaml).")],
     out: Annotated[Path, typer.Option(help="Run directory (config, metrics, checkpoints).")],
     overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides, e.g. optim.lr=1e-3 model.method=two-token")] = None,
-    resume: Annotated[str, typer.Option(help="auto: continue RUN/checkpoints/last.pt if present; never; or a checkpoint path.")] = "auto",
+    resume: Annotated[str, typer.Option(help="auto: continue RUN/checkpoints/last.pt if present (previous.pt when last.pt is damaged, with a warning); never; or a checkpoint path.")] = "auto",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the merged configuration, the data plan (videos listed, held out, what each store holds and why it skips the others, steps per epoch, total steps) and every check, then stop: no training, nothing written. Exit status 1 when a check fails. Example: devias-tk train --recipe pipelines/synthetic.yaml --out runs/devias --dry-run")] = False,
     processes: Annotated[int | None, typer.Option(help="With --dry-run: plan the steps for this many training processes (default: torchrun's WORLD_SIZE, else 1). Example: --dry-run --processes 8", min=1)] = None,
 ) -> None:

@@ -24,19 +24,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from devias_tk import __version__
 from devias_tk.cache.store import file_sha256, open_for_run
 from devias_tk.data.dataset import ClipDataset
+from devias_tk.data.guarded import GuardedItems, GuardedLoader
 from devias_tk.data.lists import read_list
 from devias_tk.evaluate.metrics import softmax
-from devias_tk.evaluate.predict import RunModel, _collate, _Tolerant
+from devias_tk.evaluate.predict import RunModel, _collate
 from devias_tk.evaluate.videos import clip_spec
 from devias_tk.utils.progress import progress_bar
 
@@ -126,11 +127,13 @@ def extract_features(run: RunModel, root: Path, list_path: Path, out: Path, view
                                      IDENTITY, entries, shard, retry_failed, log)
     summary = FeatureSummary(Path(out), len(mine), len(mine) - len(todo))
     num_views = views[0] * views[1]
-    loader = DataLoader(_Tolerant(ClipDataset(root, todo, spec, train=False)), batch_size=batch, num_workers=workers,
-                        collate_fn=_collate)
     autocast = device.type == "cuda"
     if todo:
-        with progress_bar("features", len(todo), "videos", show_failures=True) as advance:
+        # unreadable, hung or crashing videos are recorded as failures (devias_tk.data.guarded)
+        items = GuardedItems(ClipDataset(root, todo, spec, train=False), [e.path for e in todo], "report")
+        loader = GuardedLoader(items, batch, workers=workers, collate_fn=_collate, context=None, persistent=False,
+                               prefetch=2)
+        with progress_bar("features", len(todo), "videos", show_failures=True) as advance, closing(loader):
             for item in loader:
                 for index, reason in item["failed"]:
                     store.record_failure(todo[index].path, reason)

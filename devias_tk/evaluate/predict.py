@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
 from devias_tk.data.dataset import ClipDataset, ClipSpec
+from devias_tk.data.guarded import DEFAULT_TIMEOUT, GuardedItems, GuardedLoader
 from devias_tk.data.lists import VideoEntry
-from devias_tk.errors import VideoReadError
 from devias_tk.evaluate.metrics import average_views
 from devias_tk.models.factory import build_model
 from devias_tk.train.checkpoint import load_checkpoint, run_checkpoint
@@ -46,22 +46,6 @@ def load_run(run_dir: str | Path, which: str = "auto", device: str | torch.devic
     return RunModel(model, state["method"], actions, scenes, state["config"], path, sha)
 
 
-class _Tolerant(Dataset):
-    """ClipDataset items, or {'index', 'error'} for a video that cannot be read."""
-
-    def __init__(self, inner: ClipDataset) -> None:
-        self.inner = inner
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def __getitem__(self, index: int) -> dict:
-        try:
-            return self.inner[index]
-        except VideoReadError as exc:
-            return {"index": index, "error": exc.reason}
-
-
 def _collate(items: list[dict]) -> dict:
     good = [i for i in items if "error" not in i]
     return {
@@ -73,20 +57,25 @@ def _collate(items: list[dict]) -> dict:
 
 @torch.no_grad()
 def predict_entries(run: RunModel, root: Path, entries: list[VideoEntry], spec: ClipSpec, device: torch.device,
-                    batch_size: int, workers: int, description: str, show_progress: bool = True) -> dict[str, Any]:
+                    batch_size: int, workers: int, description: str, show_progress: bool = True,
+                    timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
     """View-averaged class probabilities and features for every readable video.
 
     Returns arrays aligned with `entries` (rows of unreadable videos are zero / NaN and listed in
     'failed'): action_probs (N, A), scene_probs (N, S), action_feat / scene_feat (N, D) (None where the
-    method lacks the branch), plus 'failed': {list index: reason}.
+    method lacks the branch), plus 'failed': {list index: reason}. With worker processes, a video whose
+    decode hangs past `timeout` seconds or crashes its worker is failed too (devias_tk.data.guarded).
     """
     views = spec.num_clips * spec.num_crops
-    loader = DataLoader(_Tolerant(ClipDataset(root, entries, spec, train=False)), batch_size=batch_size,
-                        num_workers=workers, collate_fn=_collate)
+    items = GuardedItems(ClipDataset(root, entries, spec, train=False), [e.path for e in entries], "report",
+                         timeout=timeout)
+    loader = GuardedLoader(items, batch_size, workers=workers, collate_fn=_collate, context=None, persistent=False,
+                           prefetch=2)
     out: dict[str, np.ndarray | None] = {}
     failed: dict[int, str] = {}
     autocast = device.type == "cuda"
-    with progress_bar(description, len(entries), "videos", show_failures=True, disable=not show_progress) as advance:
+    with progress_bar(description, len(entries), "videos", show_failures=True, disable=not show_progress) as advance, \
+            closing(loader):
         for batch in loader:
             for index, reason in batch["failed"]:
                 failed[index] = reason

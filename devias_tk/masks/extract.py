@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from devias_tk import __version__
-from devias_tk.cache.store import VideoStore, file_sha256, open_for_run
+from devias_tk.cache.store import VideoStore, file_sha256, finish_run, open_for_run
 from devias_tk.data.lists import VideoEntry, read_list, resolve
 from devias_tk.data.video import Video
-from devias_tk.errors import DeviasError, VideoReadError
+from devias_tk.errors import DeviasError, DiskFullError, VideoReadError
 from devias_tk.masks import fame
 from devias_tk.masks.windows import SHORT_POLICY, WindowSpec, compute_windows, window_indices, window_starts
 from devias_tk.utils.progress import progress_bar
@@ -100,15 +100,18 @@ def process_video(task: _Task) -> dict:
     decoded_at = time.perf_counter()
     soft, tubelet = compute_windows(decoded, positions.reshape(indices.shape), task.spec, task.params)
     computed_at = time.perf_counter()
-    VideoStore(task.store).commit(
-        task.video,
-        {name: (data, (min(CHUNK_WINDOWS, len(data)), *data.shape[1:])) for name, data in
-         (("soft", soft), ("tubelet", tubelet))},
-        {
-            "num_frames": len(video), "fps": video.info.fps, "source_height": video.info.height,
-            "source_width": video.info.width, "starts": starts, "padded": padded,
-        },
-    )
+    try:
+        VideoStore(task.store).commit(
+            task.video,
+            {name: (data, (min(CHUNK_WINDOWS, len(data)), *data.shape[1:])) for name, data in
+             (("soft", soft), ("tubelet", tubelet))},
+            {
+                "num_frames": len(video), "fps": video.info.fps, "source_height": video.info.height,
+                "source_width": video.info.width, "starts": starts, "padded": padded,
+            },
+        )
+    except DiskFullError as exc:  # not this video's fault: the stage stops (see `extract`)
+        return {"ok": False, "disk_full": True, "needed": exc.needed}
     return {
         "ok": True, "padded": padded, "num_frames": len(video), "windows": len(starts),
         "decode_s": decoded_at - started, "fame_s": computed_at - decoded_at,
@@ -153,34 +156,37 @@ def extract(
     log: Callable[[str], None] = lambda _msg: None,
     backend: Backend = LOCAL,
 ) -> ExtractSummary:
-    """Fill `out` with masks for every video of `list_path` (this shard); resumes finished work."""
+    """Fill `out` with masks for every video of `list_path` (this shard); resumes finished work. A full disk
+    stops the run (DiskFullError naming the store and the space needed); the store stays valid."""
     spec.validate()
     started = time.perf_counter()
     entries: list[VideoEntry] = read_list(list_path)
     check_format_version(out)
     store, mine, todo = open_for_run(out, store_attributes(spec, params, Path(list_path), len(entries)), IDENTITY,
-                                     entries, shard, retry_failed, log)
-    summary = ExtractSummary(Path(out), len(mine), len(mine) - len(todo), 0)
-    tasks = [_Task(e.path, str(resolve(root, e)), str(store.path), spec, params) for e in todo]
-    timings = {"decode_s": 0.0, "fame_s": 0.0, "write_s": 0.0}
-    if tasks:
-        bar = (progress_bar("masks", len(tasks), "videos", show_failures=True) if show_progress
-               else contextlib.nullcontext(lambda *_a, **_k: None))
-        with bar as advance:
-            for result in run_tasks(process_video, tasks, jobs, timeout, single_threaded_cv2, backend):
-                task: _Task = result.item
-                value = result.value if result.ok else {"ok": False, "reason": result.error}
-                if value["ok"]:
-                    summary.done += 1
-                    if value["padded"]:
-                        summary.padded.append(task.video)
-                    for k in timings:
-                        timings[k] += value[k]
-                else:
-                    store.record_failure(task.video, value["reason"])
-                advance(1, 0 if value["ok"] else 1)
-    final = store.failures()
-    summary.failed = {e.path: final[e.path] for e in mine if e.path in final}
-    summary.timings = timings
-    summary.seconds = time.perf_counter() - started
-    return summary
+                                     entries, shard, retry_failed, log, writer="masks extract")
+    try:
+        summary = ExtractSummary(Path(out), len(mine), len(mine) - len(todo), 0)
+        tasks = [_Task(e.path, str(resolve(root, e)), str(store.path), spec, params) for e in todo]
+        timings = {"decode_s": 0.0, "fame_s": 0.0, "write_s": 0.0}
+        if tasks:
+            bar = (progress_bar("masks", len(tasks), "videos", show_failures=True) if show_progress
+                   else contextlib.nullcontext(lambda *_a, **_k: None))
+            with bar as advance:
+                for seen, result in enumerate(run_tasks(process_video, tasks, jobs, timeout, single_threaded_cv2,
+                                                        backend)):
+                    task: _Task = result.item
+                    value = result.value if result.ok else {"ok": False, "reason": result.error}
+                    if value.get("disk_full"):  # the store keeps what is done; a re-run resumes there
+                        raise store.out_of_space(value["needed"], len(tasks) - seen)
+                    if value["ok"]:
+                        summary.done += 1
+                        if value["padded"]:
+                            summary.padded.append(task.video)
+                        for k in timings:
+                            timings[k] += value[k]
+                    else:
+                        store.record_failure(task.video, value["reason"])
+                    advance(1, 0 if value["ok"] else 1)
+        return finish_run(store, summary, mine, timings, started)
+    finally:
+        store.release()

@@ -37,7 +37,7 @@ PRESETS: dict[str, dict[str, int]] = {
 # Keyword arguments VideoViT accepts; the model factory uses this to route a flat config.
 BACKBONE_KEYS = frozenset({
     "size", "embed_dim", "depth", "num_heads", "patch_size", "tubelet_size", "frames", "img_size",
-    "in_chans", "mlp_ratio", "drop_path", "init_values", "grad_checkpointing", "stem",
+    "in_chans", "mlp_ratio", "drop_path", "init_values", "grad_checkpointing", "stem", "stem_width",
 })
 
 
@@ -65,12 +65,14 @@ def _stem_stages(patch_size: int) -> int:
     return stages
 
 
-def _stem_layers(kind: str, in_chans: int, embed_dim: int, patch_size: int) -> tuple[nn.Sequential, int, int]:
+def _stem_layers(kind: str, in_chans: int, embed_dim: int, patch_size: int,
+                 width: int | None = None) -> tuple[nn.Sequential, int, int]:
     """Per-frame layers in front of the tubelet projection: (layers, output channels, spatial stride left).
 
     "conv": 3x3 stride-2 convolutions with BatchNorm and ReLU (the convolutional stem of Xiao et al.,
     "Early convolutions help transformers see better", 2021), channels doubling up to embed_dim / 2;
-    its receptive fields overlap neighbouring patches. "conv3d": the same with 3x3x3 kernels (stride 1
+    its receptive fields overlap neighbouring patches; `width` sets the first stage's channels instead
+    (doubling per stage, capped at embed_dim). "conv3d": the same with 3x3x3 kernels (stride 1
     in time), so the first features already respond to motion. "hmlp": the hierarchical per-patch stem of DeiT III
     (Touvron et al., 2022): non-overlapping 4x4 then 2x2 convolutions (kernel = stride), so every token
     still depends on its own patch only, which keeps masked pre-training honest.
@@ -78,7 +80,10 @@ def _stem_layers(kind: str, in_chans: int, embed_dim: int, patch_size: int) -> t
     stages = _stem_stages(patch_size)
     layers: list[nn.Module] = []
     if kind in ("conv", "conv3d"):
-        channels = [max(8, embed_dim >> (stages - i)) for i in range(stages)]
+        if width is None:
+            channels = [max(8, embed_dim >> (stages - i)) for i in range(stages)]
+        else:
+            channels = [min(embed_dim, width << i) for i in range(stages)]
         kt = 3 if kind == "conv3d" else 1
         prev = in_chans
         for c in channels:
@@ -106,7 +111,8 @@ class PatchEmbed3d(nn.Module):
     projection learns only from far more data.
     """
 
-    def __init__(self, in_chans: int, embed_dim: int, patch_size: int, tubelet_size: int, stem: str = "patch") -> None:
+    def __init__(self, in_chans: int, embed_dim: int, patch_size: int, tubelet_size: int, stem: str = "patch",
+                 stem_width: int | None = None) -> None:
         super().__init__()
         if stem not in STEMS:
             raise ValueError(f"unknown stem {stem!r}; choose from {', '.join(STEMS)}")
@@ -118,7 +124,7 @@ class PatchEmbed3d(nn.Module):
             kernel = (tubelet_size, patch_size, patch_size)
             self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=kernel, stride=kernel)
         else:
-            self.stem, channels, left = _stem_layers(stem, in_chans, embed_dim, patch_size)
+            self.stem, channels, left = _stem_layers(stem, in_chans, embed_dim, patch_size, stem_width)
             kernel = (tubelet_size, left, left)
             self.proj = nn.Conv3d(channels, embed_dim, kernel_size=kernel, stride=kernel)
 
@@ -162,6 +168,7 @@ class VideoViT(nn.Module):
         init_values: float | None = None,
         grad_checkpointing: bool = False,
         stem: str = "patch",
+        stem_width: int | None = None,
     ) -> None:
         super().__init__()
         if size not in PRESETS:
@@ -175,7 +182,7 @@ class VideoViT(nn.Module):
         self.frames, self.img_size = frames, img_size
         self.grad_checkpointing = grad_checkpointing
 
-        self.patch_embed = PatchEmbed3d(in_chans, self.embed_dim, patch_size, tubelet_size, stem)
+        self.patch_embed = PatchEmbed3d(in_chans, self.embed_dim, patch_size, tubelet_size, stem, stem_width)
         rates = torch.linspace(0, drop_path, depth).tolist()  # stochastic depth grows linearly with depth
         self.blocks = nn.ModuleList(
             EvaBlock(

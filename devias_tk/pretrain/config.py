@@ -21,7 +21,7 @@ from typing import Any
 from devias_tk.errors import DeviasError
 from devias_tk.models.backbone import BACKBONE_KEYS
 from devias_tk.train.config import RunSection as TrainRunSection
-from devias_tk.train.config import apply_overrides, build_section, load_recipe
+from devias_tk.train.config import apply_overrides, build_section, check_fault_limits, load_recipe
 
 METHOD = "videomae-pretrain"  # the `method` recorded in a pre-training checkpoint
 
@@ -42,7 +42,8 @@ class DataSection:
     max_distort: int = 1  # crop height and width at most this many scale steps apart
     flip: bool = True
     num_workers: int = 4
-    max_skipped: float = 0.0  # share of unreadable listed videos left out (listed in RUN) before refusing
+    max_skipped: float = 0.0  # share of listed videos left out (unreadable, or failing mid-run) before stopping
+    decode_timeout: float = 120.0  # seconds a loader worker may spend on one item before it is killed (workers > 0)
 
 
 @dataclass
@@ -134,8 +135,7 @@ def build_config(tree: dict[str, Any]) -> PretrainConfig:
         raise DeviasError(f"run.amp must be auto, bf16 or off (got {cfg.run.amp!r})")
     if cfg.optim.batch_size < 1 or cfg.optim.accum_steps < 1 or cfg.optim.epochs < 1:
         raise DeviasError("optim.batch_size, optim.accum_steps and optim.epochs must be positive")
-    if not 0 <= cfg.data.max_skipped < 1:
-        raise DeviasError(f"data.max_skipped is a share in [0, 1) (got {cfg.data.max_skipped})")
+    check_fault_limits(cfg.data.max_skipped, cfg.data.decode_timeout)
     if not all(0 < s <= 1 for s in cfg.data.scales):
         raise DeviasError(f"data.scales are shares of the short side in (0, 1] (got {list(cfg.data.scales)})")
     return cfg

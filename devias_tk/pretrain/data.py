@@ -53,10 +53,10 @@ class PretrainClips(Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
+    def __getitem__(self, key: int | tuple[int, ...]) -> dict:
+        epoch, index, *salt = key if isinstance(key, tuple) else (0, key)  # salt: a stand-in sample's own draw
         spec = self.spec
-        rng = np.random.default_rng([self.seed, epoch, index])
+        rng = np.random.default_rng([self.seed, epoch, index, *salt])
         frames = decode_window(Video(resolve(self.root, self.entries[index])), spec.grid, rng)
         box = transforms.multi_scale_box(frames.shape[1], frames.shape[2], spec.size, rng, spec.scales,
                                          spec.max_distort)

@@ -11,6 +11,8 @@
     RUN/figures/recon-eNNNN.png original / masked input / reconstruction of fixed clips at chosen epochs
     RUN/figures/loss.png        the loss curve
     RUN/video_check.json        the list's unreadable videos (checked once; skipped ones also in skipped_videos.txt)
+    RUN/skipped_videos.txt      videos left out before work, with the reason (devias_tk.train.faults)
+    RUN/bad_samples.jsonl       samples replaced mid-run (a video that failed to decode in a loader worker)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 from rich.console import Console
 
 from devias_tk.cache.store import file_sha256
+from devias_tk.data.guarded import GuardedItems
 from devias_tk.data.lists import VideoEntry, read_list
 from devias_tk.data.windows import ClipGrid
 from devias_tk.errors import DeviasError
@@ -48,8 +51,9 @@ from devias_tk.pretrain.export import load_run_checkpoint
 from devias_tk.pretrain.mae import masked_input, num_masked, reconstruct, unnormalize
 from devias_tk.pretrain.step import MAEStepSpec, compute_loss
 from devias_tk.train import distributed as dist_utils
-from devias_tk.train.checkpoint import load_initial_weights, save_checkpoint, unwrap
+from devias_tk.train.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
 from devias_tk.train.data import EpochSampler
+from devias_tk.train.faults import SampleFaults, leave_out, write_skipped
 from devias_tk.train.loop import LoopSpec, Position, Schedule, fit
 from devias_tk.train.optim import build_optimizer, param_groups
 from devias_tk.train.runtime import (
@@ -57,8 +61,8 @@ from devias_tk.train.runtime import (
     RunResult,
     autocast_enabled,
     check_same_config,
+    locked_run,
     make_loader,
-    resume_source,
     start_process,
     wrap_model,
     write_run_files,
@@ -135,9 +139,9 @@ def load_init(model: VideoMAEPretrainer, path: str | Path, strict: bool) -> Load
     return report
 
 
-def _readable(prep: Prepared, run_dir: Path, console: Console) -> list[VideoEntry]:
-    """The listed videos that open; refuses past data.max_skipped. The result is cached in the run
-    directory against the list's checksum, so a resumed run does not probe again."""
+def _readable(prep: Prepared, run_dir: Path, console: Console) -> tuple[list[VideoEntry], dict[str, str]]:
+    """The listed videos that open, and the others (path -> reason); refuses past data.max_skipped. The probe
+    is cached in the run directory against the list's checksum, so a resumed run does not probe again."""
     cfg = prep.cfg
     cache = run_dir / CHECK_FILE
     sha = file_sha256(cfg.list_path)
@@ -147,19 +151,11 @@ def _readable(prep: Prepared, run_dir: Path, console: Console) -> list[VideoEntr
     else:
         console.print(f"checking that the {len(prep.entries)} listed videos open")
         failed = unreadable_videos(prep.root, prep.entries, max(1, cfg.data.num_workers))
-    allowed = int(cfg.data.max_skipped * len(prep.entries))
-    if len(failed) > allowed:
-        shown = "; ".join(f"{p}: {r}" for p, r in list(failed.items())[:5])
-        raise DeviasError(
-            f"{cfg.list_path}: {len(failed)} of {len(prep.entries)} listed videos cannot be read ({shown}"
-            f"{'; ...' if len(failed) > 5 else ''}); drop them from the list (`devias-tk data check` lists them "
-            f"all) or let up to a share be left out with data.max_skipped (now {cfg.data.max_skipped})")
+    entries = leave_out(prep.entries, failed, cfg.data.max_skipped, cfg.list_path, "cannot be read",
+                        "drop them from the list (`devias-tk data check` lists them all)")
     atomic_write_text(cache, json.dumps({"list": str(cfg.list_path), "list_sha256": sha, "unreadable": failed},
                                         indent=1) + "\n")
-    if failed:
-        atomic_write_text(run_dir / "skipped_videos.txt", "".join(f"{p}\t{r}\n" for p, r in failed.items()))
-        console.print(f"[yellow]left out {len(failed)} unreadable videos[/] (listed in {run_dir}/skipped_videos.txt)")
-    return [e for e in prep.entries if e.path not in failed]
+    return entries, failed
 
 
 class FigureMaker:
@@ -207,19 +203,25 @@ def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: str = "auto", con
     device, info = start_process(cfg.run.device, cfg.run.threads)
     torch.manual_seed(cfg.run.seed)  # the model is initialised while preparing
     prep = prepare(cfg)
-    run_dir = Path(run_dir)
-    resume_from = resume_source(run_dir, resume)
+    with locked_run(Path(run_dir), info):
+        return _pretrain(prep, Path(run_dir), resume, console, command, device, info, started)
+
+
+def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, command: str, device: torch.device,
+              info: dist_utils.DistInfo, started: float) -> RunResult:
+    cfg = prep.cfg
+    resume_from, state = resume_state(run_dir, resume, load_run_checkpoint,
+                                      lambda m: console.print(m, style="bold yellow", markup=False, highlight=False),
+                                      info.is_main)
     if resume_from is not None:
         check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
     pos = Position()
-    state = None
-    if resume_from is not None:
-        state = load_run_checkpoint(resume_from)
+    if state is not None:
         pos = Position(state["epoch"], state["epoch_batch"], state["step"])
 
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        entries = _readable(prep, run_dir, console)
+        entries, failed = _readable(prep, run_dir, console)
+        write_skipped(run_dir, failed, lambda m: console.print(f"[yellow]{m}[/]"))
     dist_utils.barrier(info)
     if not info.is_main:
         failed = json.loads((run_dir / CHECK_FILE).read_text())["unreadable"]
@@ -237,7 +239,8 @@ def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: str = "auto", con
         if info.is_main:
             console.print(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
     scale = cfg.optim.batch_size * cfg.optim.accum_steps * info.world / 256
-    dataset = PretrainClips(prep.root, entries, prep.data_spec, cfg.run.seed)
+    dataset = GuardedItems(PretrainClips(prep.root, entries, prep.data_spec, cfg.run.seed), [e.path for e in entries],
+                           "replace", cfg.run.seed, timeout=cfg.data.decode_timeout)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
     schedule = Schedule(cfg.optim.epochs, sampler.batches_per_epoch, cfg.optim.accum_steps, cfg.optim.lr * scale,
                         cfg.optim.min_lr * scale, cfg.optim.warmup_epochs, cfg.optim.clip_grad)
@@ -258,7 +261,7 @@ def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: str = "auto", con
                 "model": unwrap(net).state_dict(), "optimizer": optimizer.state_dict(), "epoch": at.epoch,
                 "epoch_batch": at.epoch_batch, "step": at.step, "config": cfg.to_dict(), "method": METHOD,
                 "model_config": prep.backbone_config, "mae_config": prep.mae_config,
-            })
+            }, keep_previous=name == LAST)
         dist_utils.barrier(info)
         return path
 
@@ -268,17 +271,19 @@ def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: str = "auto", con
 
     spec = LoopSpec(seed=cfg.run.seed, autocast=autocast, log_every=cfg.run.log_every, save_every=cfg.run.save_every,
                     save_every_steps=cfg.run.save_every_steps, description="pretrain")
-    last_path = run_dir / "checkpoints" / "last.pt"
+    last_path = run_dir / "checkpoints" / LAST
     loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device)
+    faults = SampleFaults(run_dir, len(prep.entries), cfg.data.max_skipped, len(failed), info)
     try:
         last = fit(net, optimizer, loader, sampler, schedule, spec, pos,
                    lambda n, batch, _step: compute_loss(n, batch, prep.step_spec), save, device=device, info=info,
                    metrics=metrics, console=console, after_epoch=after_epoch,
-                   last_good=last_path if last_path.is_file() else None)
+                   last_good=last_path if last_path.is_file() else None, faults=faults)
     finally:
+        loader.close()
         metrics.close()
     checksums = dist_utils.parameter_checksums(unwrap(net), info)
     if info.is_main:
-        (run_dir / "parameter_checksums.json").write_text(json.dumps(checksums) + "\n")
+        atomic_write_text(run_dir / "parameter_checksums.json", json.dumps(checksums) + "\n")
     dist_utils.shutdown(info)
     return RunResult(run_dir, pos.step, pos.epoch, time.perf_counter() - started, last, checksums)

@@ -42,11 +42,11 @@ import numpy as np
 import torch
 
 from devias_tk import __version__
-from devias_tk.cache.store import file_sha256, open_for_run
+from devias_tk.cache.store import file_sha256, finish_run, open_for_run
 from devias_tk.data.crop_grid import DEFAULT_GRID, NormBox, square_grid
 from devias_tk.data.lists import read_list, resolve
 from devias_tk.data.windows import SHORT_POLICY, ClipGrid
-from devias_tk.errors import DeviasError
+from devias_tk.errors import DeviasError, DiskFullError
 from devias_tk.scenes.decode import DecodeTask, decode_for_labels
 from devias_tk.scenes.inflate import CLIP_MODEL, clip_model_probs, image_probs, topk_padded, window_probs
 from devias_tk.scenes.model import SceneModel, load_scene_model
@@ -230,76 +230,78 @@ def label(
                           f"window {grid.window} does not divide")
     entries = read_list(list_path)
     attrs = store_attributes(model, grid, Path(list_path), len(entries), crops)
-    store, mine, todo = open_for_run(out, attrs, IDENTITY, entries, shard, retry_failed, log)
-    summary = LabelSummary(Path(out), len(mine), len(mine) - len(todo), 0)
-    tasks = [DecodeTask(e.path, str(resolve(root, e)), grid, model.input_size, model.resize_size, tuple(crops))
-             for e in todo]
-    timings = {"decode_s": 0.0, "infer_s": 0.0, "write_s": 0.0}
-    batcher = (FrameBatcher(max(1, batch // grid.window), model.num_classes, item="windows") if clip_model
-               else FrameBatcher(batch, model.num_classes))
+    store, mine, todo = open_for_run(out, attrs, IDENTITY, entries, shard, retry_failed, log, writer="scenes label")
+    try:
+        summary = LabelSummary(Path(out), len(mine), len(mine) - len(todo), 0)
+        tasks = [DecodeTask(e.path, str(resolve(root, e)), grid, model.input_size, model.resize_size, tuple(crops))
+                 for e in todo]
+        timings = {"decode_s": 0.0, "infer_s": 0.0, "write_s": 0.0}
+        batcher = (FrameBatcher(max(1, batch // grid.window), model.num_classes, item="windows") if clip_model
+                   else FrameBatcher(batch, model.num_classes))
 
-    def commit_finished(advance: Callable) -> None:
-        for p in batcher.finished():
-            t0 = time.perf_counter()
-            arrays = video_arrays(p.probs, None if clip_model else p.decoded["positions"], num_views)
-            k = len(arrays["probs"])
-            chunk = min(CHUNK_WINDOWS, k)  # one file per array for any video shorter than ~70 minutes
-            written = {"probs": (arrays["probs"], (chunk, model.num_classes)),
-                       "top5": (arrays["top5"], (chunk, TOP_K)),
-                       "video_probs": (arrays["video_probs"], (model.num_classes,))}
-            if crops:  # an empty grid (--crops none): a store for evaluation, without training targets
-                written["crop_probs"] = (arrays["crop_probs"], (chunk, len(crops), model.num_classes))
-            store.commit(
-                p.video, written,
-                {"num_frames": p.decoded["num_frames"], "starts": p.decoded["starts"], "padded": p.decoded["padded"],
-                 "video_top5": arrays["video_top5"].tolist()},
-            )
-            timings["write_s"] += time.perf_counter() - t0
-            summary.done += 1
-            summary.clips += k
-            if p.decoded["padded"]:
-                summary.padded.append(p.video)
-            advance(1, 0, count=k)
+        def commit_finished(advance: Callable) -> None:
+            for p in batcher.finished():
+                t0 = time.perf_counter()
+                arrays = video_arrays(p.probs, None if clip_model else p.decoded["positions"], num_views)
+                k = len(arrays["probs"])
+                chunk = min(CHUNK_WINDOWS, k)  # one file per array for any video shorter than ~70 minutes
+                written = {"probs": (arrays["probs"], (chunk, model.num_classes)),
+                           "top5": (arrays["top5"], (chunk, TOP_K)),
+                           "video_probs": (arrays["video_probs"], (model.num_classes,))}
+                if crops:  # an empty grid (--crops none): a store for evaluation, without training targets
+                    written["crop_probs"] = (arrays["crop_probs"], (chunk, len(crops), model.num_classes))
+                try:
+                    store.commit(
+                        p.video, written,
+                        {"num_frames": p.decoded["num_frames"], "starts": p.decoded["starts"],
+                         "padded": p.decoded["padded"], "video_top5": arrays["video_top5"].tolist()},
+                    )
+                except DiskFullError as exc:  # the store keeps what is done; a re-run resumes there
+                    raise store.out_of_space(exc.needed, len(tasks) - summary.done) from None
+                timings["write_s"] += time.perf_counter() - t0
+                summary.done += 1
+                summary.clips += k
+                if p.decoded["padded"]:
+                    summary.padded.append(p.video)
+                advance(1, 0, count=k)
 
-    def run_batches(advance: Callable, final: bool) -> None:
-        for images, pieces in batcher.batches(final):
-            t0 = time.perf_counter()
-            x = torch.from_numpy(images).to(dev, non_blocking=True)
-            if clip_model:
-                probs = clip_model_probs(module, x, model.mean, model.std, amp).cpu().numpy()
-            else:
-                probs = image_probs(module, x, model.mean, model.std, amp).cpu().numpy()
-            timings["infer_s"] += time.perf_counter() - t0
-            summary.frames += len(images) * (grid.window if clip_model else 1)
-            row = 0
-            for p, lo, hi in pieces:
-                p.probs[lo:hi] = probs[row : row + hi - lo]
-                p.filled += hi - lo
-                row += hi - lo
-            commit_finished(advance)
-
-    if tasks:
-        bar = (progress_bar("scenes", len(tasks), "videos", show_failures=True, count_unit="clips")
-               if show_progress else contextlib.nullcontext(lambda *_a, **_k: None))
-        with bar as advance:
-            for result in run_tasks(decode_for_labels, tasks, jobs, timeout, single_threaded_cv2, backend):
-                task: DecodeTask = result.item
-                value = result.value if result.ok else {"ok": False, "reason": result.error}
-                if value["ok"]:
-                    timings["decode_s"] += value["decode_s"]
-                    views = value.pop("views")
-                    if clip_model:
-                        value["windows"] = WindowClips(views, value["positions"])
-                    else:
-                        value["frames"] = views.reshape(-1, *views.shape[2:])  # view-major
-                    batcher.add(task.video, value)
-                    run_batches(advance, final=False)
+        def run_batches(advance: Callable, final: bool) -> None:
+            for images, pieces in batcher.batches(final):
+                t0 = time.perf_counter()
+                x = torch.from_numpy(images).to(dev, non_blocking=True)
+                if clip_model:
+                    probs = clip_model_probs(module, x, model.mean, model.std, amp).cpu().numpy()
                 else:
-                    store.record_failure(task.video, value["reason"])
-                    advance(1, 1)
-            run_batches(advance, final=True)
-    final = store.failures()
-    summary.failed = {e.path: final[e.path] for e in mine if e.path in final}
-    summary.timings = timings
-    summary.seconds = time.perf_counter() - started
-    return summary
+                    probs = image_probs(module, x, model.mean, model.std, amp).cpu().numpy()
+                timings["infer_s"] += time.perf_counter() - t0
+                summary.frames += len(images) * (grid.window if clip_model else 1)
+                row = 0
+                for p, lo, hi in pieces:
+                    p.probs[lo:hi] = probs[row : row + hi - lo]
+                    p.filled += hi - lo
+                    row += hi - lo
+                commit_finished(advance)
+
+        if tasks:
+            bar = (progress_bar("scenes", len(tasks), "videos", show_failures=True, count_unit="clips")
+                   if show_progress else contextlib.nullcontext(lambda *_a, **_k: None))
+            with bar as advance:
+                for result in run_tasks(decode_for_labels, tasks, jobs, timeout, single_threaded_cv2, backend):
+                    task: DecodeTask = result.item
+                    value = result.value if result.ok else {"ok": False, "reason": result.error}
+                    if value["ok"]:
+                        timings["decode_s"] += value["decode_s"]
+                        views = value.pop("views")
+                        if clip_model:
+                            value["windows"] = WindowClips(views, value["positions"])
+                        else:
+                            value["frames"] = views.reshape(-1, *views.shape[2:])  # view-major
+                        batcher.add(task.video, value)
+                        run_batches(advance, final=False)
+                    else:
+                        store.record_failure(task.video, value["reason"])
+                        advance(1, 1)
+                run_batches(advance, final=True)
+        return finish_run(store, summary, mine, timings, started)
+    finally:
+        store.release()

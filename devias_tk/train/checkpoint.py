@@ -1,7 +1,15 @@
-"""Run checkpoints: atomic saves, `--resume auto`, and loading weights to start from."""
+"""Run checkpoints: atomic, durable, checksummed saves; `--resume auto` with a fallback; weights to start from.
+
+A checkpoint carries a SHA-256 over its tensors and values (`checksum`), checked on load, so a file
+damaged on disk (a torn write after a power loss, bit rot, a truncated copy) is refused by name instead
+of training on garbage. Saving last.pt first moves the one it replaces to previous.pt, so `--resume auto`
+can fall back to it when last.pt is damaged.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +34,58 @@ from devias_tk.models.checkpoints import (
 from devias_tk.utils.atomic import atomic_path
 
 FORMAT = "devias-tk/checkpoint/1"
+LAST, PREVIOUS = "last.pt", "previous.pt"
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves a torn checkpoint."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "toolkit_version": __version__, **state}, tmp)
+def state_checksum(state: Any) -> str:
+    """SHA-256 over a checkpoint's values in a fixed order: tensors by dtype, shape and bytes, the rest by repr."""
+    digest = hashlib.sha256()
+
+    def walk(value: Any) -> None:
+        if torch.is_tensor(value):
+            t = value.detach().cpu().contiguous()
+            digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            if t.numel():
+                digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            digest.update(b"{")
+            for key in sorted(value, key=repr):
+                digest.update(repr(key).encode())
+                walk(value[key])
+            digest.update(b"}")
+        elif isinstance(value, list | tuple):
+            digest.update(b"[")
+            for item in value:
+                walk(item)
+            digest.update(b"]")
+        else:
+            digest.update(repr(value).encode())
+
+    walk(state)
+    return digest.hexdigest()
+
+
+def _tensor_bytes(value: Any) -> int:
+    if torch.is_tensor(value):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
+
+
+def save_checkpoint(path: Path, state: dict[str, Any], keep_previous: bool = False) -> None:
+    """torch.save to a temporary file, flushed, then renamed: neither a crash nor a power loss leaves a torn
+    checkpoint. keep_previous: the file replaced is kept as previous.pt beside it."""
+    payload = {"format": FORMAT, "toolkit_version": __version__, **state}
+    payload["checksum"] = state_checksum(payload)
+    # Through a Python file: a full disk then surfaces as OSError (a path makes torch hide it), which
+    # atomic_path reports with the path and the size.
+    with atomic_path(path, needed=_tensor_bytes(payload),
+                     keep_previous=Path(path).with_name(PREVIOUS) if keep_previous else None) as tmp, \
+            open(tmp, "wb") as f:
+        torch.save(payload, f)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -41,10 +95,47 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)  # our own files hold no objects
     except Exception as exc:
-        raise DeviasError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        first = (str(exc).strip().splitlines() or [""])[0][:160]  # torch's messages run to paragraphs
+        raise DeviasError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {first})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DeviasError(f"{path}: not a devias-tk training checkpoint")
+    saved = state.pop("checksum", None)
+    if saved is not None and state_checksum(state) != saved:
+        raise DeviasError(f"{path}: damaged checkpoint (its checksum does not match its contents)")
     return state
+
+
+def resume_state(run_dir: Path, resume: str, load: Callable[[Path], dict[str, Any]] = load_checkpoint,
+                 say: Callable[[str], None] = print, is_main: bool = True) -> tuple[Path | None, dict | None]:
+    """The checkpoint to resume and its state: resume "auto" (RUN/checkpoints/last.pt, or previous.pt when last.pt
+    is damaged or missing, saying so), "never" (refuse a run directory that has one), or a path (no fallback).
+    A damaged last.pt that is passed over is renamed last.pt.damaged (main process), so the next save does not
+    move it onto the good previous.pt."""
+    folder = run_dir / "checkpoints"
+    candidates = [p for p in (folder / LAST, folder / PREVIOUS) if p.is_file()]
+    if resume == "never":
+        if candidates:
+            raise DeviasError(f"{run_dir} already holds a run; use --resume auto or another --out")
+        return None, None
+    if resume != "auto":
+        return Path(resume), load(Path(resume))
+    problems = [] if (folder / LAST).is_file() or not candidates else [f"{folder / LAST}: missing"]
+    for path in candidates:
+        try:
+            state = load(path)
+        except DeviasError as exc:
+            problems.append(str(exc))
+            continue
+        if problems:
+            say(f"warning: {'; '.join(problems)}; resuming from the previous checkpoint {path} instead (epoch "
+                f"{state.get('epoch')}, step {state.get('step')}): the work since it is done again")
+            if is_main and path.name == PREVIOUS and (folder / LAST).is_file():
+                (folder / LAST).replace(folder / (LAST + ".damaged"))
+        return path, state
+    if not candidates:
+        return None, None
+    raise DeviasError(f"{run_dir}: no intact checkpoint to resume ({'; '.join(problems)}); "
+                      "start again with another --out (or delete the checkpoints)")
 
 
 def unwrap(model: nn.Module) -> nn.Module:

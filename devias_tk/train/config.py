@@ -49,6 +49,8 @@ class DataSection:
     color_jitter: float = 0.0  # brightness / contrast / saturation strength (VideoMAE recipes: 0.4)
     rand_augment: str | None = None  # timm RandAugment string, e.g. "rand-m7-n4-mstd0.5-inc1" (VideoMAE); None: off
     num_workers: int = 4
+    max_skipped: float = 0.01  # share of listed videos left out (no store entry, or failing mid-run) before stopping
+    decode_timeout: float = 120.0  # seconds a loader worker may spend on one item before it is killed (workers > 0)
 
 
 @dataclass
@@ -247,11 +249,20 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
         raise DeviasError(f"run.amp must be auto, bf16 or off (got {cfg.run.amp!r})")
     if not 0 <= cfg.data.val_fraction < 1 or cfg.data.val_max < 0:
         raise DeviasError("data.val_fraction must be in [0, 1) and data.val_max at least 0")
+    check_fault_limits(cfg.data.max_skipped, cfg.data.decode_timeout)
     if not 0 < cfg.aug.beta <= 1:
         raise DeviasError("aug.beta must be in (0, 1]")
     if cfg.optim.batch_size < 1 or cfg.optim.accum_steps < 1 or cfg.optim.epochs < 1:
         raise DeviasError("optim.batch_size, optim.accum_steps and optim.epochs must be positive")
     return cfg
+
+
+def check_fault_limits(max_skipped: float, decode_timeout: float) -> None:
+    """The bad-video budget and the per-item time limit of a training-like run."""
+    if not 0 <= max_skipped < 1:
+        raise DeviasError(f"data.max_skipped is a share of the listed videos in [0, 1) (got {max_skipped})")
+    if decode_timeout <= 0:
+        raise DeviasError(f"data.decode_timeout is in seconds, above 0 (got {decode_timeout})")
 
 
 def config_from(recipe: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:

@@ -80,11 +80,12 @@ class TrainClips(Dataset):
             self._stores = (os.getpid(), masks, scenes)
         return self._stores[1], self._stores[2]
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+    def __getitem__(self, key: int | tuple[int, ...]) -> dict:
+        # (epoch, index), or (epoch, index, salt) for a sample standing in for a failed one (devias_tk.data.guarded)
+        epoch, index, *salt = key if isinstance(key, tuple) else (self.epoch, key)
         spec = self.spec
         entry = self.entries[index]
-        rng = np.random.default_rng([self.seed, epoch, index])
+        rng = np.random.default_rng([self.seed, epoch, index, *salt])
         masks, scenes = self._open_stores()
         video = Video(resolve(self.root, entry))
         cached = masks or (scenes if spec.scene_source == "store" else None)

@@ -6,8 +6,12 @@ training; `train` runs epochs of `compute_loss` steps and writes the run directo
     RUN/config.yaml           the resolved configuration
     RUN/run.json              toolkit version, git commit, command line, world size
     RUN/metrics.jsonl         one JSON object per log step and per validation
-    RUN/checkpoints/last.pt   latest state (model, optimizer, epoch, step); best.pt by validation
+    RUN/checkpoints/last.pt   latest state (model, optimizer, epoch, step); best.pt by validation;
+                              previous.pt: the last.pt before, for `--resume auto` when last.pt is damaged
+    RUN/skipped_videos.txt    listed videos left out before work (no store entry), with the stage's reason
+    RUN/bad_samples.jsonl     samples replaced mid-run (a video that failed to decode, hung or crashed)
     RUN/tensorboard/          scalars, when the tensorboard package is installed
+    RUN/.lock                 held by the running process (a second `train` into RUN is refused)
     RUN/trackers.json         the W&B / MLflow run ids, with run.trackers (devias_tk.train.trackers)
 """
 
@@ -17,27 +21,28 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from torch.utils.data import DataLoader
 
 from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
+from devias_tk.data.guarded import GuardedItems, GuardedLoader, collate_readable
 from devias_tk.data.lists import VideoEntry, read_class_names, read_list
 from devias_tk.data.windows import ClipGrid
 from devias_tk.errors import DeviasError
 from devias_tk.models.factory import build_model, has_scene_branch, split_config
 from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, load_scene_model
 from devias_tk.train import distributed as dist_utils
-from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights, save_checkpoint, unwrap
+from devias_tk.train.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
 from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
+from devias_tk.train.faults import SampleFaults, leave_out, read_skipped, write_skipped
 from devias_tk.train.finetune import with_source
 from devias_tk.train.optim import build_optimizer, lr_at, param_groups, schedule, set_lr
 from devias_tk.train.runtime import (
@@ -45,8 +50,8 @@ from devias_tk.train.runtime import (
     RunResult,
     autocast_enabled,
     check_same_config,
+    locked_run,
     make_loader,
-    resume_source,
     start_process,
     wrap_model,
     write_run_files,
@@ -54,6 +59,7 @@ from devias_tk.train.runtime import (
 from devias_tk.train.step import StepSpec, compute_loss, step_generator
 from devias_tk.train.trackers import check_trackers, open_trackers
 from devias_tk.train.validate import SELECTION, quick_eval, selection_score, validation_set
+from devias_tk.utils.atomic import atomic_write_text
 
 GUIDE_PIXELS_PER_PATCH = 4  # per-tubelet masks are resized to 4x4 pixels per patch before pooling
 SCENE_STORE_KIND = "scene-labels"
@@ -76,11 +82,14 @@ class Prepared:
     model: torch.nn.Module  # built (on CPU) while checking the model configuration
     warnings: list[str]  # about the validation set (data.val_list that looks like test data, ...)
     scene_model: SceneModel | None = None  # data.scene_source=online: loaded (on CPU), frozen
+    skipped: dict[str, str] = field(default_factory=dict)  # listed videos left out before work -> why
+    listed: int = 0  # videos in the training list
 
 
 def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_path: Path,
-                 entries: list[VideoEntry], format_version: int | None = None,
-                 passed: Callable[[str], None] = lambda _text: None) -> VideoStore:
+                 entries: list[VideoEntry], stage: str, format_version: int | None = None,
+                 passed: Callable[[str], None] = lambda _text: None) -> tuple[VideoStore, dict[str, str]]:
+    """The store, checked against the recipe and the list, and the listed videos it lacks (`_store_gaps`)."""
     if path is None:
         raise DeviasError(f"this configuration needs a {what} (set data.{what.replace(' ', '_')})")
     store_path = Path(path)
@@ -99,20 +108,33 @@ def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_pa
     if store.attrs.get("list_sha256") != file_sha256(list_path):
         raise DeviasError(f"{store_path}: built from another list than {list_path} "
                           f"({store.attrs.get('source_list')}); rebuild it for this list")
+    gaps = _store_gaps(store, entries, stage)
+    held = (f"an entry for each of the {len(entries)} listed videos" if not gaps else
+            f"entries for {len(entries) - len(gaps)} of the {len(entries)} listed videos")
+    passed(f"{what} {store_path}: a {kind} store (format {store.attrs.get('format_version')}), window "
+           f"{grid.window} / stride {grid.stride} / hop {grid.hop} as the recipe, built from {list_path.name}, {held}")
+    return store, gaps
+
+
+def _store_gaps(store: VideoStore, entries: list[VideoEntry], stage: str) -> dict[str, str]:
+    """Listed videos without an entry in `store` -> why: the reason the stage recorded, or that it has not
+    processed them (an interrupted or sharded run not finished)."""
     done = store.done()
     missing = [e.path for e in entries if e.path not in done]
-    if missing:
-        raise DeviasError(f"{store_path}: {len(missing)} training videos have no entry (e.g. {missing[0]}); "
-                          "re-run the stage or drop failed videos from the list")
-    passed(f"{what} {store_path}: a {kind} store (format {store.attrs.get('format_version')}), window "
-           f"{grid.window} / stride {grid.stride} / hop {grid.hop} as the recipe, built from {list_path.name}, "
-           f"an entry for each of the {len(entries)} listed videos")
-    return store
+    if not missing:
+        return {}
+    recorded = store.failures()
+    name = store.path.name
+    return {p: f"{name}: {recorded[p]}" if p in recorded else f"{name}: not processed yet (re-run `{stage}`)"
+            for p in missing}
 
 
-def prepare(cfg: TrainConfig, checks: list[str] | None = None) -> Prepared:
+def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping[str, str] | None = None) -> Prepared:
     """Every check that can fail before training starts: files, stores, labels, class counts, shapes.
-    `checks` (when given) receives one line per check passed, in order (`train --dry-run` prints them)."""
+    `checks` (when given) receives one line per check passed, in order (`train --dry-run` prints them).
+
+    Listed videos a store lacks are left out (`Prepared.skipped`, with the stage's reason) up to
+    data.max_skipped; `left_out`: the set a resumed run started with, kept as it was."""
     passed = checks.append if checks is not None else (lambda _text: None)
     trackers = check_trackers(cfg.run.trackers)
     if trackers:
@@ -160,12 +182,15 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None) -> Prepared:
                               "use data.scene_source=store with a scene-label store")
         passed("every video's scene label (data.scene_source=list) is one of the scene classes")
     needs_masks = method == "devias" or cfg.aug.mix == "fame"
+    gaps: dict[str, str] = {}  # listed videos a store lacks -> the stage's reason
     if needs_masks:
-        _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries,
-                     MASK_STORE_FORMAT_VERSION, passed)
+        _, gaps = _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries,
+                               "devias-tk masks extract", MASK_STORE_FORMAT_VERSION, passed)
     if cfg.data.scene_source == "store" and scenes_used:
-        store = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path, entries,
-                             passed=passed)
+        store, scene_gaps = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path,
+                                         entries, "devias-tk scenes label", passed=passed)
+        for path, reason in scene_gaps.items():
+            gaps[path] = f"{gaps[path]}; {reason}" if path in gaps else reason
         if store.attrs.get("format_version") != SCENE_STORE_VERSION:
             raise DeviasError(f"{cfg.data.scene_store}: scene store format version {store.attrs.get('format_version')}"
                               f", training reads version {SCENE_STORE_VERSION} (scene targets per training crop); "
@@ -207,6 +232,20 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None) -> Prepared:
         method=method, num_actions=len(actions), mix=cfg.aug.mix, beta=cfg.aug.beta, p_aug=cfg.aug.p_aug,
         be_max_lambda=cfg.aug.be_max_lambda, patch_size=patch, guide_pool=GUIDE_PIXELS_PER_PATCH, loss=cfg.loss,
     )
+    listed = len(entries)
+    if left_out is not None:  # a resumed run: the videos it started without, and no other
+        lost = [p for p in gaps if p not in left_out]
+        if lost:
+            raise DeviasError(f"{len(lost)} videos this run trains on have no store entry any more (e.g. {lost[0]}: "
+                              f"{gaps[lost[0]]}): the stores changed since the run started; restore them, or "
+                              "start a new run (another --out)")
+        listed_paths = {e.path for e in entries}
+        gaps = {p: r for p, r in left_out.items() if p in listed_paths}
+    entries = leave_out(entries, gaps, cfg.data.max_skipped, list_path, "have no entry in the stores",
+                        "re-run the stage for the videos it has not processed, and fix or drop the failed ones")
+    if gaps:
+        passed(f"{len(gaps)} of the {listed} listed videos left out (no store entry), within data.max_skipped="
+               f"{cfg.data.max_skipped}")
     entries, val_entries, warnings = validation_set(cfg, list_path, entries, scenes, scenes_used)
     if val_entries and not cfg.data.val_list and len(entries) < cfg.optim.batch_size:
         raise DeviasError(f"{len(entries)} training videos (after holding out {len(val_entries)} for validation) are "
@@ -222,7 +261,7 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None) -> Prepared:
     if scene_model is not None:
         passed(f"online scene model {cfg.data.scene_model} loaded ({scene_model.inflation})")
     return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe,
-                    warnings, scene_model)
+                    warnings, scene_model, gaps, listed)
 
 
 def _online_scene_model(cfg: TrainConfig, scenes: list[str] | None) -> SceneModel:
@@ -238,19 +277,38 @@ def _online_scene_model(cfg: TrainConfig, scenes: list[str] | None) -> SceneMode
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: Console | None = None,
           command: str = "") -> RunResult:
-    """Train `cfg` into `run_dir`. resume: "auto" (continue from RUN/checkpoints/last.pt if present),
-    "never" (refuse a run directory that has checkpoints), or a checkpoint path."""
+    """Train `cfg` into `run_dir`. resume: "auto" (continue from RUN/checkpoints/last.pt, or previous.pt when
+    last.pt is damaged), "never" (refuse a run directory that has checkpoints), or a checkpoint path.
+    The run directory is locked while training (a second `train` into it stops, naming this process)."""
     console = console or Console(stderr=True)
     started = time.perf_counter()
     device, info = start_process(cfg.run.device, cfg.run.threads)
     torch.manual_seed(cfg.run.seed)  # the model is initialised while preparing
     prep = prepare(cfg)
-    run_dir = Path(run_dir)
+    with locked_run(Path(run_dir), info):
+        return _train(prep, Path(run_dir), resume, console, command, device, info, started)
+
+
+def _say(console: Console, is_main: bool) -> Callable[[str], None]:
+    def say(message: str) -> None:
+        if is_main:
+            console.print(message, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+
+    return say
+
+
+def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command: str, device: torch.device,
+           info: dist_utils.DistInfo, started: float) -> RunResult:
+    cfg = prep.cfg
+    say = _say(console, info.is_main)
     ckpt_dir = run_dir / "checkpoints"
-    last_path = ckpt_dir / "last.pt"
-    resume_from = resume_source(run_dir, resume)
+    last_path = ckpt_dir / LAST
+    resume_from, state = resume_state(run_dir, resume, say=say, is_main=info.is_main)
     if resume_from is not None:
         check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
+        recorded = read_skipped(run_dir)
+        if recorded is not None and recorded.keys() != prep.skipped.keys():
+            prep = prepare(cfg, left_out=recorded)  # the training set the run started with
 
     model = prep.model.to(device)
     scene_model = prep.scene_model
@@ -263,9 +321,11 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
     optimizer = build_optimizer(
         param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay, cfg.optim.slot_lr_scale), cfg.optim.betas
     )
-    dataset = TrainClips(prep.root, prep.entries, prep.data_spec, cfg.data.mask_store if prep.step_spec.needs_masks
-                         else None, cfg.data.scene_store if prep.data_spec.scene_source == "store" else None,
-                         cfg.run.seed)
+    clips = TrainClips(prep.root, prep.entries, prep.data_spec, cfg.data.mask_store if prep.step_spec.needs_masks
+                       else None, cfg.data.scene_store if prep.data_spec.scene_source == "store" else None,
+                       cfg.run.seed)
+    dataset = GuardedItems(clips, [e.path for e in prep.entries], "replace", cfg.run.seed,
+                           groups=[e.action for e in prep.entries], timeout=cfg.data.decode_timeout)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
     plan = schedule(len(dataset), cfg.optim.batch_size, cfg.optim.accum_steps, info.world, cfg.optim.epochs,
                     cfg.optim.warmup_epochs, cfg.optim.lr)
@@ -274,14 +334,14 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
 
     epoch, epoch_batch, step = 0, 0, 0  # step counts batches (micro-steps) since the start of the run
     best = -math.inf
-    if resume_from is not None:
-        state = load_checkpoint(resume_from)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         epoch, epoch_batch, step = state["epoch"], state["epoch_batch"], state["step"]
         best = state.get("best", -math.inf)
         if info.is_main:
             console.print(f"resuming {run_dir} at epoch {epoch}, batch {epoch_batch} (step {step})")
+        del state
 
     if info.is_main:
         write_run_files(run_dir, cfg.to_dict(), info, device, command, num_actions=len(prep.actions),
@@ -289,7 +349,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
                         validation={"source": "data.val_list" if cfg.data.val_list else "held-out training videos",
                                     "videos": len(prep.val_entries), "train_videos": len(prep.entries),
                                     "selection": SELECTION},
-                        warnings=prep.warnings)
+                        warnings=prep.warnings, skipped_videos=len(prep.skipped))
+        write_skipped(run_dir, prep.skipped, say)
         what = (f"data.val_list ({len(prep.val_entries)} videos)" if cfg.data.val_list else
                 f"{len(prep.val_entries)} of {len(prep.entries) + len(prep.val_entries)} training videos held out "
                 f"(data.val_fraction={cfg.data.val_fraction}, seed {cfg.run.seed})")
@@ -299,20 +360,20 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
             console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)
     net = wrap_model(model, info, device, cfg.run.compile)
     autocast = autocast_enabled(cfg.run.amp, device)
+    faults = SampleFaults(run_dir, prep.listed, cfg.data.max_skipped, len(prep.skipped), info)
 
     val_loader = None
     if prep.val_entries and info.is_main:
         spec = ClipSpec(clip_len=cfg.data.frames, stride=cfg.data.stride, size=cfg.data.size, num_clips=1,
                         num_crops=1, short="repeat_last")
-        val_loader = DataLoader(ClipDataset(prep.root, prep.val_entries, spec, train=False), cfg.optim.batch_size,
-                                num_workers=cfg.data.num_workers)
+        val_items = GuardedItems(ClipDataset(prep.root, prep.val_entries, spec, train=False),
+                                 [e.path for e in prep.val_entries], "report", timeout=cfg.data.decode_timeout)
+        val_loader = GuardedLoader(val_items, cfg.optim.batch_size, workers=cfg.data.num_workers,
+                                   collate_fn=collate_readable, context=None, persistent=False, prefetch=2)
 
     trackers = open_trackers(cfg.run.trackers, run_dir, cfg.to_dict(), cfg.run.name or run_dir.name,
                              cfg.run.tracker_project, info.is_main)
     metrics = MetricsLog(run_dir, info.is_main, trackers)
-
-    def log(values: dict[str, Any]) -> None:
-        metrics.log(values, step)
 
     def checkpoint(name: str, done_epoch: int, done_batch: int) -> Path:
         path = ckpt_dir / name
@@ -322,7 +383,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
                 "epoch_batch": done_batch, "step": step, "best": best, "config": cfg.to_dict(),
                 "method": cfg.method, "class_names": {"actions": prep.actions, "scenes": prep.scenes},
                 "model_config": prep.model_config,
-            })
+            }, keep_previous=name == LAST)
         dist_utils.barrier(info)
         return path
 
@@ -333,76 +394,84 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
     last: dict[str, float] = {}
     last_good = last_path if last_path.is_file() else None
     net.train()
-    with progress:
-        task = progress.add_task("train", total=batches_per_epoch * cfg.optim.epochs,
-                                 completed=epoch * batches_per_epoch + epoch_batch, status="")
-        window_start, window_clips = time.perf_counter(), 0
-        loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device)
-        while epoch < cfg.optim.epochs:
-            sampler.set_epoch(epoch, epoch_batch)
-            for batch in loader:
-                update = step // cfg.optim.accum_steps
-                set_lr(optimizer, lr_at(update, total_updates, warmup_updates, base_lr, cfg.optim.min_lr))
-                batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-                sync = info.enabled and (step + 1) % cfg.optim.accum_steps != 0
-                with net.no_sync() if sync else contextlib.nullcontext():
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                        loss, terms = compute_loss(net, batch, prep.step_spec,
-                                                   step_generator(cfg.run.seed, step, device), scene_model)
-                    (loss / cfg.optim.accum_steps).backward()
-                step += 1
-                epoch_batch += 1
-                window_clips += batch["clip"].shape[0] * info.world
-                if step % cfg.optim.accum_steps == 0:
-                    if cfg.optim.clip_grad:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                check_now = device.type == "cpu" or step % cfg.run.log_every == 0
-                if check_now and not bool(torch.isfinite(loss)):
-                    values = {k: float(v) for k, v in terms.items()}
-                    raise DeviasError(
-                        f"non-finite loss at step {step} (epoch {epoch}, batch {epoch_batch}); terms: {values}; "
-                        f"last good checkpoint: {last_good or 'none yet'}"
-                    )
-                if step % cfg.run.log_every == 0 or epoch_batch == batches_per_epoch:
-                    elapsed = time.perf_counter() - window_start
-                    last = {
-                        "step": step, "epoch": epoch + epoch_batch / batches_per_epoch,
-                        "lr": optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0),
-                        "loss": float(dist_utils.all_reduce_mean(loss.detach().float(), info)),
-                        **{k: float(v) for k, v in terms.items()}, "clips_per_s": window_clips / max(elapsed, 1e-9),
-                    }
-                    log(last)
-                    window_start, window_clips = time.perf_counter(), 0
-                    progress.update(task, status=f"epoch {epoch + 1}/{cfg.optim.epochs} loss {last['loss']:.3f} "
-                                                 f"lr {last['lr']:.2e} {last['clips_per_s']:.1f} clips/s")
-                progress.update(task, advance=1)
-                if cfg.run.save_every_steps and step % cfg.run.save_every_steps == 0 \
-                        and step % cfg.optim.accum_steps == 0 and epoch_batch < batches_per_epoch:
-                    last_good = checkpoint("last.pt", epoch, epoch_batch)
-            epoch += 1
-            epoch_batch = 0
-            if val_loader is not None:  # main process only: best.pt is written without a barrier
-                scores = quick_eval(net, val_loader, device, None, autocast)
-                score = selection_score(scores)
-                if score is not None:
-                    scores[SELECTION] = score
-                    console.print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-                log({"epoch": epoch, "step": step, **scores})
-                if score is not None and score >= best:  # a tie goes to the later epoch (a saturated score)
-                    best = score
-                    save_checkpoint(ckpt_dir / "best.pt", {
-                        "model": unwrap(net).state_dict(), "epoch": epoch, "epoch_batch": 0, "step": step,
-                        "best": best, "best_metric": SELECTION, "val_scores": scores, "config": cfg.to_dict(),
-                        "method": cfg.method, "class_names": {"actions": prep.actions, "scenes": prep.scenes},
-                        "model_config": prep.model_config,
-                    })
-            if epoch % cfg.run.save_every == 0 or epoch == cfg.optim.epochs:
-                last_good = checkpoint("last.pt", epoch, 0)
+    loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device)
+    try:
+        with progress:
+            task = progress.add_task("train", total=batches_per_epoch * cfg.optim.epochs,
+                                     completed=epoch * batches_per_epoch + epoch_batch, status="")
+            window_start, window_clips = time.perf_counter(), 0
+            while epoch < cfg.optim.epochs:
+                sampler.set_epoch(epoch, epoch_batch)
+                for batch in loader:
+                    faults.take(batch, epoch, step)
+                    update = step // cfg.optim.accum_steps
+                    set_lr(optimizer, lr_at(update, total_updates, warmup_updates, base_lr, cfg.optim.min_lr))
+                    batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+                    sync = info.enabled and (step + 1) % cfg.optim.accum_steps != 0
+                    with net.no_sync() if sync else contextlib.nullcontext():
+                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                            loss, terms = compute_loss(net, batch, prep.step_spec,
+                                                       step_generator(cfg.run.seed, step, device), scene_model)
+                        (loss / cfg.optim.accum_steps).backward()
+                    step += 1
+                    epoch_batch += 1
+                    window_clips += batch["clip"].shape[0] * info.world
+                    if step % cfg.optim.accum_steps == 0:
+                        if cfg.optim.clip_grad:
+                            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
+                        optimizer.step()
+                        optimizer.zero_grad(set_to_none=True)
+                    check_now = device.type == "cpu" or step % cfg.run.log_every == 0
+                    if check_now and not bool(torch.isfinite(loss)):
+                        values = {k: float(v) for k, v in terms.items()}
+                        raise DeviasError(
+                            f"non-finite loss at step {step} (epoch {epoch}, batch {epoch_batch}); terms: {values}; "
+                            f"last good checkpoint: {last_good or 'none yet'}"
+                        )
+                    if faults.should_stop(step, cfg.optim.accum_steps, check_now):
+                        raise faults.error(checkpoint(LAST, epoch, epoch_batch))
+                    if step % cfg.run.log_every == 0 or epoch_batch == batches_per_epoch:
+                        elapsed = time.perf_counter() - window_start
+                        last = {
+                            "step": step, "epoch": epoch + epoch_batch / batches_per_epoch,
+                            "lr": optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0),
+                            "loss": float(dist_utils.all_reduce_mean(loss.detach().float(), info)),
+                            **{k: float(v) for k, v in terms.items()}, "clips_per_s": window_clips / max(elapsed, 1e-9),
+                        }
+                        metrics.log(last, step)
+                        window_start, window_clips = time.perf_counter(), 0
+                        progress.update(task, status=f"epoch {epoch + 1}/{cfg.optim.epochs} loss {last['loss']:.3f} "
+                                                     f"lr {last['lr']:.2e} {last['clips_per_s']:.1f} clips/s")
+                    progress.update(task, advance=1)
+                    if cfg.run.save_every_steps and step % cfg.run.save_every_steps == 0 \
+                            and step % cfg.optim.accum_steps == 0 and epoch_batch < batches_per_epoch:
+                        last_good = checkpoint(LAST, epoch, epoch_batch)
+                epoch += 1
+                epoch_batch = 0
+                if val_loader is not None:  # main process only: best.pt is written without a barrier
+                    scores = quick_eval(net, val_loader, device, None, autocast)
+                    score = selection_score(scores)
+                    if score is not None:
+                        scores[SELECTION] = score
+                        console.print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+                    metrics.log({"epoch": epoch, "step": step, **scores}, step)
+                    if score is not None and score >= best:  # a tie goes to the later epoch (a saturated score)
+                        best = score
+                        save_checkpoint(ckpt_dir / "best.pt", {
+                            "model": unwrap(net).state_dict(), "epoch": epoch, "epoch_batch": 0, "step": step,
+                            "best": best, "best_metric": SELECTION, "val_scores": scores, "config": cfg.to_dict(),
+                            "method": cfg.method, "class_names": {"actions": prep.actions, "scenes": prep.scenes},
+                            "model_config": prep.model_config,
+                        })
+                if epoch % cfg.run.save_every == 0 or epoch == cfg.optim.epochs:
+                    last_good = checkpoint(LAST, epoch, 0)
+    finally:
+        for opened in (loader, val_loader):
+            if opened is not None:
+                opened.close()
+        metrics.close()
     checksums = dist_utils.parameter_checksums(unwrap(net), info)
     if info.is_main:
-        (run_dir / "parameter_checksums.json").write_text(json.dumps(checksums) + "\n")
-    metrics.close()
+        atomic_write_text(run_dir / "parameter_checksums.json", json.dumps(checksums) + "\n")
     dist_utils.shutdown(info)
     return RunResult(run_dir, step, epoch, time.perf_counter() - started, last, checksums)

@@ -24,6 +24,7 @@ from torch import nn
 
 from devias_tk.errors import DeviasError
 from devias_tk.train import distributed as dist_utils
+from devias_tk.train.faults import SampleFaults
 from devias_tk.train.optim import lr_at, set_lr
 from devias_tk.train.runtime import MetricsLog
 
@@ -80,9 +81,11 @@ Compute = Callable[[nn.Module, Mapping[str, Any], int], tuple[torch.Tensor, dict
 def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: Any, schedule: Schedule,
         spec: LoopSpec, pos: Position, compute: Compute, save: Callable[[str, Position], Path], *,
         device: torch.device, info: dist_utils.DistInfo, metrics: MetricsLog, console: Console,
-        after_epoch: Callable[[int], None] | None = None, last_good: Path | None = None) -> dict[str, float]:
+        after_epoch: Callable[[int], None] | None = None, last_good: Path | None = None,
+        faults: SampleFaults | None = None) -> dict[str, float]:
     """Train from `pos` to the end of `schedule.epochs`; returns the last logged values. `sampler` has
-    `set_epoch(epoch, skip_batches)`; `pos` is updated in place."""
+    `set_epoch(epoch, skip_batches)`; `pos` is updated in place. `faults`: the replaced samples of a guarded
+    loader, recorded; past their budget the run is saved (last.pt) and stops with their error."""
     bpe = schedule.batches_per_epoch
     last: dict[str, float] = {}
     net.train()
@@ -93,6 +96,8 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
         while pos.epoch < schedule.epochs:
             sampler.set_epoch(pos.epoch, pos.epoch_batch)
             for batch in loader:
+                if faults is not None:
+                    faults.take(batch, pos.epoch, pos.step)
                 set_lr(optimizer, schedule.lr(pos.step))
                 torch.manual_seed((spec.seed * 1_000_003 + pos.step) * 4099 + info.rank)
                 batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -116,6 +121,8 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
                         f"non-finite loss at step {pos.step} (epoch {pos.epoch}, batch {pos.epoch_batch}); terms: "
                         f"{values}; last good checkpoint: {last_good or 'none yet'}"
                     )
+                if faults is not None and faults.should_stop(pos.step, schedule.accum_steps, check_now):
+                    raise faults.error(save("last.pt", pos))
                 if pos.step % spec.log_every == 0 or pos.epoch_batch == bpe:
                     elapsed = time.perf_counter() - window_start
                     last = {

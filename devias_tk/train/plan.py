@@ -18,11 +18,11 @@ from devias_tk.cache.store import VideoStore
 from devias_tk.data.lists import VideoEntry, read_list
 from devias_tk.errors import DeviasError
 from devias_tk.models.factory import has_scene_branch
-from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights
+from devias_tk.train.checkpoint import load_initial_weights, resume_state
 from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.engine import prepare
 from devias_tk.train.optim import Schedule, schedule
-from devias_tk.train.runtime import check_same_config, resume_source
+from devias_tk.train.runtime import check_same_config
 
 
 @dataclass
@@ -134,12 +134,13 @@ def plan_training(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto",
 
 def _check_run_dir(cfg: TrainConfig, run_dir: Path, resume: str, plan: TrainPlan) -> Path | None:
     """The checkpoint training would resume (None: a new run), checked against the configuration."""
-    source = resume_source(run_dir, resume)
-    if source is None:
+    # is_main False: a damaged last.pt is reported (the fallback is said), not moved aside
+    source, state = resume_state(run_dir, resume, is_main=False,
+                                 say=lambda text: plan.warnings.append(text.removeprefix("warning: ")))
+    if source is None or state is None:
         plan.checks.append(f"run directory {run_dir}: training would start a new run there")
         return None
     check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
-    state = load_checkpoint(source)
     plan.checks.append(f"run directory {run_dir}: same configuration; training would resume {source} at epoch "
                        f"{state['epoch']}, batch {state['epoch_batch']} (step {state['step']})")
     return source

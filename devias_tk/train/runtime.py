@@ -7,7 +7,7 @@ import contextlib
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +15,15 @@ from typing import Any
 import torch
 import yaml
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from devias_tk import __version__
+from devias_tk.data.guarded import GuardedItems, GuardedLoader
 from devias_tk.errors import DeviasError
 from devias_tk.train import distributed as dist_utils
 from devias_tk.train.trackers import Trackers
+from devias_tk.utils.atomic import atomic_write_text
+from devias_tk.utils.diskfull import disk_full_guard
+from devias_tk.utils.locks import lock_output
 
 
 @dataclass
@@ -66,24 +69,38 @@ def start_process(wanted: str, threads: int) -> tuple[torch.device, dist_utils.D
     return device, info
 
 
-def resume_source(run_dir: Path, resume: str) -> Path | None:
-    """The checkpoint to resume: "auto" (RUN/checkpoints/last.pt if present), "never" (refuse a run
-    directory that has one), or a path."""
-    last = run_dir / "checkpoints" / "last.pt"
-    if resume == "auto":
-        return last if last.is_file() else None
-    if resume == "never":
-        if last.is_file():
-            raise DeviasError(f"{run_dir} already holds a run; use --resume auto or another --out")
-        return None
-    return Path(resume)
+RESUME_FREE = (("data", "max_skipped"), ("data", "decode_timeout"))  # may change between a stop and its resume
+
+
+@contextlib.contextmanager
+def locked_run(run_dir: Path, info: dist_utils.DistInfo) -> Iterator[None]:
+    """Hold the run directory's writer lock (RUN/.lock, main process) for the block: a second `train` /
+    `pretrain` into the same RUN stops with the holder's pid, host and command."""
+    lock = None
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = lock_output(run_dir / ".lock", f"{run_dir}")
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def check_same_config(run_dir: Path, resolved: dict[str, Any], rebuild: Callable[[dict], dict]) -> None:
     """Refuse to resume a run directory written with another configuration (`rebuild`: a saved
-    config.yaml tree -> its resolved dict)."""
+    config.yaml tree -> its resolved dict). The bad-video budget and time limit may change (RESUME_FREE):
+    raising them is how a run stopped by bad videos continues."""
     saved_path = run_dir / "config.yaml"
-    if saved_path.is_file() and rebuild(yaml.safe_load(saved_path.read_text())) != resolved:
+
+    def comparable(tree: dict[str, Any]) -> dict[str, Any]:
+        tree = {k: dict(v) if isinstance(v, dict) else v for k, v in tree.items()}
+        for section, key in RESUME_FREE:
+            if isinstance(tree.get(section), dict):
+                tree[section].pop(key, None)
+        return tree
+
+    if saved_path.is_file() and comparable(rebuild(yaml.safe_load(saved_path.read_text()))) != comparable(resolved):
         raise DeviasError(f"{run_dir} holds a run with another configuration; resume it with its own "
                           "recipe and overrides, or use another --out")
 
@@ -92,8 +109,8 @@ def write_run_files(run_dir: Path, config: dict[str, Any], info: dist_utils.Dist
                     command: str, **extra: Any) -> None:
     """RUN/config.yaml (the resolved configuration) and RUN/run.json (versions, command, world size, ...)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (run_dir / "run.json").write_text(json.dumps({
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    atomic_write_text(run_dir / "run.json", json.dumps({
         "toolkit_version": __version__, "git_commit": git_commit(), "command": command or " ".join(sys.argv),
         "world_size": info.world, "device": str(device), "torch": torch.__version__, **extra,
     }, indent=1) + "\n")
@@ -126,14 +143,16 @@ class MetricsLog:
     experiment trackers (`devias_tk.train.trackers`); a no-op off the main process."""
 
     def __init__(self, run_dir: Path, enabled: bool, trackers: Trackers | None = None) -> None:
-        self.file = open(run_dir / "metrics.jsonl", "a") if enabled else None  # noqa: SIM115
+        self.path = run_dir / "metrics.jsonl"
+        self.file = open(self.path, "a") if enabled else None  # noqa: SIM115
         self.board = Tensorboard(run_dir / "tensorboard", enabled)
         self.trackers = trackers or Trackers()
 
     def log(self, values: dict[str, Any], step: int) -> None:
         if self.file is not None:
-            self.file.write(json.dumps(values) + "\n")
-            self.file.flush()
+            with disk_full_guard(self.path):
+                self.file.write(json.dumps(values) + "\n")
+                self.file.flush()
             self.board.log(values, values.get("step", step))
             self.trackers.log(values, values.get("step", step))
 
@@ -158,10 +177,9 @@ def autocast_enabled(amp: str, device: torch.device) -> bool:
     return amp == "bf16" or (amp == "auto" and device.type == "cuda")
 
 
-def make_loader(dataset: Any, batch_size: int, sampler: Any, workers: int, device: torch.device) -> DataLoader:
-    # Persistent spawned workers: the sampler (in this process) carries the epoch to them.
-    return DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=device.type == "cuda",
-        drop_last=False, multiprocessing_context="spawn" if workers > 0 else None,
-        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
-    )
+def make_loader(dataset: GuardedItems, batch_size: int, sampler: Any, workers: int,
+                device: torch.device) -> GuardedLoader:
+    """The training loader: bad videos replaced, hung or crashing decoders bounded (devias_tk.data.guarded).
+    Persistent spawned workers (no thread state of this process is forked): the sampler, in this process,
+    carries the epoch to them."""
+    return GuardedLoader(dataset, batch_size, sampler, workers, pin_memory=device.type == "cuda")

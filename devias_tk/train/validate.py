@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from devias_tk.cache.store import file_sha256
 from devias_tk.data.lists import VideoEntry, read_list
@@ -94,16 +93,19 @@ def selection_score(scores: Mapping[str, float]) -> float | None:
 
 
 @torch.no_grad()
-def quick_eval(model: nn.Module, loader: DataLoader, device: torch.device, video_scenes: Mapping[int, int] | None,
+def quick_eval(model: nn.Module, loader: Iterable, device: torch.device, video_scenes: Mapping[int, int] | None,
                autocast: bool) -> dict[str, float]:
     """Top-1 accuracies over the loader's videos (centre view); a task without a labelled video is left
-    out. `video_scenes` maps a list index to its scene label; None: the items' scene column."""
+    out. `video_scenes` maps a list index to its scene label; None: the items' scene column. A batch of None
+    (no readable video: devias_tk.data.guarded.collate_readable) is passed over."""
     net = unwrap(model)
     was_training = net.training
     net.eval()
     hits = {"action": 0, "scene": 0}
     counts = {"action": 0, "scene": 0}
     for batch in loader:
+        if batch is None:
+            continue
         clips = batch["clip"].to(device, non_blocking=True).flatten(0, 1) if batch["clip"].dim() == 6 \
             else batch["clip"].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):

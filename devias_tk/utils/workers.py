@@ -18,22 +18,29 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-# Fault injection for tests of the time limit and crash handling in the stages that use this pool:
+# Fault injection for tests of the time limits, crash and disk-full handling of the stages and loaders:
 # "hang:<substring>" or "crash:<substring>" makes a task hang / kill its worker on videos whose path
-# contains <substring>.
+# contains <substring>; "enospc:<substring>" makes a store write of such a video fail part-way
+# (devias_tk.cache.store). Several faults are separated by commas.
 FAULT_ENV = "DEVIAS_TK_FAULT"
+
+
+def injected(kind: str, source: str) -> bool:
+    """Whether FAULT_ENV asks for a fault of `kind` on `source`."""
+    for fault in os.environ.get(FAULT_ENV, "").split(","):
+        wanted, _, needle = fault.partition(":")
+        if wanted == kind and needle and needle in source:
+            return True
+    return False
 
 
 def inject_fault(source: str) -> None:
     """Hang or die as FAULT_ENV asks when `source` matches; call it at the start of a per-video task."""
-    fault = os.environ.get(FAULT_ENV, "")
-    kind, _, needle = fault.partition(":")
-    if needle and needle in source:
-        if kind == "hang":
-            while True:  # like a decoder spinning forever
-                time.sleep(1)
-        if kind == "crash":
-            os._exit(134)
+    if injected("hang", source):
+        while True:  # like a decoder spinning forever
+            time.sleep(1)
+    if injected("crash", source):
+        os._exit(134)
 
 
 def single_threaded_cv2() -> None:

@@ -37,7 +37,8 @@ from devias_tk.utils.atomic import atomic_path, atomic_write_text
 from devias_tk.utils.progress import parallel_map
 
 # 2: actors 0.55-0.85 of the frame height with limbs 0.10-0.14 of the figure (were 0.40-0.62, 0.07-0.10)
-GENERATOR_VERSION = 2
+# 3: each action's object in the actor's hand (SynthConfig.props; --no-props gives version 2's videos)
+GENERATOR_VERSION = 3
 
 SEEN_SPLITS = ("train", "test")
 ACTOR_UNSEEN_SPLITS = ("scuba-places", "scuba-stylized", "scuba-sinusoid", "hat-random", "hat-close", "hat-far")
@@ -71,6 +72,9 @@ class SynthConfig:
     # 96 px) a small model trained from scratch learned next to nothing about the actor (docs/measured.md).
     actor_height: tuple[float, float] = (0.55, 0.85)  # figure height as a share of the frame height
     actor_thickness: tuple[float, float] = (0.10, 0.14)  # limb width as a share of the figure height
+    # Each action's object (figure.PROPS) in the actor's hand. Without it the actions differ by motion alone,
+    # which the demo's small from-scratch model learned only slowly (docs/measured.md, "Learnability").
+    props: bool = True
 
     def validate(self) -> None:
         if not 2 <= self.num_actions <= len(ACTION_NAMES):
@@ -269,7 +273,7 @@ def render_job(job: VideoJob, cfg: SynthConfig) -> tuple[np.ndarray, np.ndarray]
     style, action = None, None
     if job.action >= 0:
         style = render.sample_actor_style(np.random.default_rng(job.actor_seed), cfg.height, cfg.actor_height,
-                                          cfg.actor_thickness)
+                                          cfg.actor_thickness, cfg.props)
         action = ACTION_NAMES[job.action]
     return render.render_video(background, cfg.num_frames, cfg.fps, cfg.margin, action, style, shake, distractors)
 

@@ -1,7 +1,8 @@
 """The articulated actor: motion patterns (the action classes) and their skeleton geometry.
 
-An action class is defined by motion alone. Appearance (colours, size, position, speed, phase,
-facing) is drawn per video and is independent of the class.
+An action class is a motion pattern and, optionally, the object the actor handles (`PROPS`): many of
+UCF-101's classes are told by an object (a bow, a guitar, a ball) as much as by the motion. Appearance
+(colours, size, position, speed, phase, facing) is drawn per video and is independent of the class.
 
 All geometry is in units of the figure's height `h`, image coordinates (x right, y down), with
 the hip as the root. Limb angles are in degrees from the downward vertical. In side view a
@@ -19,6 +20,16 @@ ACTION_NAMES = (
     "Walk", "Run", "Jump", "Spin", "Wave", "Squat",
     "Kick", "Clap", "Bounce", "Zigzag", "JumpingJacks", "ArmCircle",
 )
+
+# The object each action is performed with: (shape, joint it is held at). Shapes are drawn by
+# render.draw_prop; the joint carries the prop along the action's own motion.
+PROPS = {
+    "Walk": ("case", "r_hand"), "Run": ("baton", "r_hand"), "Jump": ("ring", "r_hand"),
+    "Spin": ("disc", "l_hand"), "Wave": ("flag", "r_hand"), "Squat": ("box", "r_hand"),
+    "Kick": ("ball", "r_foot"), "Clap": ("cross", "l_hand"), "Bounce": ("hat", "head"),
+    "Zigzag": ("kite", "r_hand"), "JumpingJacks": ("triangle", "r_hand"), "ArmCircle": ("racket", "r_hand"),
+}
+PROP_SIZE = 0.28  # the prop's extent, units of h
 
 # Segment lengths (units of h).
 TORSO, SHOULDER_DROP, NECK_TO_HEAD, HEAD_RADIUS = 0.32, 0.03, 0.10, 0.075

@@ -7,7 +7,7 @@ actor alike. The ground-truth mask is the actor's own drawing, shaken the same w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -32,6 +32,8 @@ class ActorStyle:
     phase: float
     x_start: float  # fraction of the allowed horizontal band
     ground: float  # feet line, fraction of frame height
+    prop_rgb: tuple[int, int, int] = (255, 255, 255)
+    prop_scale: float = 0.0  # 0: no prop; else a factor on figure.PROP_SIZE
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,11 @@ def _random_rgb(rng: np.random.Generator, s: tuple[float, float], v: tuple[float
 
 
 def sample_actor_style(rng: np.random.Generator, frame_height: int, height_range: tuple[float, float],
-                       thickness_range: tuple[float, float]) -> ActorStyle:
-    """Appearance of one actor: height as a share of the frame height, limb thickness as a share of that."""
+                       thickness_range: tuple[float, float], props: bool = False) -> ActorStyle:
+    """Appearance of one actor: height as a share of the frame height, limb thickness as a share of that;
+    with `props`, the colour and size of the object it holds (its shape comes from the action)."""
     height = rng.uniform(*height_range) * frame_height
-    return ActorStyle(
+    style = ActorStyle(
         height=height,
         thickness=max(1, int(round(height * rng.uniform(*thickness_range)))),
         torso_rgb=_random_rgb(rng, (0.3, 1.0), (0.35, 1.0)),
@@ -65,6 +68,10 @@ def sample_actor_style(rng: np.random.Generator, frame_height: int, height_range
         x_start=float(rng.uniform(0, 1)),
         ground=float(rng.uniform(0.82, 0.95)),
     )
+    if not props:
+        return style
+    # drawn after the rest, so the other draws match a benchmark made without props
+    return replace(style, prop_rgb=_random_rgb(rng, (0.3, 1.0), (0.35, 1.0)), prop_scale=float(rng.uniform(0.85, 1.15)))
 
 
 def sample_shake(
@@ -105,8 +112,8 @@ def _fixed(p: np.ndarray) -> tuple[int, int]:
 
 
 def actor_joints(action: str, style: ActorStyle, num_frames: int, fps: float, frame_w: int,
-                 frame_h: int, margin: int) -> tuple[figure.Skeleton, np.ndarray]:
-    """Skeleton (relative, units of h) and root positions in canvas pixels, (T, 2)."""
+                 frame_h: int, margin: int) -> tuple[figure.Skeleton, np.ndarray, np.ndarray]:
+    """Skeleton (relative, units of h), root positions in canvas pixels (T, 2) and facing (T,) of +-1."""
     t = np.arange(num_frames) / fps
     pose = figure.action_pose(action, t, style.speed, style.phase)
     h = style.height
@@ -124,12 +131,14 @@ def actor_joints(action: str, style: ActorStyle, num_frames: int, fps: float, fr
     for name in figure.Skeleton.__dataclass_fields__:
         right, left = getattr(skeletons[0], name), getattr(skeletons[1], name)
         joints[name] = np.where((facing > 0)[:, None], right, left)
-    return figure.Skeleton(**joints), np.stack([root_x, root_y], axis=-1)
+    return figure.Skeleton(**joints), np.stack([root_x, root_y], axis=-1), facing.astype(int)
 
 
 def draw_actor(canvas: np.ndarray, skel: figure.Skeleton, root: np.ndarray, frame: int,
-               style: ActorStyle, colours: bool = True) -> None:
-    """Draw frame `frame` of the actor onto `canvas` (RGB, or a 1-channel mask when colours=False)."""
+               style: ActorStyle, colours: bool = True, prop: tuple[str, str] | None = None,
+               facing: int = 1) -> None:
+    """Draw frame `frame` of the actor onto `canvas` (RGB, or a 1-channel mask when colours=False);
+    `prop` = (shape, joint) adds the object it holds (when style.prop_scale > 0)."""
     h = style.height
 
     def point(name: str) -> tuple[int, int]:
@@ -143,6 +152,59 @@ def draw_actor(canvas: np.ndarray, skel: figure.Skeleton, root: np.ndarray, fram
     radius = int(round(figure.HEAD_RADIUS * h * _SUBPIXEL))
     cv2.circle(canvas, point("head"), radius, style.head_rgb if colours else (255,), -1, cv2.LINE_AA,
                _SUBPIXEL_BITS)
+    if prop is not None and style.prop_scale > 0:
+        shape, joint = prop
+        draw_prop(canvas, shape, root[frame] + getattr(skel, joint)[frame] * h, style, facing, colours)
+
+
+def prop_polygons(shape: str, centre: np.ndarray, size: float, facing: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A prop as (filled polygons, open polylines), pixel coordinates, `size` = its extent in pixels."""
+    x, y, r = float(centre[0]), float(centre[1]), size / 2
+    f = float(facing)
+
+    def pts(*xy: tuple[float, float]) -> np.ndarray:
+        return np.array([[x + f * dx * r, y + dy * r] for dx, dy in xy])
+
+    if shape == "case":  # hangs below the hand
+        return [pts((-0.8, 0.1), (0.8, 0.1), (0.8, 1.2), (-0.8, 1.2))], [pts((-0.3, 0.1), (-0.3, -0.2), (0.3, -0.2),
+                                                                             (0.3, 0.1))]
+    if shape == "baton":
+        return [pts((-0.25, -1.0), (0.25, -1.0), (0.25, 1.0), (-0.25, 1.0))], []
+    if shape == "box":
+        return [pts((-0.7, -0.7), (0.7, -0.7), (0.7, 0.7), (-0.7, 0.7))], []
+    if shape == "flag":  # pole up from the hand, a pennant at its top
+        return [pts((0.0, -2.0), (1.4, -1.6), (0.0, -1.2))], [pts((0.0, 0.0), (0.0, -2.0))]
+    if shape == "cross":
+        return [pts((-1, -0.3), (1, -0.3), (1, 0.3), (-1, 0.3)), pts((-0.3, -1), (0.3, -1), (0.3, 1), (-0.3, 1))], []
+    if shape == "hat":  # a tall cone on the head
+        return [pts((-0.9, -0.3), (0.9, -0.3), (0.0, -2.2))], []
+    if shape == "kite":
+        return [pts((0.0, -1.6), (0.8, -0.6), (0.0, 0.4), (-0.8, -0.6))], []
+    if shape == "triangle":
+        return [pts((-1.0, 0.8), (1.0, 0.8), (0.0, -1.0))], []
+    if shape == "racket":  # handle from the hand, an open head beyond it
+        head = [(0.9 * np.cos(a), -1.7 + 0.7 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 13)]
+        return [], [pts((0.0, 0.0), (0.0, -1.0)), pts(*head)]
+    if shape in ("ball", "ring", "disc"):
+        k = {"ball": 0.8, "ring": 1.0, "disc": 1.1}[shape]
+        ky = 0.45 if shape == "disc" else k  # a disc is an ellipse (a frisbee seen edge-on)
+        outline = pts(*[(k * np.cos(a), ky * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 17)])
+        return ([], [outline]) if shape == "ring" else ([outline], [])
+    raise ValueError(f"unknown prop shape {shape!r}")
+
+
+def draw_prop(canvas: np.ndarray, shape: str, centre: np.ndarray, style: ActorStyle, facing: int,
+              colours: bool = True) -> None:
+    """Draw the actor's prop centred at `centre` (pixels) onto `canvas` (RGB, or a mask with colours=False)."""
+    size = figure.PROP_SIZE * style.height * style.prop_scale
+    filled, lines = prop_polygons(shape, centre, size, facing)
+    colour = style.prop_rgb if colours else (255,)
+    width = max(1, int(round(style.thickness * 0.6)))
+    for poly in filled:
+        cv2.fillPoly(canvas, [np.round(poly * _SUBPIXEL).astype(np.int32)], colour, cv2.LINE_AA, _SUBPIXEL_BITS)
+    for line in lines:
+        cv2.polylines(canvas, [np.round(line * _SUBPIXEL).astype(np.int32)], False, colour, width, cv2.LINE_AA,
+                      _SUBPIXEL_BITS)
 
 
 def render_video(
@@ -165,7 +227,8 @@ def render_video(
     masks = np.zeros((num_frames, frame_h, frame_w), bool)
     has_actor = action is not None and style is not None
     if has_actor:
-        skel, root = actor_joints(action, style, num_frames, fps, frame_w, frame_h, margin)
+        skel, root, facing = actor_joints(action, style, num_frames, fps, frame_w, frame_h, margin)
+        prop = figure.PROPS[action]
     for i in range(num_frames):
         canvas = background.copy()
         for d in distractors:
@@ -174,9 +237,9 @@ def render_video(
                        cv2.LINE_AA, _SUBPIXEL_BITS)
         mask_canvas = None
         if has_actor:
-            draw_actor(canvas, skel, root, i, style)
+            draw_actor(canvas, skel, root, i, style, prop=prop, facing=int(facing[i]))
             mask_canvas = np.zeros((canvas_h, canvas_w), np.uint8)
-            draw_actor(mask_canvas, skel, root, i, style, colours=False)
+            draw_actor(mask_canvas, skel, root, i, style, colours=False, prop=prop, facing=int(facing[i]))
         dx, dy = shake[i]
         if dx == 0 and dy == 0:
             frames[i] = canvas[margin : margin + frame_h, margin : margin + frame_w]
