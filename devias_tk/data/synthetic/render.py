@@ -199,9 +199,15 @@ def draw_prop(canvas: np.ndarray, shape: str, centre: np.ndarray, style: ActorSt
     size = figure.PROP_SIZE * style.height * style.prop_scale
     filled, lines = prop_polygons(shape, centre, size, facing)
     colour = style.prop_rgb if colours else (255,)
-    width = max(1, int(round(style.thickness * 0.6)))
+    # Thin lines and sharp tips change pixels they cover by less than half (the mask's threshold), so the
+    # mask's version of the object is a pixel wider all round than the drawn one.
+    grow = 0 if colours else 2
+    width = max(1, int(round(style.thickness * 0.6))) + grow
     for poly in filled:
-        cv2.fillPoly(canvas, [np.round(poly * _SUBPIXEL).astype(np.int32)], colour, cv2.LINE_AA, _SUBPIXEL_BITS)
+        fixed = np.round(poly * _SUBPIXEL).astype(np.int32)
+        cv2.fillPoly(canvas, [fixed], colour, cv2.LINE_AA, _SUBPIXEL_BITS)
+        if grow:
+            cv2.polylines(canvas, [fixed], True, colour, grow, cv2.LINE_AA, _SUBPIXEL_BITS)
     for line in lines:
         cv2.polylines(canvas, [np.round(line * _SUBPIXEL).astype(np.int32)], False, colour, width, cv2.LINE_AA,
                       _SUBPIXEL_BITS)
@@ -250,5 +256,7 @@ def render_video(
         frames[i] = cv2.warpAffine(canvas, warp, (frame_w, frame_h), flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REFLECT)
         if mask_canvas is not None:
-            masks[i] = cv2.warpAffine(mask_canvas, warp, (frame_w, frame_h), flags=cv2.INTER_LINEAR) >= 128
+            # the same border as the frame's: an object raised past the canvas edge is reflected into both
+            masks[i] = cv2.warpAffine(mask_canvas, warp, (frame_w, frame_h), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REFLECT) >= 128
     return frames, masks
