@@ -34,7 +34,8 @@ def batch(b: int = 3):
     return x, targets
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+# finetune is built on a source run's encoder (its class counts shape the role head): tests/test_models_finetune.py
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "finetune"])
 def test_every_method_trains_and_predicts_with_the_shared_convention(method):
     torch.manual_seed(0)
     model = build(method)
