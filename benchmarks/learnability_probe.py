@@ -142,9 +142,9 @@ def main() -> None:
     with torch.no_grad():
         for split in SPLITS:
             x, y = data[f"{split}_x"][:100], data[f"{split}_a"][:100]
-            mid = np.full(20, (SPAN - span) // 2)
-            pred = torch.cat([model(centre(to_tensor(x[j:j + 20], mid[:len(x[j:j + 20])], a.frames, a.stride), a.size))
-                              ["action_logits"].argmax(1) for j in range(0, len(x), 20)]).numpy()
+            starts = np.full(len(x), (SPAN - span) // 2)  # the centred window
+            clips = centre(to_tensor(x, starts, a.frames, a.stride), a.size)
+            pred = torch.cat([model(c)["action_logits"].argmax(1) for c in clips.split(20)]).numpy()
             top1[split] = round(100 * float((pred == y).mean()), 1)
     print(json.dumps({"cfg": "plain-cnn" if a.cnn else json.loads(a.cfg), "scale": a.scale,
                       "steps": a.steps, "lr": a.lr, "size": a.size, "frames": a.frames,

@@ -200,9 +200,12 @@ def test_an_unknown_stem_is_refused():
         PatchEmbed3d(3, 24, patch_size=8, tubelet_size=2, stem="resnet")
 
 
+def _stem_channels(embed: PatchEmbed3d) -> list[int]:
+    return [m.out_channels for m in embed.stem if isinstance(m, torch.nn.Conv3d)]
+
+
 def test_stem_width_sets_the_channels_of_each_stage():
-    convs = lambda e: [m.out_channels for m in e.stem if isinstance(m, torch.nn.Conv3d)]  # noqa: E731
-    assert convs(PatchEmbed3d(3, 192, patch_size=16, tubelet_size=2, stem="conv3d")) == [12, 24, 48, 96]
+    assert _stem_channels(PatchEmbed3d(3, 192, patch_size=16, tubelet_size=2, stem="conv3d")) == [12, 24, 48, 96]
     wide = PatchEmbed3d(3, 192, patch_size=16, tubelet_size=2, stem="conv3d", stem_width=32)
-    assert convs(wide) == [32, 64, 128, 192]  # doubling, capped at the embedding width
+    assert _stem_channels(wide) == [32, 64, 128, 192]  # doubling, capped at the embedding width
     assert wide(torch.randn(1, 3, 2, 32, 32)).shape == (1, 4, 192)
