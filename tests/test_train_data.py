@@ -99,3 +99,43 @@ def test_epoch_sampler_is_seeded_split_and_resumable():
     full = EpochSampler(103, 5, 1, 0, 2)
     full.set_epoch(1)
     assert list(a) == list(full)[15:] and len(a) == 35
+
+
+def test_cached_items_equal_the_direct_reads_and_decode_each_video_once(ramp_setup, monkeypatch):
+    from devias_tk.train import data as train_data
+
+    spec = TrainDataSpec(grid=GRID, size=32, scale=(0.2, 1.0), flip=True, guide_shape=(8, 8), scene_source="store",
+                         num_scenes=3)
+    entry = [VideoEntry("ramp.avi", 1, -1)]
+    direct = TrainClips(ramp_setup, entry, spec, ramp_setup / "m.zarr", ramp_setup / "s.zarr")
+    cached = TrainClips(ramp_setup, entry, spec, ramp_setup / "m.zarr", ramp_setup / "s.zarr", cache_mb=64)
+    loads = []
+    real_load_all = train_data._WindowReads.load_all
+    monkeypatch.setattr(train_data._WindowReads, "load_all", lambda self: loads.append(1) or real_load_all(self))
+    for epoch in range(8):
+        a, b = direct[(epoch, 0)], cached[(epoch, 0)]
+        assert a.keys() == b.keys()
+        for name in a:
+            assert torch.equal(torch.as_tensor(a[name]), torch.as_tensor(b[name])), name
+    assert len(loads) == 1  # decoded and read from the stores once, served from memory for 7 epochs
+
+
+def test_byte_lru_keeps_the_recent_entries_within_its_budget():
+    from devias_tk.data.memo import ByteLRU
+
+    memo = ByteLRU(300)
+    made = []
+
+    def make(n):
+        return lambda: made.append(n) or {"a": np.zeros(n, np.uint8)}
+
+    memo.get("x", make(100))
+    memo.get("y", make(150))
+    memo.get("x", make(100))  # a hit: x becomes the most recent
+    memo.get("z", make(100))  # 350 > 300: evicts y, the least recently used
+    assert made == [100, 150, 100] and "y" not in memo and {"x", "z"} <= set(memo._entries)
+    assert memo.used == 200 and (memo.hits, memo.misses) == (1, 3)
+    big = memo.get("w", make(400))  # larger than the budget: returned, not kept
+    assert big["a"].nbytes == 400 and "w" not in memo and memo.used == 200
+    with pytest.raises(ValueError):
+        ByteLRU(0)

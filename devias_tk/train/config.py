@@ -49,6 +49,9 @@ class DataSection:
     color_jitter: float = 0.0  # brightness / contrast / saturation strength (VideoMAE recipes: 0.4)
     rand_augment: str | None = None  # timm RandAugment string, e.g. "rand-m7-n4-mstd0.5-inc1" (VideoMAE); None: off
     num_workers: int = 4
+    # MiB per loader worker of decoded videos (all their windows) and store rows kept for later epochs; 0: off.
+    # For datasets that fit (the embedded benchmark: about 1 GiB): the decode is paid once per video, not per step
+    cache_mb: float = 0
     max_skipped: float = 0.01  # share of listed videos left out (no store entry, or failing mid-run) before stopping
     decode_timeout: float = 120.0  # seconds a loader worker may spend on one item before it is killed (workers > 0)
 
@@ -250,6 +253,8 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
     if not 0 <= cfg.data.val_fraction < 1 or cfg.data.val_max < 0:
         raise DeviasError("data.val_fraction must be in [0, 1) and data.val_max at least 0")
     check_fault_limits(cfg.data.max_skipped, cfg.data.decode_timeout)
+    if cfg.data.cache_mb < 0:
+        raise DeviasError(f"data.cache_mb is MiB per loader worker, 0 (off) or more (got {cfg.data.cache_mb})")
     if not 0 < cfg.aug.beta <= 1:
         raise DeviasError("aug.beta must be in (0, 1]")
     if cfg.optim.batch_size < 1 or cfg.optim.accum_steps < 1 or cfg.optim.epochs < 1:

@@ -9,6 +9,9 @@ ignored, a mirrored view being the same scene).
 Stores are opened lazily in each worker process (Zarr runs an event loop thread that must not be
 forked). Randomness is a function of (seed, epoch, index), so a resumed run sees the same samples;
 the sampler hands each worker (epoch, index) pairs, so workers can persist across epochs.
+With `cache_mb` (data.cache_mb) each process keeps every video it has read (all windows' frames, decoded
+once, and its store rows) up to that budget, so a small dataset is decoded once per worker for the whole
+run; items are identical with and without it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from devias_tk.cache.store import VideoStore
 from devias_tk.data import randaugment, transforms
 from devias_tk.data.crop_grid import NormBox, best_crop, normalised_box
 from devias_tk.data.lists import VideoEntry, resolve
+from devias_tk.data.memo import ByteLRU
 from devias_tk.data.video import Video
 from devias_tk.data.windows import ClipGrid, window_indices, window_starts
 from devias_tk.errors import DeviasError
@@ -55,7 +59,8 @@ class TrainClips(Dataset):
     (T/2, h, w)."""
 
     def __init__(self, root: str | Path, entries: list[VideoEntry], spec: TrainDataSpec,
-                 mask_store: str | Path | None = None, scene_store: str | Path | None = None, seed: int = 0) -> None:
+                 mask_store: str | Path | None = None, scene_store: str | Path | None = None, seed: int = 0,
+                 cache_mb: float = 0) -> None:
         self.root = Path(root)
         self.entries = entries
         self.spec = spec
@@ -66,6 +71,8 @@ class TrainClips(Dataset):
         self.augment = None if spec.rand_augment is None else randaugment.parse_rand_augment(spec.rand_augment)
         self._stores: tuple[int, VideoStore | None, VideoStore | None] | None = None
         self._crop_grid: np.ndarray | None = None
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._memo: tuple[int, ByteLRU] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -80,25 +87,26 @@ class TrainClips(Dataset):
             self._stores = (os.getpid(), masks, scenes)
         return self._stores[1], self._stores[2]
 
+    def _source(self, entry: VideoEntry) -> _WindowReads | _LoadedVideo:
+        """Where this item's window comes from: the file and stores, or (data.cache_mb) this worker's memo."""
+        masks, scenes = self._open_stores()
+        reads = _WindowReads(resolve(self.root, entry), entry.path, self.spec.grid, masks,
+                             scenes if self.spec.scene_source == "store" else None)
+        if self.cache_bytes <= 0:
+            return reads
+        if self._memo is None or self._memo[0] != os.getpid():
+            self._memo = (os.getpid(), ByteLRU(self.cache_bytes))
+        return _LoadedVideo(self._memo[1].get(entry.path, reads.load_all))
+
     def __getitem__(self, key: int | tuple[int, ...]) -> dict:
         # (epoch, index), or (epoch, index, salt) for a sample standing in for a failed one (devias_tk.data.guarded)
         epoch, index, *salt = key if isinstance(key, tuple) else (self.epoch, key)
         spec = self.spec
         entry = self.entries[index]
         rng = np.random.default_rng([self.seed, epoch, index, *salt])
-        masks, scenes = self._open_stores()
-        video = Video(resolve(self.root, entry))
-        cached = masks or (scenes if spec.scene_source == "store" else None)
-        if cached is not None:
-            attrs = cached.video_attrs(entry.path)
-            if attrs["num_frames"] != len(video):
-                raise DeviasError(f"{entry.path}: the store saw {attrs['num_frames']} frames, the decoder "
-                                  f"{len(video)}; rebuild the store for these files")
-            starts = attrs["starts"]
-        else:
-            starts, _ = window_starts(len(video), spec.grid)
-        k = int(rng.integers(len(starts)))
-        frames = video.frames(window_indices(len(video), [starts[k]], spec.grid)[0])
+        source = self._source(entry)
+        k = int(rng.integers(len(source.starts)))
+        frames = source.frames(k)
         height, width = frames.shape[1:3]
         # A child generator: the crop and flip below draw the same with RandAugment on or off.
         ops = randaugment.draw(self.augment, rng.spawn(1)[0]) if self.augment is not None else ()
@@ -111,10 +119,8 @@ class TrainClips(Dataset):
         crop_box = normalised_box(box, height, width)
         item = {"clip": torch.from_numpy(transforms.to_normalized_tensor_layout(clip)), "action": entry.action,
                 "index": index, "window": k, "crop_box": torch.tensor(crop_box, dtype=torch.float32)}
-        if masks is not None:
-            group = masks.group(entry.path)
-            soft = group["soft"][k]
-            tubelet = group["tubelet"][k]
+        if source.has_masks:
+            soft, tubelet = source.masks(k)
             soft = randaugment.warp_masks(soft, ops, (height, width))
             tubelet = randaugment.warp_masks(tubelet, ops, (height, width))
             soft = transforms.crop_resize(soft[None], _scaled_box(box, soft.shape[0] / height, soft.shape[1] / width),
@@ -126,24 +132,82 @@ class TrainClips(Dataset):
             item["soft_mask"] = torch.from_numpy(np.ascontiguousarray(soft))
             item["tubelet_mask"] = torch.from_numpy(np.ascontiguousarray(tubelet))
         if spec.scene_source == "store":
-            if scenes is None:
+            if not source.has_scenes:
                 raise DeviasError("scene_source is 'store' but no scene store was given")
-            item["scene"] = self._scene_target(scenes, entry.path, k, crop_box)
+            item["scene"] = torch.from_numpy(source.crop_probs(k, self._best_crop(crop_box)).astype(np.float32))
         else:
             item["scene"] = entry.scene
         return item
 
-
-    def _scene_target(self, scenes: VideoStore, path: str, k: int, crop_box: NormBox) -> torch.Tensor:
-        """Window k's cached distribution on the grid crop that best covers `crop_box`, float32 (S,)."""
+    def _best_crop(self, crop_box: NormBox) -> int:
+        """The scene store's grid crop that best covers `crop_box`."""
         if self._crop_grid is None:
-            if not scenes.attrs.get("crop_grid"):
+            _, scenes = self._open_stores()
+            if scenes is None or not scenes.attrs.get("crop_grid"):
+                version = None if scenes is None else scenes.attrs.get("format_version")
                 raise DeviasError(f"{self.scene_path}: a scene store without crop targets (format version "
-                                  f"{scenes.attrs.get('format_version')}, or --crops none); re-run "
-                                  "`devias-tk scenes label` with a crop grid")
+                                  f"{version}, or --crops none); re-run `devias-tk scenes label` with a crop grid")
             self._crop_grid = np.asarray(scenes.attrs["crop_grid"], np.float64)
-        c = best_crop(crop_box, self._crop_grid)
-        return torch.from_numpy(scenes.group(path)["crop_probs"][k, c].astype(np.float32))
+        return best_crop(crop_box, self._crop_grid)
+
+
+class _WindowReads:
+    """One video's windows read on demand from the file and the stores (the window grid as the stores saw it)."""
+
+    def __init__(self, file: Path, key: str, grid: ClipGrid, masks: VideoStore | None,
+                 scenes: VideoStore | None) -> None:
+        self.video, self.key, self.grid, self.masks_store, self.scenes_store = Video(file), key, grid, masks, scenes
+        cached = masks or scenes
+        if cached is not None:
+            attrs = cached.video_attrs(key)
+            if attrs["num_frames"] != len(self.video):
+                raise DeviasError(f"{key}: the store saw {attrs['num_frames']} frames, the decoder "
+                                  f"{len(self.video)}; rebuild the store for these files")
+            self.starts = list(attrs["starts"])
+        else:
+            self.starts, _ = window_starts(len(self.video), grid)
+        self.has_masks, self.has_scenes = masks is not None, scenes is not None
+
+    def frames(self, k: int) -> np.ndarray:
+        return self.video.frames(window_indices(len(self.video), [self.starts[k]], self.grid)[0])
+
+    def masks(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        group = self.masks_store.group(self.key)
+        return group["soft"][k], group["tubelet"][k]
+
+    def crop_probs(self, k: int, crop: int) -> np.ndarray:
+        return self.scenes_store.group(self.key)["crop_probs"][k, crop]
+
+    def load_all(self) -> dict[str, np.ndarray]:
+        """Every window's frames (each distinct frame decoded once) and store rows, for the memo."""
+        indices = window_indices(len(self.video), self.starts, self.grid)
+        unique, positions = np.unique(indices, return_inverse=True)
+        out = {"starts": np.asarray(self.starts), "frames": self.video.frames(unique),
+               "positions": positions.reshape(indices.shape)}
+        if self.masks_store is not None:
+            group = self.masks_store.group(self.key)
+            out["soft"], out["tubelet"] = group["soft"][:], group["tubelet"][:]
+        if self.scenes_store is not None:
+            out["crop_probs"] = self.scenes_store.group(self.key)["crop_probs"][:]
+        return out
+
+
+class _LoadedVideo:
+    """The same reads as `_WindowReads`, from arrays already in memory."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        self.arrays = arrays
+        self.starts = arrays["starts"].tolist()
+        self.has_masks, self.has_scenes = "soft" in arrays, "crop_probs" in arrays
+
+    def frames(self, k: int) -> np.ndarray:
+        return self.arrays["frames"][self.arrays["positions"][k]]
+
+    def masks(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.arrays["soft"][k], self.arrays["tubelet"][k]
+
+    def crop_probs(self, k: int, crop: int) -> np.ndarray:
+        return self.arrays["crop_probs"][k, crop]
 
 
 class EpochSampler(Sampler[tuple[int, int]]):

@@ -323,7 +323,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     )
     clips = TrainClips(prep.root, prep.entries, prep.data_spec, cfg.data.mask_store if prep.step_spec.needs_masks
                        else None, cfg.data.scene_store if prep.data_spec.scene_source == "store" else None,
-                       cfg.run.seed)
+                       cfg.run.seed, cache_mb=cfg.data.cache_mb)
     dataset = GuardedItems(clips, [e.path for e in prep.entries], "replace", cfg.run.seed,
                            groups=[e.action for e in prep.entries], timeout=cfg.data.decode_timeout)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
