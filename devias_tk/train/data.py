@@ -89,14 +89,17 @@ class TrainClips(Dataset):
 
     def _source(self, entry: VideoEntry) -> _WindowReads | _LoadedVideo:
         """Where this item's window comes from: the file and stores, or (data.cache_mb) this worker's memo."""
-        masks, scenes = self._open_stores()
-        reads = _WindowReads(resolve(self.root, entry), entry.path, self.spec.grid, masks,
-                             scenes if self.spec.scene_source == "store" else None)
+        def reads() -> _WindowReads:
+            masks, scenes = self._open_stores()
+            return _WindowReads(resolve(self.root, entry), entry.path, self.spec.grid, masks,
+                                scenes if self.spec.scene_source == "store" else None)
+
         if self.cache_bytes <= 0:
-            return reads
+            return reads()
         if self._memo is None or self._memo[0] != os.getpid():
             self._memo = (os.getpid(), ByteLRU(self.cache_bytes))
-        return _LoadedVideo(self._memo[1].get(entry.path, reads.load_all))
+        # a kept video is not even opened again (opening costs about as much as decoding these small clips)
+        return _LoadedVideo(self._memo[1].get(entry.path, lambda: reads().load_all()))
 
     def __getitem__(self, key: int | tuple[int, ...]) -> dict:
         # (epoch, index), or (epoch, index, salt) for a sample standing in for a failed one (devias_tk.data.guarded)
