@@ -20,6 +20,7 @@ from devias_tk import __version__
 from devias_tk.data.guarded import GuardedItems, GuardedLoader
 from devias_tk.errors import DeviasError
 from devias_tk.train import distributed as dist_utils
+from devias_tk.train.data import collate_train
 from devias_tk.train.trackers import Trackers
 from devias_tk.utils.atomic import atomic_write_text
 from devias_tk.utils.diskfull import disk_full_guard
@@ -182,4 +183,5 @@ def make_loader(dataset: GuardedItems, batch_size: int, sampler: Any, workers: i
     """The training loader: bad videos replaced, hung or crashing decoders bounded (devias_tk.data.guarded).
     Persistent spawned workers (no thread state of this process is forked): the sampler, in this process,
     carries the epoch to them."""
-    return GuardedLoader(dataset, batch_size, sampler, workers, pin_memory=device.type == "cuda")
+    return GuardedLoader(dataset, batch_size, sampler, workers, pin_memory=device.type == "cuda",
+                         collate_fn=collate_train)
