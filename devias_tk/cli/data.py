@@ -80,6 +80,33 @@ def synth(
     )
 
 
+@app.command("resize")
+@user_errors
+def resize_cmd(
+    root: Annotated[Path, typer.Option(help="Dataset root the list's paths are relative to.")],
+    list_file: Annotated[Path, typer.Option("--list", help="Toolkit list of the videos to resize.")],
+    out: Annotated[Path, typer.Option(help="Root of the resized copy (same relative paths; created; resumed).")],
+    short: Annotated[int, typer.Option(help="Short side in pixels of the copy (Kinetics practice: 256 or 320).")] = 256,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
+) -> None:
+    """A copy of the listed videos with the short side scaled to --short: same paths, frame count and rate, so
+    the lists and the mask and scene stores built on --root work with --out as data.root. Atomic and resumable;
+    videos that fail are recorded in OUT/resize-failures.json and tried again on a re-run.
+
+    Example: [bold]devias-tk data resize --root data/k400 --list data/k400/lists/train.txt --out data/k400-256 --short 256[/]
+    """
+    from devias_tk.data.resize import FAILURES, resize_dataset
+
+    s = resize_dataset(root, list_file, out, short, resolve_jobs(jobs))
+    console.print(f"{out}: {s.resized} resized, {s.copied} copied (short side already <= {short}), {s.skipped} done "
+                  f"before, {len(s.failed)} failed of {s.listed} listed")
+    for path, reason in list(s.failed.items())[:10]:
+        err_console.print(f"  failed: {path}: {reason}", markup=False, highlight=False)
+    if s.failed:
+        err_console.print(f"every failure with its reason: {out / FAILURES}", markup=False, highlight=False)
+        raise typer.Exit(1)
+
+
 def _cooccurrence_table(report: inspect_mod.SplitReport, actions: list[str], scenes: list[str]) -> Table:
     table = Table(title=f"{report.name}: action x scene (columns: scene index)", title_justify="left")
     table.add_column("action")
