@@ -151,11 +151,16 @@ class TrainClips(Dataset):
             window.probs = source.window_probs(k)
         self._lap("scene read")
         # Copy 0 draws exactly what a single-clip item draws; later copies continue the same stream.
-        copies = [self._cut(window, rng) for _ in range(spec.repeats)]
+        clips = None  # the copies' float clips, written in place (no stacking copy)
+        if spec.repeats > 1 and not spec.device_transforms:
+            clips = torch.empty((spec.repeats, 3, spec.grid.window, spec.size, spec.size))
+        copies = [self._cut(window, rng, None if clips is None else clips[r]) for r in range(spec.repeats)]
         scene = {} if spec.scene_source == "store" else {"scene": entry.scene}
         if spec.repeats == 1:
             return {**copies[0], **scene, "action": entry.action, "index": index, "window": k}
-        item = {name: torch.stack([c[name] for c in copies]) for name in copies[0] if name != "frames"}
+        item = {name: torch.stack([c[name] for c in copies]) for name in copies[0] if name not in ("frames", "clip")}
+        if clips is not None:
+            item["clip"] = clips
         if "frames" in copies[0]:  # one decoded window for all copies, unless RandAugment changed each
             item["frames"] = copies[0]["frames"] if self.augment is None else \
                 torch.cat([c["frames"] for c in copies])
@@ -164,9 +169,10 @@ class TrainClips(Dataset):
         self._lap("stack")
         return {**item, **per_copy}
 
-    def _cut(self, window: Window, rng: np.random.Generator) -> dict:
+    def _cut(self, window: Window, rng: np.random.Generator, clip_out: torch.Tensor | None = None) -> dict:
         """One augmented clip of a decoded window: RandAugment, random-resized crop, flip, jitter; the same crop
-        and flip on the window's masks; the scene distribution of the grid crop that best covers the crop."""
+        and flip on the window's masks; the scene distribution of the grid crop that best covers the crop. The
+        normalised clip goes into `clip_out` when given."""
         spec = self.spec
         frames = window.frames
         height, width = frames.shape[1:3]
@@ -187,7 +193,8 @@ class TrainClips(Dataset):
             if flip:
                 clip = transforms.hflip(clip)
             self._lap("crop")
-            item["clip"] = torch.from_numpy(transforms.to_normalized_tensor_layout(clip))
+            out = None if clip_out is None else clip_out.numpy()
+            item["clip"] = torch.from_numpy(transforms.to_normalized_tensor_layout(clip, out=out))
             self._lap("normalise")
         if window.soft is not None:
             soft = randaugment.warp_masks(window.soft, ops, (height, width))
