@@ -12,6 +12,11 @@ the sampler hands each worker (epoch, index) pairs, so workers can persist acros
 With `cache_mb` (data.cache_mb) each process keeps every video it has read (all windows' frames, decoded
 once, and its store rows) up to that budget, so a small dataset is decoded once per worker for the whole
 run; items are identical with and without it.
+With `repeats` R > 1 (data.repeats) an item cuts R clips from its one decoded window, each with its own crop,
+flip and augmentation (copy 0 is the single-clip item); `collate_train` flattens them into the batch. With
+`device_transforms` an item carries the uint8 window and each clip's crop and flip instead of float clips, and
+the step cuts the clips on its device (devias_tk.train.device_clips). The store rows of a window are read once
+per item (devias_tk.cache.rows). Where the time goes per clip: docs/loader.md.
 """
 
 from __future__ import annotations
