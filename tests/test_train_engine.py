@@ -53,7 +53,7 @@ def test_repeats_and_device_transforms_train_with_the_same_schedule(tiny_run_set
     result = engine.train(_cfg(recipe, "data.repeats=2", "data.device_transforms=true", "optim.epochs=1"),
                           tmp_path / "run")
     assert result.steps == 24 // 4 and all(map(torch.isfinite, map(torch.tensor, result.last.values())))
-    with pytest.raises(DeviasError, match="data.repeats"):
+    with pytest.raises(DeviasError, match=r"data\.repeats"):
         _cfg(recipe, "data.repeats=0")
     with pytest.raises(DeviasError, match="colour jitter"):
         _cfg(recipe, "data.device_transforms=true", "data.color_jitter=0.4")
