@@ -302,7 +302,7 @@ def collate_train(items: list[dict]) -> dict:
                  for it in items]
     batch = default_collate(items)
     flatten = [name for name, value in batch.items() if torch.is_tensor(value) and value.dim() >= 2
-               and (name == "frames" or items[0]["crop_box"].dim() == 2)]
+               and (name == "frames" or ("crop_box" in items[0] and items[0]["crop_box"].dim() == 2))]
     return {**batch, **{name: batch[name].flatten(0, 1) for name in flatten}}
 
 

@@ -41,7 +41,7 @@ from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, load_scene_mode
 from devias_tk.train import distributed as dist_utils
 from devias_tk.train.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
 from devias_tk.train.config import TrainConfig, build_config
-from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
+from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec, collate_train
 from devias_tk.train.faults import SampleFaults, leave_out, read_skipped, write_skipped
 from devias_tk.train.finetune import with_source
 from devias_tk.train.optim import build_optimizer, lr_at, param_groups, schedule, set_lr
@@ -397,7 +397,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     last: dict[str, float] = {}
     last_good = last_path if last_path.is_file() else None
     net.train()
-    loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device)
+    loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device, collate_train)
     try:
         with progress:
             task = progress.add_task("train", total=batches_per_epoch * cfg.optim.epochs,

@@ -20,7 +20,6 @@ from devias_tk import __version__
 from devias_tk.data.guarded import GuardedItems, GuardedLoader
 from devias_tk.errors import DeviasError
 from devias_tk.train import distributed as dist_utils
-from devias_tk.train.data import collate_train
 from devias_tk.train.trackers import Trackers
 from devias_tk.utils.atomic import atomic_write_text
 from devias_tk.utils.diskfull import disk_full_guard
@@ -179,9 +178,9 @@ def autocast_enabled(amp: str, device: torch.device) -> bool:
 
 
 def make_loader(dataset: GuardedItems, batch_size: int, sampler: Any, workers: int,
-                device: torch.device) -> GuardedLoader:
+                device: torch.device, collate_fn: Callable | None = None) -> GuardedLoader:
     """The training loader: bad videos replaced, hung or crashing decoders bounded (devias_tk.data.guarded).
     Persistent spawned workers (no thread state of this process is forked): the sampler, in this process,
     carries the epoch to them."""
     return GuardedLoader(dataset, batch_size, sampler, workers, pin_memory=device.type == "cuda",
-                         collate_fn=collate_train)
+                         collate_fn=collate_fn)
