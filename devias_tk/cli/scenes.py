@@ -133,7 +133,7 @@ def _train_video(flags: dict, arch: str | None, jobs: int, recipe: Path | None, 
 def label_cmd(
     root: Annotated[Path, typer.Option(help="Dataset root the list's paths are relative to.")],
     list_file: Annotated[Path, typer.Option("--list", help="Toolkit list file of the videos.")],
-    model: Annotated[Path, typer.Option(help="Scene model: a `scenes train` checkpoint, a Places365 CSAIL .pth.tar, the DEVIAS scene teacher, or a timm state dict (with --arch).")],
+    model: Annotated[Path, typer.Option(help="Scene model: a `scenes train` checkpoint (image model; or --video: RUN/scene_model.pt, a clip model), a Places365 CSAIL .pth.tar, the DEVIAS scene teacher, or a timm state dict (with --arch).")],
     out: Annotated[Path, typer.Option(help="Scene-label store to create or resume (e.g. scenes/train.zarr).")],
     classes: Annotated[Path | None, typer.Option(help="Class names of a foreign model ('<index> <name>' or Places365's categories_places365.txt).")] = None,
     arch: Annotated[str | None, typer.Option(help="timm architecture of a plain state dict (a pretrained tag sets the normalisation, e.g. vit_base_patch16_224.mae).")] = None,
@@ -160,8 +160,9 @@ def label_cmd(
     """Cache the scene model's distribution for every clip window of every listed video.
 
     Frame-average inflation: a window's distribution is the mean of the image model's softmax over
-    its frames; each distinct frame is run once per view. A clip model (the DEVIAS video teacher) takes
-    each window's frames as one clip instead. Views: the model's eval view (resize, centre crop; the
+    its frames; each distinct frame is run once per view. A clip model (the DEVIAS video teacher, a
+    `scenes train --video` model: --window = its training clip length) takes each window's frames as one
+    clip instead. Views: the model's eval view (resize, centre crop; the
     video-level pseudo label used by evaluation) and each crop of --crops (training uses the crop that
     best covers its random crop). Windows are those of the mask stage's grid. The model's load report is
     printed first. Resumable: re-running skips finished videos. Examples:

@@ -230,6 +230,8 @@ def save_checkpoint(
     """Write the toolkit's self-describing checkpoint atomically (a reader never sees half a file)."""
     if inflation not in INFLATIONS:
         raise ValueError(f"unknown inflation {inflation!r}; known: {', '.join(INFLATIONS)}")
+    if (inflation == CLIP_MODEL) != (arch == VIDEO_ARCH):
+        raise ValueError(f"inflation {inflation!r} does not fit arch {arch!r} (only {VIDEO_ARCH} is a clip model)")
     payload = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
         "arch": arch, "model_kwargs": dict(model_kwargs), "num_classes": len(class_names),

@@ -36,7 +36,6 @@ from devias_tk.data.guarded import GuardedItems
 from devias_tk.data.lists import read_class_names
 from devias_tk.errors import DeviasError
 from devias_tk.models.checkpoints import (
-    DEVIAS_TEACHER,
     KeyMap,
     LoadReport,
     describe_weights,
@@ -143,8 +142,6 @@ def load_init(model: VideoSceneTeacher, path: str | Path, strict: bool = False) 
         raise DeviasError(f"{path}: not weights a video scene model can start from (the file holds "
                           f"{describe_weights(state)}); readable: image ViTs in timm's names, VideoMAE, the DEVIAS "
                           "teacher, a video scene model")
-    if fmt == DEVIAS_TEACHER and "head.weight" not in mapped.state:
-        mapped.notes.append("the teacher's head has another class count: it starts fresh")
     report = load_mapped(model, mapped, file=path, fmt=fmt, container=container)
     if not report.loaded:
         raise DeviasError(f"{path}: no tensor fits the video scene model (the file holds {describe_weights(state)})")
