@@ -435,6 +435,36 @@ def lists_generic(
     _write_and_report(conv, root, out or root, keep_missing)
 
 
+@lists_app.command("places365")
+@user_errors
+def lists_places365(
+    root: Annotated[Path, typer.Option(help="Places365 root holding the image folders (data_256/ or data_large/, val_256/ or val_large/).")],
+    categories: Annotated[Path, typer.Option(help="categories_places365.txt ('/a/airfield 0' lines).")],
+    train: Annotated[Path | None, typer.Option(help="places365_train_standard.txt ('/a/airfield/00000001.jpg 0') -> OUT/train.txt.")] = None,
+    val: Annotated[Path | None, typer.Option(help="places365_val.txt ('Places365_val_00000001.jpg 165') -> OUT/val.txt.")] = None,
+    train_dir: Annotated[str | None, typer.Option(help="Training image folder under ROOT (default: data_256, else data_large).")] = None,
+    val_dir: Annotated[str | None, typer.Option(help="Validation image folder under ROOT (default: val_256, else val_large).")] = None,
+    per_class: Annotated[int | None, typer.Option(help="Keep the first N training images of each class (a quick subset).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write train.txt, val.txt, scenes.txt (default: ROOT).")] = None,
+    keep_missing: Annotated[bool, typer.Option(help="Keep entries whose image is not on disk (they are reported either way).")] = False,
+) -> None:
+    """Places365-Standard file lists -> image lists for `scenes train` (train.txt, val.txt, scenes.txt).
+
+    Example: [bold]devias-tk data lists places365 --root data/places365 --categories data/places365/categories_places365.txt --train data/places365/places365_train_standard.txt --val data/places365/places365_val.txt[/]
+    """
+    from devias_tk.data.formats import places365
+
+    lists = places365.convert(root, categories, train, val, train_dir, val_dir, per_class, keep_missing)
+    written = places365.write(out or root, lists)
+    for name, rows in lists.lists.items():
+        missing = lists.missing.get(name, [])
+        console.print(f"{name}.txt: {len(rows)} images" + (f", [red]{len(missing)} missing[/] ({missing[0]}, ...; "
+                      f"all in missing-{name}.txt)" if missing else ""), highlight=False)
+    for note in lists.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    console.print(f"wrote {', '.join(str(p) for p in written)} ({len(lists.classes)} classes)", highlight=False)
+
+
 # --- data check ------------------------------------------------------------------------------------------
 
 
