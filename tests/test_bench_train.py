@@ -45,3 +45,18 @@ def test_bench_train_with_loader_on_files(tiny_benchmark, tmp_path):
     assert result.exit_code == 0, result.output
     figures = json.loads((tmp_path / "b.json").read_text())
     assert figures["loader_clips_per_s"] > 0 and figures["end_to_end_clips_per_s"] > 0
+    phases = figures["breakdown"]
+    assert {"open", "decode", "mask read", "scene read", "crop", "normalise", "mask crop", "collate"} <= set(phases)
+    assert figures["cpu_ms_per_clip"] == pytest.approx(sum(p["cpu_ms"] for p in phases.values()))
+    # tiny videos: 32 frames, key frames every 12; an 8x4 window spans 29 frames
+    assert 29 <= figures["frames_decoded_per_window"] <= 29 + 11
+    # two clips per decoded window, cropped and normalised by the step: a batch of 4 videos is 8 clips
+    result = runner.invoke(app, ["bench", "train", "--with-loader", "--root", str(tiny_benchmark), "--mask-store",
+                                 str(tmp_path / "m.zarr"), "--scene-store", str(tmp_path / "s.zarr"), "--model", "tiny",
+                                 "--frames", "8", "--size", "32", "--batch", "4", "--workers", "0", "--repeats", "2",
+                                 "--device-transforms", "--loader-batches", "1", "--steps", "1", "--profile", "2",
+                                 "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "r.json").read_text())
+    assert figures["repeats"] == 2 and figures["end_to_end_clips_per_s"] > 0
+    assert "normalise" not in figures["breakdown"] and figures["breakdown"]["decode"]["cpu_ms"] > 0

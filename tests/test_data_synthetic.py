@@ -44,7 +44,7 @@ def test_another_seed_gives_other_videos():
     assert not np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("preset", ["tiny", "default", "ucf-like"])
+@pytest.mark.parametrize("preset", ["tiny", "default", "ucf-like", "k400-like"])
 def test_cooccurrence_follows_the_design(preset):
     cfg = benchmark.PRESETS[preset]
     jobs = benchmark.plan(cfg, 0).videos
@@ -208,3 +208,15 @@ def test_bias_background_wins_seen_fails_unseen_while_motion_decides_the_action(
     for split in ("test", *benchmark.ACTOR_UNSEEN_SPLITS):
         x, y = features(split)
         assert (clf.predict(x) == y).mean() >= 0.9, split
+
+
+def test_k400_like_preset_has_kinetics_frame_size_and_length():
+    cfg = benchmark.PRESETS["k400-like"]
+    cfg.validate()
+    p = benchmark.plan(cfg, 0)
+    assert sum(j.split == "train" for j in p.videos) == 8 * cfg.num_actions
+    frames, masks = benchmark.render_job(next(j for j in p.videos if j.split == "train"), cfg)
+    # 340x256 (Kinetics after its usual short-side-256 resize), 10 s at 25 fps
+    assert frames.shape == (250, 256, 340, 3) and frames.dtype == np.uint8
+    assert masks.shape == (250, 256, 340) and masks.any()
+    assert cfg.num_frames / cfg.fps == 10.0

@@ -48,6 +48,18 @@ def test_normalisation_values():
     np.testing.assert_allclose(x[:, 0, 0, 0], [(1 - 0.485) / 0.229, -0.456 / 0.224, -0.406 / 0.225], rtol=1e-6)
 
 
+def test_normalisation_table_is_bit_identical_to_the_arithmetic():
+    frames = np.random.default_rng(0).integers(0, 256, (3, 5, 7, 3), dtype=np.uint8)
+    frames[0, 0, :3, 0] = (0, 128, 255)
+    arithmetic = (frames.astype(np.float32) / 255.0 - np.asarray(tf.IMAGENET_MEAN, np.float32)) / np.asarray(
+        tf.IMAGENET_STD, np.float32)
+    x = tf.to_normalized_tensor_layout(frames)
+    assert x.dtype == np.float32 and x.flags.c_contiguous
+    assert np.array_equal(x, arithmetic.transpose(3, 0, 1, 2))
+    other = tf.to_normalized_tensor_layout(frames, mean=(0.5,) * 3, std=(0.5,) * 3)
+    assert other[0, 0, 0, 0] == -1.0 and other[0, 0, 0, 2] == 1.0
+
+
 def test_color_jitter_is_photometric_and_shared_by_frames():
     rng = np.random.default_rng(0)
     frames = np.repeat(rng.integers(0, 256, (1, 8, 8, 3), dtype=np.uint8), 3, axis=0)

@@ -12,7 +12,9 @@ from devias_tk.evaluate.suite import load_suite
 from devias_tk.train.config import config_from, load_recipe
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
-RECIPES = sorted(p for p in PIPELINES.glob("*.yaml") if not p.name.startswith("pretrain-"))  # pretrain: its own test
+# pretrain-*: their own test; scene-*: `scenes train --video` recipes, checked below with their own schema
+RECIPES = sorted(p for p in PIPELINES.glob("*.yaml") if not p.name.startswith(("pretrain-", "scene-")))
+SCENE_RECIPES = sorted(PIPELINES.glob("scene-*.yaml"))
 SUITES = sorted((PIPELINES / "eval").glob("*.yaml"))
 LEAF = re.compile(r"^\s+[a-z_]+:\s*[^\s#]")  # an indented `key: value` line (not a section header)
 
@@ -28,6 +30,16 @@ def test_every_recipe_loads_and_sources_each_value(recipe):
     # the paper's 16 x 4 frames, or the CPU demo's 8 x 8 over the same 64-frame span; SSv2's short clips: 16 x 2
     span = 32 if recipe.name == "finetune-ssv2.yaml" else 64
     assert cfg.optim.lr > 0 and cfg.data.frames * cfg.data.stride == span
+    unsourced = [line for line in recipe.read_text().splitlines() if LEAF.match(line) and "#" not in line]
+    assert not unsourced, f"{recipe.name}: values without a source comment: {unsourced}"
+
+
+@pytest.mark.parametrize("recipe", SCENE_RECIPES, ids=lambda p: p.name)
+def test_every_scene_recipe_loads_and_sources_each_value(recipe):
+    from devias_tk.scenes.video_config import config_from as scene_config_from
+
+    cfg = scene_config_from(recipe)  # validates every key and type against the video scene model's schema
+    assert cfg.optim.lr > 0 and cfg.model.frames % cfg.model.tubelet_size == 0
     unsourced = [line for line in recipe.read_text().splitlines() if LEAF.match(line) and "#" not in line]
     assert not unsourced, f"{recipe.name}: values without a source comment: {unsourced}"
 

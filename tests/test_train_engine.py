@@ -47,6 +47,18 @@ def test_baselines_train(tiny_run_setup, tmp_path, method):
     assert result.steps == 6 and all(map(torch.isfinite, map(torch.tensor, result.last.values())))
 
 
+def test_repeats_and_device_transforms_train_with_the_same_schedule(tiny_run_setup, tmp_path):
+    recipe, _ = tiny_run_setup
+    # two clips per decoded window, cropped and normalised in the step: still one pass over the videos per epoch
+    result = engine.train(_cfg(recipe, "data.repeats=2", "data.device_transforms=true", "optim.epochs=1"),
+                          tmp_path / "run")
+    assert result.steps == 24 // 4 and all(map(torch.isfinite, map(torch.tensor, result.last.values())))
+    with pytest.raises(DeviasError, match=r"data\.repeats"):
+        _cfg(recipe, "data.repeats=0")
+    with pytest.raises(DeviasError, match="colour jitter"):
+        _cfg(recipe, "data.device_transforms=true", "data.color_jitter=0.4")
+
+
 def test_configuration_errors_come_before_any_work(tiny_run_setup, tmp_path):
     recipe, _ = tiny_run_setup
     cases = [

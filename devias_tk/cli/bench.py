@@ -135,34 +135,62 @@ def train_bench(
     list_file: Annotated[Path | None, typer.Option("--list", help="--with-loader: list (default ROOT/lists/train.txt).")] = None,
     mask_store: Annotated[Path | None, typer.Option(help="--with-loader: the list's mask store.")] = None,
     scene_store: Annotated[Path | None, typer.Option(help="--with-loader: the list's scene-label store.")] = None,
-    workers: Annotated[int, typer.Option(help="--with-loader: DataLoader worker processes.")] = 16,
-    loader_batches: Annotated[int, typer.Option(help="--with-loader: timed batches.")] = 20,
+    workers: Annotated[int, typer.Option(help="--with-loader: DataLoader worker processes (= cores for the per-core rate).")] = 16,
+    loader_batches: Annotated[int, typer.Option(help="--with-loader: timed batches (0: the breakdown only).")] = 20,
+    repeats: Annotated[int, typer.Option(help="--with-loader: clips cut from each decoded window (data.repeats); --batch counts videos.")] = 1,
+    device_transforms: Annotated[bool, typer.Option("--device-transforms", help="--with-loader: workers send uint8 windows; the step crops and normalises (data.device_transforms).")] = False,
+    profile: Annotated[int, typer.Option(help="--with-loader: items built in-process, one thread, to time each phase per clip (0: off).")] = 24,
 ) -> None:
     """Steady-state clips/s and peak memory of the full training step (scene mix, matching, all losses,
     AdamW) on in-memory clips, UCF-101-sized heads (101 actions, 365 scenes); bf16 autocast on CUDA.
 
+    With --with-loader: the real training loader on files instead, its clips/s per worker and, per clip, the
+    CPU milliseconds of each phase (open, decode, store reads, crop, normalise, masks, collate).
+
     Example: [bold]devias-tk bench train --model base --frames 16 --size 224 --batch 12 --device cuda[/]
+    Loader: [bold]devias-tk bench train --with-loader --root data/ucf-like --mask-store M --scene-store S --workers 2 --steps 0[/]
     """
     import dataclasses
 
-    from devias_tk.bench.train import bench_loader, bench_train
+    from devias_tk.bench.train import bench_train
 
     if with_loader:
+        from devias_tk.bench.loader import bench_loader
+
         root = root or Path("data/ucf-like")
         if mask_store is None or scene_store is None:
             raise typer.BadParameter("--with-loader needs --mask-store and --scene-store built for --list")
         r = bench_loader(str(root), str(list_file or root / "lists" / "train.txt"), str(mask_store), str(scene_store),
-                         frames, 4, size, (batch or [12])[0], workers, loader_batches, method, model, device, steps)
-        console.print(f"loader ({r.workers} workers, batch {r.batch}): {r.loader_clips_per_s:.1f} clips/s after a "
-                      f"first batch of {r.first_batch_s:.1f} s" + (
-                          f"; end to end with the {method} ViT-{model} step on {r.device}: "
-                          f"{r.end_to_end_clips_per_s:.2f} clips/s" if r.end_to_end_clips_per_s is not None else ""))
+                         frames, 4, size, (batch or [12])[0], workers, loader_batches, method, model, device, steps,
+                         repeats, device_transforms, profile)
+        _print_loader(r, method, model)
         if json_out:
             json_out.write_text(json.dumps(dataclasses.asdict(r), indent=1) + "\n")
         return
     results = [bench_train(method, model, frames, size, b, device, steps, warmup, compile_model)
                for b in (batch or [12])]
     _print_steps(f"bench train: {method}, ViT-{model}, {frames}x{size}x{size}, {device}", results, json_out)
+
+
+def _print_loader(r, method: str, model: str) -> None:
+    """`bench train --with-loader`'s report: the per-clip breakdown, then the loader run."""
+    how = f"repeats {r.repeats}" + (", device transforms" if r.device_transforms else "")
+    if r.breakdown:
+        table = Table(title=f"per clip, {r.profiled_items} items in-process on one thread ({how})")
+        for col in ("phase", "CPU ms", "wall ms", "share"):
+            table.add_column(col, justify="right")
+        for phase, t in r.breakdown.items():
+            table.add_row(phase, f"{t['cpu_ms']:.2f}", f"{t['wall_ms']:.2f}", f"{100 * t['cpu_ms'] / r.cpu_ms_per_clip:.0f}%")
+        table.add_row("total", f"{r.cpu_ms_per_clip:.2f}", f"{sum(t['wall_ms'] for t in r.breakdown.values()):.2f}", "")
+        console.print(table)
+        console.print(f"{r.clips_per_s_per_core:.1f} clips/s per core (CPU time); a window decodes "
+                      f"{r.frames_decoded_per_window:.1f} frames, {r.frames_before_window:.1f} of them only to reach it "
+                      "from the key frame")
+    if r.batches > 0:
+        console.print(f"loader ({r.workers} workers, batch {r.batch} videos, {how}): {r.loader_clips_per_s:.1f} clips/s, "
+                      f"{r.clips_per_s_per_worker:.1f} per worker, after a first batch of {r.first_batch_s:.1f} s" + (
+                          f"; end to end with the {method} ViT-{model} step on {r.device}: "
+                          f"{r.end_to_end_clips_per_s:.2f} clips/s" if r.end_to_end_clips_per_s is not None else ""))
 
 
 def _print_steps(title: str, results: list, json_out: Path | None) -> None:

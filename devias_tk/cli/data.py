@@ -80,6 +80,33 @@ def synth(
     )
 
 
+@app.command("resize")
+@user_errors
+def resize_cmd(
+    root: Annotated[Path, typer.Option(help="Dataset root the list's paths are relative to.")],
+    list_file: Annotated[Path, typer.Option("--list", help="Toolkit list of the videos to resize.")],
+    out: Annotated[Path, typer.Option(help="Root of the resized copy (same relative paths; created; resumed).")],
+    short: Annotated[int, typer.Option(help="Short side in pixels of the copy (Kinetics practice: 256 or 320).")] = 256,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
+) -> None:
+    """A copy of the listed videos with the short side scaled to --short: same paths, frame count and rate, so
+    the lists and the mask and scene stores built on --root work with --out as data.root. Atomic and resumable;
+    videos that fail are recorded in OUT/resize-failures.json and tried again on a re-run.
+
+    Example: [bold]devias-tk data resize --root data/k400 --list data/k400/lists/train.txt --out data/k400-256 --short 256[/]
+    """
+    from devias_tk.data.resize import FAILURES, resize_dataset
+
+    s = resize_dataset(root, list_file, out, short, resolve_jobs(jobs))
+    console.print(f"{out}: {s.resized} resized, {s.copied} copied (short side already <= {short}), {s.skipped} done "
+                  f"before, {len(s.failed)} failed of {s.listed} listed")
+    for path, reason in list(s.failed.items())[:10]:
+        err_console.print(f"  failed: {path}: {reason}", markup=False, highlight=False)
+    if s.failed:
+        err_console.print(f"every failure with its reason: {out / FAILURES}", markup=False, highlight=False)
+        raise typer.Exit(1)
+
+
 def _cooccurrence_table(report: inspect_mod.SplitReport, actions: list[str], scenes: list[str]) -> Table:
     table = Table(title=f"{report.name}: action x scene (columns: scene index)", title_justify="left")
     table.add_column("action")
@@ -406,6 +433,36 @@ def lists_generic(
     """
     conv = generic.convert(root, lists, prefix, label_base, rawframes, _names(actions), keep_missing)
     _write_and_report(conv, root, out or root, keep_missing)
+
+
+@lists_app.command("places365")
+@user_errors
+def lists_places365(
+    root: Annotated[Path, typer.Option(help="Places365 root holding the image folders (data_256/ or data_large/, val_256/ or val_large/).")],
+    categories: Annotated[Path, typer.Option(help="categories_places365.txt ('/a/airfield 0' lines).")],
+    train: Annotated[Path | None, typer.Option(help="places365_train_standard.txt ('/a/airfield/00000001.jpg 0') -> OUT/train.txt.")] = None,
+    val: Annotated[Path | None, typer.Option(help="places365_val.txt ('Places365_val_00000001.jpg 165') -> OUT/val.txt.")] = None,
+    train_dir: Annotated[str | None, typer.Option(help="Training image folder under ROOT (default: data_256, else data_large).")] = None,
+    val_dir: Annotated[str | None, typer.Option(help="Validation image folder under ROOT (default: val_256, else val_large).")] = None,
+    per_class: Annotated[int | None, typer.Option(help="Keep the first N training images of each class (a quick subset).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write train.txt, val.txt, scenes.txt (default: ROOT).")] = None,
+    keep_missing: Annotated[bool, typer.Option(help="Keep entries whose image is not on disk (they are reported either way).")] = False,
+) -> None:
+    """Places365-Standard file lists -> image lists for `scenes train` (train.txt, val.txt, scenes.txt).
+
+    Example: [bold]devias-tk data lists places365 --root data/places365 --categories data/places365/categories_places365.txt --train data/places365/places365_train_standard.txt --val data/places365/places365_val.txt[/]
+    """
+    from devias_tk.data.formats import places365
+
+    lists = places365.convert(root, categories, train, val, train_dir, val_dir, per_class, keep_missing)
+    written = places365.write(out or root, lists)
+    for name, rows in lists.lists.items():
+        missing = lists.missing.get(name, [])
+        console.print(f"{name}.txt: {len(rows)} images" + (f", [red]{len(missing)} missing[/] ({missing[0]}, ...; "
+                      f"all in missing-{name}.txt)" if missing else ""), highlight=False)
+    for note in lists.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    console.print(f"wrote {', '.join(str(p) for p in written)} ({len(lists.classes)} classes)", highlight=False)
 
 
 # --- data check ------------------------------------------------------------------------------------------

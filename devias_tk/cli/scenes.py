@@ -22,6 +22,7 @@ from devias_tk.cli.common import (
 from devias_tk.data.crop_grid import DEFAULT_GRID
 from devias_tk.data.lists import read_list
 from devias_tk.data.windows import ClipGrid
+from devias_tk.errors import DeviasError
 from devias_tk.masks.extract import parse_shard
 
 app = typer.Typer(help="Scene model training and cached pseudo scene labels.", no_args_is_help=True)
@@ -29,43 +30,102 @@ app = typer.Typer(help="Scene model training and cached pseudo scene labels.", n
 DEVICE_HELP = "cpu, cuda, or auto (cuda when one is present)."
 
 
+VIDEO_FLAGS = {"root": "data.root", "list_file": "data.train_list", "val": "data.val_list", "classes": "data.classes",
+               "size": "data.size", "epochs": "optim.epochs", "batch": "optim.batch_size", "lr": "optim.lr",
+               "weight_decay": "optim.weight_decay", "warmup_epochs": "optim.warmup_epochs",
+               "drop_path": "model.drop_path", "seed": "run.seed", "device": "run.device", "frames": "model.frames",
+               "tubelet": "model.tubelet_size", "init": "run.init"}
+
+
+def _video_overrides(flags: dict) -> list[str]:
+    """The flags given, as the recipe overrides they stand for (later `section.key=value` arguments win). Lists and
+    the class file are made absolute: as flags they are relative to the working directory, not to data.root."""
+    return [f"{VIDEO_FLAGS[name]}={value.resolve() if name in ('list_file', 'val', 'classes') else value}"
+            for name, value in flags.items() if value is not None and name in VIDEO_FLAGS]
+
+
 @app.command()
 @user_errors
 def train(
-    root: Annotated[Path, typer.Option(help="Image root the list's paths are relative to.")],
-    list_file: Annotated[Path, typer.Option("--list", help="Places365-style training list ('<image> <index>').")],
-    out: Annotated[Path, typer.Option(help="Checkpoint to write (e.g. models/scenes.pt).")],
+    out: Annotated[Path, typer.Option(help="Image model: the checkpoint to write (e.g. models/scenes.pt). --video: the run directory (config, metrics, checkpoints; the model is RUN/scene_model.pt).")],
+    root: Annotated[Path | None, typer.Option(help="Image root the list's paths are relative to (--video: data.root).")] = None,
+    list_file: Annotated[Path | None, typer.Option("--list", help="Places365-style training list ('<image> <index>').")] = None,
     val: Annotated[Path | None, typer.Option(help="Validation list, scored after every epoch.")] = None,
     classes: Annotated[Path | None, typer.Option(help="Class names file ('<index> <name>' or Places365's '<name> <index>'; default: the images' folder names).")] = None,
-    arch: Annotated[str, typer.Option(help="timm architecture, built without pretrained weights.")] = "vit_tiny_patch16_224",
-    size: Annotated[int, typer.Option(help="Input size in pixels (square).")] = 112,
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
-    batch: Annotated[int, typer.Option(help="Images per step.")] = 64,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, warm-up then cosine).")] = 1e-3,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (not on biases, norms, tokens).")] = 0.05,
-    warmup_epochs: Annotated[float, typer.Option(help="Linear warm-up length in epochs.")] = 2.0,
-    drop_path: Annotated[float, typer.Option(help="Stochastic depth rate (models that have it).")] = 0.1,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Image loading worker processes (default: all CPU cores).")] = 0,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    arch: Annotated[str | None, typer.Option(help="timm architecture, built without pretrained weights (image model; default vit_tiny_patch16_224). --video: use model.size=tiny|small|base.")] = None,
+    size: Annotated[int | None, typer.Option(help="Input size in pixels, square (default 112; --video: the recipe's, 224).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (default 10; --video: the recipe's).")] = None,
+    batch: Annotated[int | None, typer.Option(help="Images per step (default 64; --video: per process, the recipe's).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate, AdamW, warm-up then cosine (default 1e-3; --video: per 256 images, scaled by the total batch).")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="AdamW weight decay, not on biases, norms, tokens (default 0.05).")] = None,
+    warmup_epochs: Annotated[float | None, typer.Option(help="Linear warm-up length in epochs (default 2).")] = None,
+    drop_path: Annotated[float | None, typer.Option(help="Stochastic depth rate (default 0.1).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Image loading worker processes (default: all CPU cores; --video: data.num_workers of the recipe unless given).")] = 0,
+    device: Annotated[str | None, typer.Option(help=DEVICE_HELP + " (default auto)")] = None,
+    video: Annotated[bool, typer.Option("--video", help="Train the paper's video scene model instead: a video ViT with a cls token on static clips (each image repeated along time), with the engine of `train` (torchrun, bf16, exact resume).")] = False,
+    recipe: Annotated[Path | None, typer.Option(help="--video: YAML recipe (pipelines/scene-places365.yaml, pipelines/scene-synthetic-video.yaml); flags and overrides go over it.")] = None,
+    frames: Annotated[int | None, typer.Option(help="--video: frames of the static clip (model.frames; label with this --window).")] = None,
+    tubelet: Annotated[int | None, typer.Option(help="--video: frames per tubelet (model.tubelet_size).")] = None,
+    init: Annotated[Path | None, typer.Option(help="--video: weights to start from (run.init): an image ViT in timm's names (patch kernel inflated over the tubelet, e.g. a `scenes train` ViT or MAE's ImageNet encoder), VideoMAE, the DEVIAS teacher, a video scene model.")] = None,
+    resume: Annotated[str, typer.Option(help="--video: auto (continue RUN/checkpoints/last.pt), never, or a checkpoint path.")] = "auto",
+    overrides: Annotated[list[str] | None, typer.Argument(help="--video: section.key=value overrides, e.g. model.size=tiny optim.accum_steps=1.")] = None,
 ) -> None:
-    """Train an image scene classifier and save a self-describing checkpoint.
+    """Train a scene classifier on a Places365-style image list and save a self-describing checkpoint.
 
-    The checkpoint records the architecture, class names, input size, normalisation, the default
-    inflation to video (frame-average) and the per-epoch metrics. Example:
+    Image model (default): a timm classifier; labelling frame-averages it over each window. The checkpoint
+    records the architecture, class names, input size, normalisation, the inflation (frame-average) and
+    the per-epoch metrics. --video: the paper's scene model (supp. B, Table 15), a video ViT trained on each
+    image repeated into a static clip (the same crop and flip on every frame), run by `scenes label` as a clip
+    model on every window; plain on one device, under `torchrun --nproc_per_node=N -m devias_tk scenes train
+    --video ...` on N; re-running resumes. Examples:
     [bold]devias-tk scenes train --root data/synthetic/scene_images --list data/synthetic/scene_images/train.txt --val data/synthetic/scene_images/val.txt --out data/scenes/vit_tiny.pt[/]
+    [bold]devias-tk scenes train --video --recipe pipelines/scene-synthetic-video.yaml --out runs/scene-video --init data/scenes/vit_tiny.pt[/]
     """
+    flags = {"root": root, "list_file": list_file, "val": val, "classes": classes, "size": size, "epochs": epochs,
+             "batch": batch, "lr": lr, "weight_decay": weight_decay, "warmup_epochs": warmup_epochs,
+             "drop_path": drop_path, "seed": seed, "device": device, "frames": frames, "tubelet": tubelet,
+             "init": init}
+    if video:
+        _train_video(flags, arch, jobs, recipe, out, resume, overrides or [])
+        return
+    video_only = [f"--{n}" for n, v in (("recipe", recipe), ("frames", frames), ("tubelet", tubelet), ("init", init))
+                  if v is not None] + (["overrides"] if overrides else [])
+    if video_only:
+        raise DeviasError(f"{', '.join(video_only)}: only with --video")
+    if root is None or list_file is None:
+        raise DeviasError("give --root and --list (the image folder and its list)")
     from devias_tk.scenes.train import TrainConfig, train_scene_model
 
-    config = TrainConfig(arch=arch, input_size=size, epochs=epochs, batch=batch, lr=lr, weight_decay=weight_decay,
-                         warmup_epochs=warmup_epochs, drop_path=drop_path, seed=seed)
+    given = {"arch": arch, "input_size": size, "epochs": epochs, "batch": batch, "lr": lr,
+             "weight_decay": weight_decay, "warmup_epochs": warmup_epochs, "drop_path": drop_path, "seed": seed}
+    config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
     result = train_scene_model(root, list_file, out, val_list=val, classes=classes, config=config,
-                               jobs=resolve_jobs(jobs), device=device, log=console.print)
+                               jobs=resolve_jobs(jobs), device=device or "auto", log=console.print)
     last = result.epochs[-1] if result.epochs else {}
-    text = f"wrote {out}: {arch} at {size}px, {len(result.class_names)} classes, {result.seconds:.0f} s"
+    text = (f"wrote {out}: {config.arch} at {config.input_size}px, {len(result.class_names)} classes, "
+            f"{result.seconds:.0f} s")
     if "val_top1" in last:
         text += f"; validation top-1 {last['val_top1']:.1f}%, top-5 {last['val_top5']:.1f}%"
     console.print(text)
+
+
+def _train_video(flags: dict, arch: str | None, jobs: int, recipe: Path | None, out: Path, resume: str,
+                 overrides: list[str]) -> None:
+    import sys
+
+    from devias_tk.scenes.video_config import config_from
+    from devias_tk.scenes.video_train import MODEL_FILE, train_video
+
+    if arch is not None:
+        raise DeviasError(f"--arch {arch}: the video scene model is a video ViT; choose its size with model.size="
+                          "tiny|small|base (and model.depth / model.embed_dim)")
+    given = _video_overrides(flags) + ([f"data.num_workers={jobs}"] if jobs else [])
+    cfg = config_from(recipe, given + overrides)
+    result = train_video(cfg, out, resume=resume, console=err_console, command=" ".join(sys.argv))
+    console.print(f"done: {result.steps} steps, {result.epochs} epochs in {result.seconds:.0f} s; last loss "
+                  f"{result.last.get('loss', float('nan')):.4f}; scene model {out / MODEL_FILE} (label with "
+                  f"--window {cfg.model.frames})")
 
 
 @app.command("label")
@@ -73,7 +133,7 @@ def train(
 def label_cmd(
     root: Annotated[Path, typer.Option(help="Dataset root the list's paths are relative to.")],
     list_file: Annotated[Path, typer.Option("--list", help="Toolkit list file of the videos.")],
-    model: Annotated[Path, typer.Option(help="Scene model: a `scenes train` checkpoint, a Places365 CSAIL .pth.tar, the DEVIAS scene teacher, or a timm state dict (with --arch).")],
+    model: Annotated[Path, typer.Option(help="Scene model: a `scenes train` checkpoint (image model; or --video: RUN/scene_model.pt, a clip model), a Places365 CSAIL .pth.tar, the DEVIAS scene teacher, or a timm state dict (with --arch).")],
     out: Annotated[Path, typer.Option(help="Scene-label store to create or resume (e.g. scenes/train.zarr).")],
     classes: Annotated[Path | None, typer.Option(help="Class names of a foreign model ('<index> <name>' or Places365's categories_places365.txt).")] = None,
     arch: Annotated[str | None, typer.Option(help="timm architecture of a plain state dict (a pretrained tag sets the normalisation, e.g. vit_base_patch16_224.mae).")] = None,
@@ -100,8 +160,9 @@ def label_cmd(
     """Cache the scene model's distribution for every clip window of every listed video.
 
     Frame-average inflation: a window's distribution is the mean of the image model's softmax over
-    its frames; each distinct frame is run once per view. A clip model (the DEVIAS video teacher) takes
-    each window's frames as one clip instead. Views: the model's eval view (resize, centre crop; the
+    its frames; each distinct frame is run once per view. A clip model (the DEVIAS video teacher, a
+    `scenes train --video` model: --window = its training clip length) takes each window's frames as one
+    clip instead. Views: the model's eval view (resize, centre crop; the
     video-level pseudo label used by evaluation) and each crop of --crops (training uses the crop that
     best covers its random crop). Windows are those of the mask stage's grid. The model's load report is
     printed first. Resumable: re-running skips finished videos. Examples:
@@ -176,3 +237,24 @@ def eval_cmd(
         score = pseudo_label_accuracy(open_scene_store(s), read_list(lf))
         table.add_row(lf.stem, str(score.videos), str(score.labelled), f"{score.top1:.1f}", f"{score.top5:.1f}")
     console.print(table)
+
+
+@app.command("export")
+@user_errors
+def export_cmd(
+    model: Annotated[Path, typer.Argument(help="A video scene model (RUN/scene_model.pt) or its `scenes train --video` run directory.")],
+    out: Annotated[Path, typer.Option(help="File to write (.pth): the weights under 'model' in the DEVIAS teacher's key layout.")],
+    teacher: Annotated[bool, typer.Option("--teacher", help="Write the DEVIAS release's scene-teacher layout (the only layout offered).")] = True,
+) -> None:
+    """Write a video scene model in the DEVIAS release's scene-teacher layout (patch_embed.proj, blocks.i.*,
+    norm, cls_token, head under 'model'), and its class names beside it as OUT-classes.txt.
+
+    `scenes label --model OUT --classes OUT-classes.txt --input-size S` (and the release) read it back.
+    Example: [bold]devias-tk scenes export --teacher runs/scene-video --out scene_teacher.pth[/]
+    """
+    from devias_tk.scenes.export import export_teacher
+
+    if not teacher:
+        raise DeviasError("only --teacher (the DEVIAS release's layout) is offered")
+    done = export_teacher(model, out)
+    console.print(f"wrote {done.file}: {done.tensors} tensors from {done.source}; class names in {done.classes}")

@@ -8,10 +8,13 @@ in as a list (the stage reads them from `--classes`, the trainer from `data.scen
 The toolkit's checkpoint (`FORMAT`) is a dict written with `torch.save` that describes itself::
 
     format: "devias-tk/scene-model"   format_version: 1      toolkit_version
-    arch: timm model name              model_kwargs: what create_model got besides num_classes
+    arch: timm model name, or "video-vit"   model_kwargs: what the builder got besides num_classes and the size
     num_classes, class_names           input_size, resize_size (short side before the centre crop)
-    mean, std (normalisation)          inflation: default inflation to video ("frame-average")
+    mean, std (normalisation)          inflation: "frame-average" (an image model), "clip-model" (video-vit)
     state_dict                         metrics (per-epoch training figures), train (the config)
+
+A "video-vit" file (`scenes train --video`) is a clip model: a `VideoSceneTeacher` (cls-token video ViT)
+whose model_kwargs include the clip length it was trained on (`frames`) and its tubelet.
 
 Only plain Python types and tensors are stored, so it loads with `torch.load(weights_only=True)`.
 Published formats are entries of `LOADERS` (a detector on the loaded object and the options, and a
@@ -55,8 +58,9 @@ from devias_tk.models.checkpoints import (
 from devias_tk.models.teacher import VideoSceneTeacher
 from devias_tk.utils.atomic import atomic_path
 
-INFLATIONS = ("frame-average",)  # for image models (what a toolkit scene-model checkpoint may name)
 CLIP_MODEL = "clip-model"  # the scene model takes whole clips; the store's `inflation` names it
+INFLATIONS = ("frame-average", CLIP_MODEL)  # what a toolkit scene-model checkpoint may name
+VIDEO_ARCH = "video-vit"  # the toolkit's video scene model (a VideoSceneTeacher), `scenes train --video`
 
 
 def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -157,6 +161,7 @@ class SceneModel:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     inflation: str = "frame-average"  # or "clip-model": `module` takes clips (B, C, T, H, W)
+    frames: int | None = None  # a clip model's training clip length, when the file records it
     checkpoint: str = ""  # file name it was loaded from
     sha256: str = ""  # of that file
     source_format: str = FORMAT
@@ -198,6 +203,15 @@ def build_image_model(arch: str, num_classes: int, input_size: int, **kwargs: An
     return module, model_kwargs
 
 
+def build_scene_module(arch: str, num_classes: int, input_size: int, model_kwargs: Mapping) -> nn.Module:
+    """The module of a toolkit scene-model file: a timm classifier, or (arch "video-vit") a video ViT with a cls
+    token and a head (`VideoSceneTeacher`)."""
+    kwargs = {k: v for k, v in model_kwargs.items() if k != "img_size"}
+    if arch == VIDEO_ARCH:
+        return VideoSceneTeacher(num_classes, img_size=input_size, **kwargs)
+    return build_image_model(arch, num_classes, input_size, **kwargs)[0]
+
+
 def default_normalisation(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The mean/std timm's default config gives `arch` (ImageNet's for most models)."""
     import timm
@@ -216,6 +230,8 @@ def save_checkpoint(
     """Write the toolkit's self-describing checkpoint atomically (a reader never sees half a file)."""
     if inflation not in INFLATIONS:
         raise ValueError(f"unknown inflation {inflation!r}; known: {', '.join(INFLATIONS)}")
+    if (inflation == CLIP_MODEL) != (arch == VIDEO_ARCH):
+        raise ValueError(f"inflation {inflation!r} does not fit arch {arch!r} (only {VIDEO_ARCH} is a clip model)")
     payload = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
         "arch": arch, "model_kwargs": dict(model_kwargs), "num_classes": len(class_names),
@@ -287,8 +303,14 @@ def _build_toolkit(obj: dict, path: Path, options: LoadOptions) -> SceneModel:
                           "does not apply")
     if options.classes is not None and list(options.classes) != list(obj["class_names"]):
         raise DeviasError(f"{options.classes_from}: not the class names {path.name} was trained with")
-    module, _ = build_image_model(obj["arch"], len(obj["class_names"]), obj["input_size"],
-                                  **{k: v for k, v in obj.get("model_kwargs", {}).items() if k != "img_size"})
+    inflation = obj.get("inflation", "frame-average")
+    if inflation not in INFLATIONS or (inflation == CLIP_MODEL) != (obj["arch"] == VIDEO_ARCH):
+        raise DeviasError(f"{path}: inflation {inflation!r} does not fit arch {obj['arch']!r}")
+    try:
+        module = build_scene_module(obj["arch"], len(obj["class_names"]), obj["input_size"],
+                                    obj.get("model_kwargs", {}))
+    except (TypeError, ValueError) as exc:
+        raise DeviasError(f"{path}: cannot build {obj['arch']} from its model_kwargs ({exc})") from None
     try:
         module.load_state_dict(obj["state_dict"], strict=True)
     except RuntimeError as exc:
@@ -296,7 +318,8 @@ def _build_toolkit(obj: dict, path: Path, options: LoadOptions) -> SceneModel:
     return SceneModel(
         module=module.eval(), arch=obj["arch"], class_names=list(obj["class_names"]),
         input_size=int(obj["input_size"]), resize_size=int(obj["resize_size"]),
-        mean=tuple(obj["mean"]), std=tuple(obj["std"]), inflation=obj.get("inflation", "frame-average"),
+        mean=tuple(obj["mean"]), std=tuple(obj["std"]), inflation=inflation,
+        frames=obj.get("model_kwargs", {}).get("frames") if inflation == CLIP_MODEL else None,
         source_format=FORMAT, metrics=dict(obj.get("metrics", {})),
         report=LoadReport(str(path), FORMAT, "state_dict", loaded=sorted(obj["state_dict"])),
     )

@@ -131,3 +131,24 @@ class ImageDataset(Dataset):
         else:
             view = eval_view(image[None], self.input_size, self.resize_size)[0]
         return torch.from_numpy(view), entry.label
+
+
+class KeyedImages(Dataset):
+    """Training items keyed by (epoch, index[, salt]) from `EpochSampler` (devias_tk.train.data): {"image": uint8
+    (S, S, 3), "label", "index"}. The crop, flip and jitter are drawn from (seed, epoch, index, salt) alone, so a
+    resumed run sees the very same images; an unreadable file raises (the guarded loader replaces the sample)."""
+
+    def __init__(self, root: str | os.PathLike, entries: Sequence[ImageEntry], input_size: int, augment: Augment,
+                 seed: int = 0) -> None:
+        self.root, self.entries, self.input_size, self.augment, self.seed = Path(root), list(entries), input_size, \
+            augment, seed
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, key: int | tuple[int, ...]) -> dict:
+        epoch, index, *salt = key if isinstance(key, tuple) else (0, key)
+        entry = self.entries[index]
+        rng = np.random.default_rng([self.seed, epoch, index, *salt])
+        view = augment_image(load_image(image_file(self.root, entry)), self.input_size, self.augment, rng)
+        return {"image": torch.from_numpy(view), "label": entry.label, "index": index}

@@ -9,7 +9,8 @@ inflated model to each window's clip (`clip_probs`), up to float rounding, at a 
 
 Patch-kernel inflation (`inflate_patch_kernel`) is the other classic route for a ViT: a 2D patch
 kernel tiled over a tubelet of T frames and divided by T, so a static clip embeds exactly as the
-image does. Only the weight transform exists here.
+image does. `scenes train --video` starts a video scene model from an image ViT with it
+(`devias_tk.models.teacher.map_image_vit`).
 
 A clip model (the DEVIAS video scene teacher, `devias_tk.models.teacher`) needs no inflation: it takes
 each window's T frames as one clip (``"clip-model"``, `clip_model_probs`). Overlapping windows then
@@ -34,6 +35,7 @@ from devias_tk.models.scene_model import (  # noqa: F401  (re-exported)
     image_probs,
     normalise,
 )
+from devias_tk.models.teacher import inflate_patch_kernel  # noqa: F401  (re-exported)
 
 
 def clip_probs(module: nn.Module, clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -62,16 +64,3 @@ def topk_padded(probs: np.ndarray, k: int = 5) -> np.ndarray:
         pad = np.full((*order.shape[:-1], missing), -1, np.int16)
         order = np.concatenate([order, pad], axis=-1)
     return order
-
-
-def inflate_patch_kernel(weight: torch.Tensor, frames: int) -> torch.Tensor:
-    """A 2D patch-embedding kernel (D, C, p, p) tiled over `frames` and divided by it: (D, C, frames, p, p).
-
-    A Conv3d with this kernel (and the 2D bias) maps a clip of identical frames to the same
-    embedding as the Conv2d maps one of them.
-    """
-    if weight.ndim != 4:
-        raise ValueError(f"expected a (D, C, p, p) kernel, got shape {tuple(weight.shape)}")
-    if frames < 1:
-        raise ValueError("frames must be >= 1")
-    return weight.unsqueeze(2).repeat(1, 1, frames, 1, 1) / frames

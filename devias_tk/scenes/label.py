@@ -228,6 +228,10 @@ def label(
     if clip_model and grid.window % tubelet:
         raise DeviasError(f"the clip scene model takes clips in tubelets of {tubelet} frames; "
                           f"window {grid.window} does not divide")
+    if clip_model and model.frames is not None and model.frames != grid.window:
+        # the fixed positions of tokens past the trained clip length were never seen in training
+        raise DeviasError(f"{model.checkpoint}: a clip scene model trained on {model.frames}-frame clips; label with "
+                          f"--window {model.frames} (not {grid.window}), or train it with that clip length")
     entries = read_list(list_path)
     attrs = store_attributes(model, grid, Path(list_path), len(entries), crops)
     store, mine, todo = open_for_run(out, attrs, IDENTITY, entries, shard, retry_failed, log, writer="scenes label")

@@ -65,6 +65,11 @@ def _param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def static_clips(images: torch.Tensor, frames: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, frames, H, W): each image repeated along time (a view, no copy)."""
+    return images.unsqueeze(2).expand(-1, -1, frames, -1, -1)
+
+
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
     """Linear warm-up over `warmup` steps, then cosine decay to 0 at `total`."""
     if step < warmup:
@@ -74,12 +79,19 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
 
 
 @torch.inference_mode()
-def evaluate_images(module: nn.Module, loader: DataLoader, mean, std, device: torch.device) -> tuple[float, float]:
-    """Top-1 and top-5 accuracy (percent) of `module` over a loader of (uint8 images, labels)."""
+def evaluate_images(module: nn.Module, loader: DataLoader, mean, std, device: torch.device,
+                    frames: int | None = None, autocast: bool = False) -> tuple[float, float]:
+    """Top-1 and top-5 accuracy (percent) of `module` over a loader of (uint8 images, labels).
+
+    `frames`: `module` is a clip model, given each image as a static clip of that many frames."""
     module.eval()
     top1 = top5 = seen = 0
     for images, labels in loader:
-        logits = module(normalise(images.to(device), mean, std))
+        x = normalise(images.to(device), mean, std)
+        if frames is not None:
+            x = static_clips(x, frames)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            logits = module(x).float()
         labels = labels.to(device)
         ranked = logits.topk(min(5, logits.shape[1]), dim=1).indices
         top1 += (ranked[:, 0] == labels).sum().item()

@@ -52,6 +52,12 @@ class DataSection:
     # MiB per loader worker of decoded videos (all their windows) and store rows kept for later epochs; 0: off.
     # For datasets that fit (the embedded benchmark: about 1 GiB): the decode is paid once per video, not per step
     cache_mb: float = 0
+    # Augmented clips cut from each decoded window (VideoMAE's num_sample, repeated augmentation): a batch holds
+    # optim.batch_size videos = batch_size x repeats clips, an epoch still passes each video once. 1: the paper's
+    repeats: int = 1
+    # Workers send each window's uint8 frames and the crop; the step crops, flips and normalises on its device
+    # (equal to the host path; no colour jitter). For GPU training, where the host's cores are the bottleneck
+    device_transforms: bool = False
     max_skipped: float = 0.01  # share of listed videos left out (no store entry, or failing mid-run) before stopping
     decode_timeout: float = 120.0  # seconds a loader worker may spend on one item before it is killed (workers > 0)
 
@@ -253,6 +259,11 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
     if not 0 <= cfg.data.val_fraction < 1 or cfg.data.val_max < 0:
         raise DeviasError("data.val_fraction must be in [0, 1) and data.val_max at least 0")
     check_fault_limits(cfg.data.max_skipped, cfg.data.decode_timeout)
+    if cfg.data.repeats < 1:
+        raise DeviasError(f"data.repeats is clips per decoded window, 1 or more (got {cfg.data.repeats})")
+    if cfg.data.device_transforms and cfg.data.color_jitter > 0:
+        raise DeviasError("data.device_transforms crops on the device and has no colour jitter; set data.color_jitter "
+                          "to 0 or data.device_transforms to false")
     if cfg.data.cache_mb < 0:
         raise DeviasError(f"data.cache_mb is MiB per loader worker, 0 (off) or more (got {cfg.data.cache_mb})")
     if not 0 < cfg.aug.beta <= 1:

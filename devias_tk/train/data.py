@@ -12,6 +12,11 @@ the sampler hands each worker (epoch, index) pairs, so workers can persist acros
 With `cache_mb` (data.cache_mb) each process keeps every video it has read (all windows' frames, decoded
 once, and its store rows) up to that budget, so a small dataset is decoded once per worker for the whole
 run; items are identical with and without it.
+With `repeats` R > 1 (data.repeats) an item cuts R clips from its one decoded window, each with its own crop,
+flip and augmentation (copy 0 is the single-clip item); `collate_train` flattens them into the batch. With
+`device_transforms` an item carries the uint8 window and each clip's crop and flip instead of float clips, and
+the step cuts the clips on its device (devias_tk.train.device_clips). The store rows of a window are read once
+per item (devias_tk.cache.rows). Where the time goes per clip: docs/loader.md.
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, get_worker_info
+from torch.utils.data.dataloader import default_collate
 
+from devias_tk.cache.rows import read_rows
 from devias_tk.cache.store import VideoStore
 from devias_tk.data import randaugment, transforms
 from devias_tk.data.crop_grid import NormBox, best_crop, normalised_box
@@ -32,6 +40,7 @@ from devias_tk.data.memo import ByteLRU
 from devias_tk.data.video import Video
 from devias_tk.data.windows import ClipGrid, window_indices, window_starts
 from devias_tk.errors import DeviasError
+from devias_tk.utils.laps import Laps
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,18 @@ class TrainDataSpec:
     scene_source: str = "list"  # "list" | "store" | "online" (the step computes it; items carry the list's)
     num_scenes: int = 0
     rand_augment: str | None = None  # timm RandAugment string (e.g. "rand-m7-n4-mstd0.5-inc1"); None: off
+    repeats: int = 1  # augmented clips cut from each decoded window (VideoMAE's num_sample); 1: the paper's
+    device_transforms: bool = False  # items carry the uint8 window and the crop; the step crops and normalises
+
+
+@dataclass
+class Window:
+    """What an item reads once, however many clips it cuts: the window's frames and its store rows."""
+
+    frames: np.ndarray  # (T, H, W, 3) uint8
+    soft: np.ndarray | None = None
+    tubelet: np.ndarray | None = None
+    probs: np.ndarray | None = None  # (crops, classes)
 
 
 def _scaled_box(box: transforms.Box, sy: float, sx: float) -> transforms.Box:
@@ -73,6 +94,12 @@ class TrainClips(Dataset):
         self._crop_grid: np.ndarray | None = None
         self.cache_bytes = int(cache_mb * 2**20)
         self._memo: tuple[int, ByteLRU] | None = None
+        self.laps: Laps | None = None  # set (in-process) by `bench train --with-loader` to time each phase
+        if spec.repeats < 1:
+            raise DeviasError(f"data.repeats is clips per decoded window, 1 or more (got {spec.repeats})")
+        if spec.device_transforms and spec.color_jitter > 0:
+            raise DeviasError("data.device_transforms crops on the device and has no colour jitter; set "
+                              "data.color_jitter to 0 or data.device_transforms to false")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -82,6 +109,8 @@ class TrainClips(Dataset):
 
     def _open_stores(self) -> tuple[VideoStore | None, VideoStore | None]:
         if self._stores is None or self._stores[0] != os.getpid():
+            if get_worker_info() is not None:  # the loader already runs one worker per core
+                cv2.setNumThreads(1)
             masks = VideoStore(self.mask_path) if self.mask_path else None
             scenes = VideoStore(self.scene_path) if self.scene_path else None
             self._stores = (os.getpid(), masks, scenes)
@@ -101,31 +130,80 @@ class TrainClips(Dataset):
         # a kept video is not even opened again (opening costs about as much as decoding these small clips)
         return _LoadedVideo(self._memo[1].get(entry.path, lambda: reads().load_all()))
 
+    def _lap(self, name: str) -> None:
+        if self.laps is not None:
+            self.laps.lap(name)
+
     def __getitem__(self, key: int | tuple[int, ...]) -> dict:
         # (epoch, index), or (epoch, index, salt) for a sample standing in for a failed one (devias_tk.data.guarded)
         epoch, index, *salt = key if isinstance(key, tuple) else (self.epoch, key)
         spec = self.spec
         entry = self.entries[index]
+        if self.laps is not None:
+            self.laps.start()
         rng = np.random.default_rng([self.seed, epoch, index, *salt])
         source = self._source(entry)
+        self._lap("open")
         k = int(rng.integers(len(source.starts)))
-        frames = source.frames(k)
+        window = Window(source.frames(k))
+        self._lap("decode")
+        if source.has_masks:
+            window.soft, window.tubelet = source.masks(k)
+        self._lap("mask read")
+        if spec.scene_source == "store":
+            if not source.has_scenes:
+                raise DeviasError("scene_source is 'store' but no scene store was given")
+            window.probs = source.window_probs(k)
+        self._lap("scene read")
+        # Copy 0 draws exactly what a single-clip item draws; later copies continue the same stream.
+        clips = None  # the copies' float clips, written in place (no stacking copy)
+        if spec.repeats > 1 and not spec.device_transforms:
+            clips = torch.empty((spec.repeats, 3, spec.grid.window, spec.size, spec.size))
+        copies = [self._cut(window, rng, None if clips is None else clips[r]) for r in range(spec.repeats)]
+        scene = {} if spec.scene_source == "store" else {"scene": entry.scene}
+        if spec.repeats == 1:
+            return {**copies[0], **scene, "action": entry.action, "index": index, "window": k}
+        item = {name: torch.stack([c[name] for c in copies]) for name in copies[0] if name not in ("frames", "clip")}
+        if clips is not None:
+            item["clip"] = clips
+        if "frames" in copies[0]:  # one decoded window for all copies, unless RandAugment changed each
+            item["frames"] = copies[0]["frames"] if self.augment is None else \
+                torch.cat([c["frames"] for c in copies])
+        per_copy = {name: torch.full((spec.repeats,), value) for name, value in
+                    {**scene, "action": entry.action, "index": index, "window": k}.items()}
+        self._lap("stack")
+        return {**item, **per_copy}
+
+    def _cut(self, window: Window, rng: np.random.Generator, clip_out: torch.Tensor | None = None) -> dict:
+        """One augmented clip of a decoded window: RandAugment, random-resized crop, flip, jitter; the same crop
+        and flip on the window's masks; the scene distribution of the grid crop that best covers the crop. The
+        normalised clip goes into `clip_out` when given."""
+        spec = self.spec
+        frames = window.frames
         height, width = frames.shape[1:3]
         # A child generator: the crop and flip below draw the same with RandAugment on or off.
         ops = randaugment.draw(self.augment, rng.spawn(1)[0]) if self.augment is not None else ()
         frames = randaugment.apply_to_frames(frames, ops)
+        self._lap("augment")
         box = transforms.random_resized_box(height, width, rng, scale=spec.scale)
         flip = spec.flip and bool(rng.random() < 0.5)
-        clip = transforms.color_jitter(transforms.crop_resize(frames, box, spec.size), spec.color_jitter, rng)
-        if flip:
-            clip = transforms.hflip(clip)
         crop_box = normalised_box(box, height, width)
-        item = {"clip": torch.from_numpy(transforms.to_normalized_tensor_layout(clip)), "action": entry.action,
-                "index": index, "window": k, "crop_box": torch.tensor(crop_box, dtype=torch.float32)}
-        if source.has_masks:
-            soft, tubelet = source.masks(k)
-            soft = randaugment.warp_masks(soft, ops, (height, width))
-            tubelet = randaugment.warp_masks(tubelet, ops, (height, width))
+        item = {"crop_box": torch.tensor(crop_box, dtype=torch.float32)}
+        if spec.device_transforms:  # the step crops, flips and normalises (devias_tk.train.device_clips)
+            item["frames"] = torch.from_numpy(np.ascontiguousarray(frames[None]))
+            item["crop_px"] = torch.tensor([box.y, box.x, box.h, box.w], dtype=torch.float32)
+            item["flip"] = torch.tensor(flip)
+        else:
+            clip = transforms.color_jitter(transforms.crop_resize(frames, box, spec.size), spec.color_jitter, rng)
+            if flip:
+                clip = transforms.hflip(clip)
+            self._lap("crop")
+            out = None if clip_out is None else clip_out.numpy()
+            item["clip"] = torch.from_numpy(transforms.to_normalized_tensor_layout(clip, out=out))
+            self._lap("normalise")
+        if window.soft is not None:
+            soft = randaugment.warp_masks(window.soft, ops, (height, width))
+            tubelet = randaugment.warp_masks(window.tubelet, ops, (height, width))
             soft = transforms.crop_resize(soft[None], _scaled_box(box, soft.shape[0] / height, soft.shape[1] / width),
                                           spec.size)[0]
             tub_box = _scaled_box(box, tubelet.shape[1] / height, tubelet.shape[2] / width)
@@ -134,12 +212,9 @@ class TrainClips(Dataset):
                 soft, tubelet = soft[:, ::-1], tubelet[:, :, ::-1]
             item["soft_mask"] = torch.from_numpy(np.ascontiguousarray(soft))
             item["tubelet_mask"] = torch.from_numpy(np.ascontiguousarray(tubelet))
-        if spec.scene_source == "store":
-            if not source.has_scenes:
-                raise DeviasError("scene_source is 'store' but no scene store was given")
-            item["scene"] = torch.from_numpy(source.crop_probs(k, self._best_crop(crop_box)).astype(np.float32))
-        else:
-            item["scene"] = entry.scene
+            self._lap("mask crop")
+        if window.probs is not None:
+            item["scene"] = torch.from_numpy(window.probs[self._best_crop(crop_box)].astype(np.float32))
         return item
 
     def _best_crop(self, crop_box: NormBox) -> int:
@@ -175,11 +250,12 @@ class _WindowReads:
         return self.video.frames(window_indices(len(self.video), [self.starts[k]], self.grid)[0])
 
     def masks(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        group = self.masks_store.group(self.key)
-        return group["soft"][k], group["tubelet"][k]
+        soft, tubelet = read_rows(self.masks_store, self.key, ("soft", "tubelet"), k)
+        return soft, tubelet
 
-    def crop_probs(self, k: int, crop: int) -> np.ndarray:
-        return self.scenes_store.group(self.key)["crop_probs"][k, crop]
+    def window_probs(self, k: int) -> np.ndarray:
+        """Window k's distribution on every crop of the store's grid, (crops, classes)."""
+        return read_rows(self.scenes_store, self.key, ("crop_probs",), k)[0]
 
     def load_all(self) -> dict[str, np.ndarray]:
         """Every window's frames (each distinct frame decoded once) and store rows, for the memo."""
@@ -209,8 +285,25 @@ class _LoadedVideo:
     def masks(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.arrays["soft"][k], self.arrays["tubelet"][k]
 
-    def crop_probs(self, k: int, crop: int) -> np.ndarray:
-        return self.arrays["crop_probs"][k, crop]
+    def window_probs(self, k: int) -> np.ndarray:
+        return self.arrays["crop_probs"][k]
+
+
+def collate_train(items: list[dict]) -> dict:
+    """Training items into a batch: default collation, then with data.repeats > 1 each video's copies flattened
+    into the batch (clip r of video b at b * repeats + r), and with data.device_transforms the uint8 windows
+    (one per video, or per clip under RandAugment) padded to the batch's largest frame and flattened too."""
+    if "frames" in items[0]:
+        height = max(it["frames"].shape[2] for it in items)
+        width = max(it["frames"].shape[3] for it in items)
+        # Never sampled: the step's crop positions stay inside each clip's own crop.
+        items = [{**it, "frames": torch.nn.functional.pad(it["frames"], (0, 0, 0, width - it["frames"].shape[3],
+                                                                        0, height - it["frames"].shape[2]))}
+                 for it in items]
+    batch = default_collate(items)
+    flatten = [name for name, value in batch.items() if torch.is_tensor(value) and value.dim() >= 2
+               and (name == "frames" or ("crop_box" in items[0] and items[0]["crop_box"].dim() == 2))]
+    return {**batch, **{name: batch[name].flatten(0, 1) for name in flatten}}
 
 
 class EpochSampler(Sampler[tuple[int, int]]):

@@ -41,7 +41,7 @@ from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, load_scene_mode
 from devias_tk.train import distributed as dist_utils
 from devias_tk.train.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
 from devias_tk.train.config import TrainConfig, build_config
-from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
+from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec, collate_train
 from devias_tk.train.faults import SampleFaults, leave_out, read_skipped, write_skipped
 from devias_tk.train.finetune import with_source
 from devias_tk.train.optim import build_optimizer, lr_at, param_groups, schedule, set_lr
@@ -227,10 +227,13 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
         scene_source=cfg.data.scene_source if scenes_used else "list",  # a scene-free method reads no scene store
         num_scenes=len(scenes),
         rand_augment=cfg.data.rand_augment,
+        repeats=cfg.data.repeats,
+        device_transforms=cfg.data.device_transforms,
     )
     step_spec = StepSpec(
         method=method, num_actions=len(actions), mix=cfg.aug.mix, beta=cfg.aug.beta, p_aug=cfg.aug.p_aug,
         be_max_lambda=cfg.aug.be_max_lambda, patch_size=patch, guide_pool=GUIDE_PIXELS_PER_PATCH, loss=cfg.loss,
+        clip_size=cfg.data.size,
     )
     listed = len(entries)
     if left_out is not None:  # a resumed run: the videos it started without, and no other
@@ -394,7 +397,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     last: dict[str, float] = {}
     last_good = last_path if last_path.is_file() else None
     net.train()
-    loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device)
+    loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device, collate_train)
     try:
         with progress:
             task = progress.add_task("train", total=batches_per_epoch * cfg.optim.epochs,
@@ -415,7 +418,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                         (loss / cfg.optim.accum_steps).backward()
                     step += 1
                     epoch_batch += 1
-                    window_clips += batch["clip"].shape[0] * info.world
+                    window_clips += batch["crop_box"].shape[0] * info.world
                     if step % cfg.optim.accum_steps == 0:
                         if cfg.optim.clip_grad:
                             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)

@@ -178,8 +178,9 @@ def autocast_enabled(amp: str, device: torch.device) -> bool:
 
 
 def make_loader(dataset: GuardedItems, batch_size: int, sampler: Any, workers: int,
-                device: torch.device) -> GuardedLoader:
+                device: torch.device, collate_fn: Callable | None = None) -> GuardedLoader:
     """The training loader: bad videos replaced, hung or crashing decoders bounded (devias_tk.data.guarded).
     Persistent spawned workers (no thread state of this process is forked): the sampler, in this process,
     carries the epoch to them."""
-    return GuardedLoader(dataset, batch_size, sampler, workers, pin_memory=device.type == "cuda")
+    return GuardedLoader(dataset, batch_size, sampler, workers, pin_memory=device.type == "cuda",
+                         collate_fn=collate_fn)

@@ -14,6 +14,7 @@ from torch import nn
 from devias_tk.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from devias_tk.models.scene_model import SceneModel
 from devias_tk.train import augment
+from devias_tk.train.device_clips import clips_from_frames
 from devias_tk.train.losses import LossConfig, baseline_loss, devias_loss
 
 
@@ -28,6 +29,7 @@ class StepSpec:
     patch_size: int
     guide_pool: int  # pixels of the resized per-tubelet masks per patch (side)
     loss: LossConfig
+    clip_size: int = 0  # crop size the step cuts uint8 windows to (batches with "frames": data.device_transforms)
 
     @property
     def needs_masks(self) -> bool:
@@ -47,6 +49,10 @@ def compute_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], spec: Step
     `scene_model` (data.scene_source=online, on the same device, frozen): the scene target is its softmax
     on the clips as the model sees them, after the scene mix, instead of the batch's cached one.
     """
+    if "frames" in batch:  # data.device_transforms: crop, flip and normalise here
+        if spec.clip_size <= 0:
+            raise ValueError("a batch of uint8 windows needs StepSpec.clip_size")
+        batch = {**batch, "clip": clips_from_frames(batch["frames"], batch["crop_px"], batch["flip"], spec.clip_size)}
     clips, action, scene = batch["clip"], batch["action"], batch["scene"]
     targets: dict[str, torch.Tensor] = {"action": action}
     hard, mixed = None, None

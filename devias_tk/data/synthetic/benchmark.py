@@ -100,6 +100,10 @@ PRESETS: dict[str, SynthConfig] = {
     "default": SynthConfig(),
     "ucf-like": SynthConfig(width=320, height=240, num_frames=175, train_per_action=16, test_per_action=4,
                             unseen_per_class=3, scene_images_train=30, scene_images_val=10),
+    # Kinetics-400's usual frame size after its customary short-side-256 resize, and its 10 s clips: for loader
+    # throughput (`bench train --with-loader`), where frame size and length set the decode cost per clip.
+    "k400-like": SynthConfig(width=340, height=256, num_frames=250, train_per_action=8, test_per_action=2,
+                             unseen_per_class=1, scene_images_train=10, scene_images_val=4),
 }
 
 
