@@ -54,16 +54,15 @@ from devias_tk.train import distributed as dist_utils
 from devias_tk.train.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
 from devias_tk.train.data import EpochSampler
 from devias_tk.train.faults import SampleFaults, leave_out, write_skipped
-from devias_tk.train.loop import LoopSpec, Position, Schedule, fit
+from devias_tk.train.loop import LoopSpec, Position, fit, restore, scaled_schedule
 from devias_tk.train.optim import build_optimizer, param_groups
 from devias_tk.train.runtime import (
     MetricsLog,
     RunResult,
     autocast_enabled,
     check_same_config,
-    locked_run,
     make_loader,
-    start_process,
+    run_locked,
     wrap_model,
     write_run_files,
 )
@@ -199,12 +198,9 @@ def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: str = "auto", con
     """Pre-train `cfg` into `run_dir`. resume: "auto" (continue RUN/checkpoints/last.pt if present),
     "never" (refuse a run directory that has checkpoints), or a checkpoint path."""
     console = console or Console(stderr=True)
-    started = time.perf_counter()
-    device, info = start_process(cfg.run.device, cfg.run.threads)
-    torch.manual_seed(cfg.run.seed)  # the model is initialised while preparing
-    prep = prepare(cfg)
-    with locked_run(Path(run_dir), info):
-        return _pretrain(prep, Path(run_dir), resume, console, command, device, info, started)
+    return run_locked(run_dir, cfg.run.device, cfg.run.threads, cfg.run.seed, lambda: prepare(cfg),
+                      lambda prep, run, device, info, started: _pretrain(prep, run, resume, console, command, device,
+                                                                         info, started))
 
 
 def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, command: str, device: torch.device,
@@ -215,9 +211,6 @@ def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, comm
                                       info.is_main)
     if resume_from is not None:
         check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
-    pos = Position()
-    if state is not None:
-        pos = Position(state["epoch"], state["epoch_batch"], state["step"])
 
     if info.is_main:
         entries, failed = _readable(prep, run_dir, console)
@@ -233,17 +226,13 @@ def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, comm
         report = load_init(model, cfg.run.init, cfg.run.init_strict)
         if info.is_main:
             console.print(f"init from {report.summary()}", markup=False, highlight=False, soft_wrap=True)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if info.is_main:
-            console.print(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
-    scale = cfg.optim.batch_size * cfg.optim.accum_steps * info.world / 256
+    pos = restore(model, optimizer, state)
+    if state is not None and info.is_main:
+        console.print(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
     dataset = GuardedItems(PretrainClips(prep.root, entries, prep.data_spec, cfg.run.seed), [e.path for e in entries],
                            "replace", cfg.run.seed, timeout=cfg.data.decode_timeout)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
-    schedule = Schedule(cfg.optim.epochs, sampler.batches_per_epoch, cfg.optim.accum_steps, cfg.optim.lr * scale,
-                        cfg.optim.min_lr * scale, cfg.optim.warmup_epochs, cfg.optim.clip_grad)
+    schedule = scaled_schedule(cfg.optim, sampler.batches_per_epoch, info.world)
 
     if info.is_main:
         write_run_files(run_dir, cfg.to_dict(), info, device, command, method=METHOD, videos=len(entries),

@@ -66,16 +66,15 @@ from devias_tk.train.checkpoint import LAST, init_file, load_checkpoint, resume_
 from devias_tk.train.checkpoint import save_checkpoint as save_state
 from devias_tk.train.data import EpochSampler
 from devias_tk.train.faults import SampleFaults
-from devias_tk.train.loop import LoopSpec, Position, Schedule, fit
+from devias_tk.train.loop import LoopSpec, Position, fit, restore, scaled_schedule
 from devias_tk.train.optim import build_optimizer, param_groups
 from devias_tk.train.runtime import (
     MetricsLog,
     RunResult,
     autocast_enabled,
     check_same_config,
-    locked_run,
     make_loader,
-    start_process,
+    run_locked,
     wrap_model,
     write_run_files,
 )
@@ -196,12 +195,9 @@ def train_video(cfg: VideoSceneConfig, run_dir: str | Path, resume: str = "auto"
     """Train `cfg` into `run_dir`. resume: "auto" (continue RUN/checkpoints/last.pt if present), "never", or a
     checkpoint path. The finished model is RUN/scene_model.pt."""
     console = console or Console(stderr=True)
-    started = time.perf_counter()
-    device, info = start_process(cfg.run.device, cfg.run.threads)
-    torch.manual_seed(cfg.run.seed)  # the model is initialised while preparing
-    prep = prepare(cfg)
-    with locked_run(Path(run_dir), info):
-        return _train(prep, Path(run_dir), resume, console, command, device, info, started)
+    return run_locked(run_dir, cfg.run.device, cfg.run.threads, cfg.run.seed, lambda: prepare(cfg),
+                      lambda prep, run, device, info, started: _train(prep, run, resume, console, command, device,
+                                                                      info, started))
 
 
 def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command: str, device: torch.device,
@@ -214,7 +210,6 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                                       info.is_main)
     if resume_from is not None:
         check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
-    pos = Position() if state is None else Position(state["epoch"], state["epoch_batch"], state["step"])
     history: list[dict] = [] if state is None else list(state.get("val_history", []))
 
     model = prep.model.to(device)
@@ -222,9 +217,8 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                                 cfg.optim.betas)
     if cfg.run.init and state is None:
         say(f"init from {load_init(model, cfg.run.init, cfg.run.init_strict).summary()}")
+    pos = restore(model, optimizer, state)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
         say(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
     d = cfg.data
     augment = Augment(scale=d.scale, flip=d.flip, jitter=d.jitter)
@@ -232,9 +226,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                            [e.path for e in prep.train], "replace", cfg.run.seed,
                            groups=[e.label for e in prep.train], timeout=d.decode_timeout)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
-    scale = cfg.optim.batch_size * cfg.optim.accum_steps * info.world / 256
-    schedule = Schedule(cfg.optim.epochs, sampler.batches_per_epoch, cfg.optim.accum_steps, cfg.optim.lr * scale,
-                        cfg.optim.min_lr * scale, cfg.optim.warmup_epochs, cfg.optim.clip_grad)
+    schedule = scaled_schedule(cfg.optim, sampler.batches_per_epoch, info.world)
     if info.is_main:
         write_run_files(run_dir, cfg.to_dict(), info, device, command, method=METHOD, images=len(prep.train),
                         classes=len(prep.class_names), parameters=sum(p.numel() for p in model.parameters()))

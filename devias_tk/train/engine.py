@@ -50,9 +50,8 @@ from devias_tk.train.runtime import (
     RunResult,
     autocast_enabled,
     check_same_config,
-    locked_run,
     make_loader,
-    start_process,
+    run_locked,
     wrap_model,
     write_run_files,
 )
@@ -284,12 +283,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
     last.pt is damaged), "never" (refuse a run directory that has checkpoints), or a checkpoint path.
     The run directory is locked while training (a second `train` into it stops, naming this process)."""
     console = console or Console(stderr=True)
-    started = time.perf_counter()
-    device, info = start_process(cfg.run.device, cfg.run.threads)
-    torch.manual_seed(cfg.run.seed)  # the model is initialised while preparing
-    prep = prepare(cfg)
-    with locked_run(Path(run_dir), info):
-        return _train(prep, Path(run_dir), resume, console, command, device, info, started)
+    return run_locked(run_dir, cfg.run.device, cfg.run.threads, cfg.run.seed, lambda: prepare(cfg),
+                      lambda prep, run, device, info, started: _train(prep, run, resume, console, command, device,
+                                                                      info, started))
 
 
 def _say(console: Console, is_main: bool) -> Callable[[str], None]:

@@ -57,6 +57,22 @@ class Schedule:
         return lr_at(step // self.accum_steps, total, warmup, self.base_lr, self.min_lr)
 
 
+def scaled_schedule(optim: Any, batches_per_epoch: int, world: int) -> Schedule:
+    """The recipe's `optim` section as a Schedule, learning rates scaled by the total batch / 256."""
+    scale = optim.batch_size * optim.accum_steps * world / 256
+    return Schedule(optim.epochs, batches_per_epoch, optim.accum_steps, optim.lr * scale, optim.min_lr * scale,
+                    optim.warmup_epochs, optim.clip_grad)
+
+
+def restore(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict | None) -> Position:
+    """Model and optimizer from a resumed checkpoint's state, and where in the run it stopped (None: the start)."""
+    if state is None:
+        return Position()
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return Position(state["epoch"], state["epoch_batch"], state["step"])
+
+
 @dataclass(frozen=True)
 class LoopSpec:
     seed: int

@@ -1,5 +1,6 @@
-"""What every training-like stage (`train`, `pretrain`) shares around its loop: the device and process
-group, the run directory (resume rules, config.yaml, run.json), the metrics log and the data loader."""
+"""What every training-like stage (`train`, `pretrain`, `scenes train --video`) shares around its loop: the
+device and process group, the run directory (resume rules, config.yaml, run.json), the metrics log and the data
+loader."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +72,19 @@ def start_process(wanted: str, threads: int) -> tuple[torch.device, dist_utils.D
 
 
 RESUME_FREE = (("data", "max_skipped"), ("data", "decode_timeout"))  # may change between a stop and its resume
+
+
+def run_locked(run_dir: str | Path, device: str, threads: int, seed: int, prepare: Callable[[], Any],
+               body: Callable[[Any, Path, torch.device, dist_utils.DistInfo, float], RunResult]) -> RunResult:
+    """A training-like stage's start: device and process group, the seed (the model is initialised while
+    preparing), every check of `prepare()`, then `body(prepared, run_dir, device, info, started)` with the run
+    directory locked."""
+    started = time.perf_counter()
+    device_, info = start_process(device, threads)
+    torch.manual_seed(seed)
+    prepared = prepare()
+    with locked_run(Path(run_dir), info):
+        return body(prepared, Path(run_dir), device_, info, started)
 
 
 @contextlib.contextmanager
