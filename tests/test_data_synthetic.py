@@ -116,6 +116,36 @@ def test_prop_shapes_are_drawn_at_their_size():
         render.prop_polygons("anvil", np.zeros(2), 10.0, 1)
 
 
+def test_actor_band_keeps_the_root_in_the_centre_of_the_frame():
+    style = render.sample_actor_style(np.random.default_rng(3), 96, (0.8, 0.8), (0.15, 0.15), props=True)
+    w, h, margin = 128, 96, 3
+    room_low, room_high = margin + 0.3 * style.height, margin + w - 0.3 * style.height
+    centre = (room_low + room_high) / 2
+    for action in ("Walk", "Run", "Wave"):
+        _, root, _ = render.actor_joints(action, dataclasses.replace(style, band=0.0), 64, 25.0, w, h, margin)
+        np.testing.assert_allclose(root[:, 0], centre, atol=1e-3)  # band 0: pinned to the centre
+        _, root, _ = render.actor_joints(action, dataclasses.replace(style, band=0.2), 64, 25.0, w, h, margin)
+        half = 0.1 * (room_high - room_low)
+        assert np.all(np.abs(root[:, 0] - centre) <= half + 1e-6), action
+    # band 1 (generator version 3): a travelling actor uses the whole room
+    _, root, _ = render.actor_joints("Run", dataclasses.replace(style, band=1.0), 64, 25.0, w, h, margin)
+    assert root[:, 0].max() - root[:, 0].min() > 0.5 * (room_high - room_low)
+
+
+def test_pasted_actor_region_hides_most_of_the_other_clips_actor():
+    # eq. 8 pastes clip i's actor region over clip j; with actors anywhere in the frame, j's actor stays in view
+    # and the mixed clip shows two actors under one label. Version 4 frames the actor near the centre.
+    cfg = benchmark.PRESETS["default"]
+    jobs = [j for j in benchmark.plan(cfg, 0).videos if j.split == "train"][::20][:20]
+
+    def visible_share(c: benchmark.SynthConfig) -> float:
+        masks = [benchmark.render_job(j, c)[1][::16] for j in jobs]
+        return float(np.mean([(masks[k + 1] & ~masks[k]).sum() / masks[k + 1].sum() for k in range(0, 20, 2)]))
+
+    framed, anywhere = visible_share(cfg), visible_share(dataclasses.replace(cfg, actor_band=1.0))
+    assert framed < 0.65 < 0.75 < anywhere, (framed, anywhere)
+
+
 def test_written_layout_is_consistent(tiny_benchmark):
     root = tiny_benchmark
     meta = json.loads((root / "meta.json").read_text())

@@ -167,6 +167,9 @@ def test_devias_loss_total_uses_the_matched_slots_only():
     weighted = LossConfig(lambda_mask=2.0, lambda_guide=0.5, lambda_cos=0.0)
     total, terms = devias_loss(out, targets, 2, weighted)
     assert total.item() == pytest.approx(2 * -math.log(0.4) + 2 * expected["amd"] + 0.02, rel=1e-5)
+    total, terms = devias_loss(out, targets, 2, LossConfig(lambda_scene=0.25))
+    assert terms["scene"].item() == pytest.approx(expected["scene"], rel=1e-5)  # the term is reported unweighted
+    assert total.item() == pytest.approx(sum(expected.values()) - 0.75 * expected["scene"], rel=1e-5)
     # hard assignment: slot 0 action (p=.1), slot 1 scene (p=.1)
     _, terms = devias_loss(out, targets, 2, LossConfig(assignment="hard"))
     assert terms["action"].item() == pytest.approx(-math.log(0.1), rel=1e-5)
@@ -196,6 +199,8 @@ def test_baseline_loss_separate_and_unified_heads():
     sep = {"action_logits": LOG(torch.tensor([[0.25, 0.75]])), "scene_logits": LOG(torch.tensor([[0.6, 0.4]]))}
     total, terms = baseline_loss(sep, targets, 2)
     assert total.item() == pytest.approx(-math.log(0.75) - math.log(0.6), rel=1e-5)
+    total, _ = baseline_loss(sep, targets, 2, LossConfig(lambda_scene=0.0))
+    assert total.item() == pytest.approx(-math.log(0.75), rel=1e-5)
     naive = {"action_logits": None, "scene_logits": LOG(torch.tensor([[0.6, 0.4]]))}
     total, terms = baseline_loss(naive, targets, 2)
     assert terms["action"].item() == 0 and total.item() == pytest.approx(-math.log(0.6), rel=1e-5)

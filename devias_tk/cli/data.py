@@ -42,7 +42,7 @@ def synth(
         "--unbiased", help="Shorthand for --rho 1/number-of-scenes: scenes drawn independently of actions.")] = False,
     props: Annotated[bool, typer.Option(
         "--props/--no-props", help="Each action's object in the actor's hand (default); --no-props: actions "
-                                   "told by motion alone (generator version 2's actors).")] = True,
+                                   "told by motion alone (bare figures).")] = True,
 ) -> None:
     """Generate the embedded synthetic action–scene benchmark (videos, lists, masks, scene images).
 

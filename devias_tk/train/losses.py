@@ -45,6 +45,7 @@ class LossConfig:
     scene_loss: str = "ce"  # "ce" | "kl" | "release-kl"
     cosine: str = "signed"  # "signed" (paper, release) | "abs" | "squared" (orthogonality)
     release_kl_weight: float = 4000.0
+    lambda_scene: float = 1.0
     lambda_cos: float = 1.0
     lambda_mask: float = 1.0
     lambda_guide: float = 1.0
@@ -193,7 +194,7 @@ def devias_loss(
     l_guide = zero
     if out.get("attn") is not None and cfg.lambda_guide:
         l_guide = guide_loss(select_slot(out["attn"], action_slot), _need(targets, "guide", "the guidance loss"))
-    total = l_action + l_scene + cfg.lambda_cos * l_cos + cfg.lambda_mask * l_amd + cfg.lambda_guide * l_guide
+    total = l_action + cfg.lambda_scene * l_scene + cfg.lambda_cos * l_cos + cfg.lambda_mask * l_amd + cfg.lambda_guide * l_guide
     terms = {"action": l_action, "scene": l_scene, "cos": l_cos, "amd": l_amd, "guide": l_guide}
     return total, {k: v.detach() for k, v in terms.items()}
 
@@ -223,5 +224,5 @@ def baseline_loss(
                 out["scene_logits"], targets["scene"], mode=cfg.scene_loss,
                 release_kl_weight=cfg.release_kl_weight, label_smoothing=cfg.label_smoothing,
             )
-    total = l_action + l_scene
+    total = l_action + cfg.lambda_scene * l_scene
     return total, {"action": l_action.detach(), "scene": l_scene.detach()}

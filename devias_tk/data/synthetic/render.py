@@ -34,6 +34,7 @@ class ActorStyle:
     ground: float  # feet line, fraction of frame height
     prop_rgb: tuple[int, int, int] = (255, 255, 255)
     prop_scale: float = 0.0  # 0: no prop; else a factor on figure.PROP_SIZE
+    band: float = 1.0  # share of the frame's horizontal room the root may use, centred (1: all of it)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ def _random_rgb(rng: np.random.Generator, s: tuple[float, float], v: tuple[float
 
 
 def sample_actor_style(rng: np.random.Generator, frame_height: int, height_range: tuple[float, float],
-                       thickness_range: tuple[float, float], props: bool = False) -> ActorStyle:
+                       thickness_range: tuple[float, float], props: bool = False,
+                       prop_size: float = 1.0, band: float = 1.0) -> ActorStyle:
     """Appearance of one actor: height as a share of the frame height, limb thickness as a share of that;
     with `props`, the colour and size of the object it holds (its shape comes from the action)."""
     height = rng.uniform(*height_range) * frame_height
@@ -67,11 +69,12 @@ def sample_actor_style(rng: np.random.Generator, frame_height: int, height_range
         phase=float(rng.uniform(0, 2 * np.pi)),
         x_start=float(rng.uniform(0, 1)),
         ground=float(rng.uniform(0.82, 0.95)),
+        band=band,
     )
     if not props:
         return style
     # drawn after the rest, so the other draws match a benchmark made without props
-    return replace(style, prop_rgb=_random_rgb(rng, (0.3, 1.0), (0.35, 1.0)), prop_scale=float(rng.uniform(0.85, 1.15)))
+    return replace(style, prop_rgb=_random_rgb(rng, (0.3, 1.0), (0.35, 1.0)), prop_scale=prop_size * float(rng.uniform(0.85, 1.15)))
 
 
 def sample_shake(
@@ -120,6 +123,9 @@ def actor_joints(action: str, style: ActorStyle, num_frames: int, fps: float, fr
     low, high = margin + 0.3 * h, margin + frame_w - 0.3 * h
     if high < low:
         low = high = margin + frame_w / 2
+    # a band narrower than the frame keeps the actor near the centre, as a camera framing a person would
+    shrink = (high - low) * (1.0 - style.band) / 2
+    low, high = low + shrink, high - shrink
     start = low + style.x_start * (high - low)
     displacement = style.facing * np.cumsum(pose.travel) / fps * h
     root_x, direction = figure.reflect_track(start, displacement, low, high)
