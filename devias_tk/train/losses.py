@@ -194,7 +194,8 @@ def devias_loss(
     l_guide = zero
     if out.get("attn") is not None and cfg.lambda_guide:
         l_guide = guide_loss(select_slot(out["attn"], action_slot), _need(targets, "guide", "the guidance loss"))
-    total = l_action + cfg.lambda_scene * l_scene + cfg.lambda_cos * l_cos + cfg.lambda_mask * l_amd + cfg.lambda_guide * l_guide
+    total = (l_action + cfg.lambda_scene * l_scene + cfg.lambda_cos * l_cos + cfg.lambda_mask * l_amd
+             + cfg.lambda_guide * l_guide)
     terms = {"action": l_action, "scene": l_scene, "cos": l_cos, "amd": l_amd, "guide": l_guide}
     return total, {k: v.detach() for k, v in terms.items()}
 
