@@ -78,7 +78,6 @@ class SynthConfig:
     # Each action's object (figure.PROPS) in the actor's hand. Without it the actions differ by motion alone,
     # which the demo's small from-scratch model learned only slowly (docs/measured.md, "Learnability").
     props: bool = True
-    prop_size: float = 1.0  # the object's size, a factor on figure.PROP_SIZE
     # Share of the frame's width the actor's root may use, centred. A camera frames its person; with actors
     # anywhere (1.0), the region eq. 8 pastes left 84% of the other clip's actor in view (two actors, one label).
     actor_band: float = 0.2
@@ -284,8 +283,7 @@ def render_job(job: VideoJob, cfg: SynthConfig) -> tuple[np.ndarray, np.ndarray]
     style, action = None, None
     if job.action >= 0:
         style = render.sample_actor_style(np.random.default_rng(job.actor_seed), cfg.height, cfg.actor_height,
-                                          cfg.actor_thickness, cfg.props, cfg.prop_size,
-                                          cfg.actor_band)
+                                          cfg.actor_thickness, cfg.props, cfg.actor_band)
         action = ACTION_NAMES[job.action]
     return render.render_video(background, cfg.num_frames, cfg.fps, cfg.margin, action, style, shake, distractors)
 

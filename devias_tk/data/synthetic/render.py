@@ -54,7 +54,7 @@ def _random_rgb(rng: np.random.Generator, s: tuple[float, float], v: tuple[float
 
 def sample_actor_style(rng: np.random.Generator, frame_height: int, height_range: tuple[float, float],
                        thickness_range: tuple[float, float], props: bool = False,
-                       prop_size: float = 1.0, band: float = 1.0) -> ActorStyle:
+                       band: float = 1.0) -> ActorStyle:
     """Appearance of one actor: height as a share of the frame height, limb thickness as a share of that;
     with `props`, the colour and size of the object it holds (its shape comes from the action)."""
     height = rng.uniform(*height_range) * frame_height
@@ -74,7 +74,7 @@ def sample_actor_style(rng: np.random.Generator, frame_height: int, height_range
     if not props:
         return style
     # drawn after the rest, so the other draws match a benchmark made without props
-    return replace(style, prop_rgb=_random_rgb(rng, (0.3, 1.0), (0.35, 1.0)), prop_scale=prop_size * float(rng.uniform(0.85, 1.15)))
+    return replace(style, prop_rgb=_random_rgb(rng, (0.3, 1.0), (0.35, 1.0)), prop_scale=float(rng.uniform(0.85, 1.15)))
 
 
 def sample_shake(
