@@ -149,31 +149,48 @@ def test_shards_fill_one_store(tiny_benchmark, tmp_path):
     assert _store_files(sharded) == _store_files(whole)
 
 
-def test_fame_finds_the_actor_far_better_than_a_random_mask_of_its_area(default_benchmark, tmp_path):
-    """At beta = 0.1 on the synthetic benchmark. A random mask keeping a share beta of the pixels has expected
-    IoU beta*a / (a + beta - beta*a) with an actor of share a. (A centred box is no longer the bar: generator v4
-    frames its actors near the centre, where the box scores higher than FAME; docs/measured.md, mask quality.)"""
-    root = default_benchmark
+def _benchmark_ious(root: Path, tmp_path: Path, params: fame.FameParams, beta: float
+                    ) -> tuple[float, float, float]:
+    """Mean clip IoU of the extracted masks, of the centred box and of a random mask of the same area (expected
+    IoU beta*a / (a + beta - beta*a) with an actor of share a), on a tenth of the train and hat-far lists."""
     entries = read_list(root / "lists/train.txt")[::10] + read_list(root / "lists/hat-far.txt")[::10]
     write_list(tmp_path / "list.txt", entries)
     spec = WindowSpec(window=16, stride=4, hop=4, size=112, tubelet_size=28)
-    out = tmp_path / "m.zarr"
-    ex.extract(root, tmp_path / "list.txt", out, spec, jobs=2, show_progress=False)
+    out = tmp_path / f"m-{params.colour_model}.zarr"
+    ex.extract(root, tmp_path / "list.txt", out, spec, params, jobs=2, show_progress=False)
     store = VideoStore(out)
-    beta = 0.1
-    fame_scores, chance_scores = [], []
+    mask_scores, box_scores, chance_scores = [], [], []
     for e in entries:
         attrs = store.video_attrs(e.path)
         gt = np.load(quality.gt_mask_path(root / "gt_masks", e.path))["mask"]
         soft = store.group(e.path)["soft"][...]
         indices = window_indices(attrs["num_frames"], attrs["starts"], spec)
-        fame, _ = quality.window_ious(soft, gt, indices, beta)
-        fame_scores += fame
+        masks, boxes = quality.window_ious(soft, gt, indices, beta)
+        mask_scores += masks
+        box_scores += boxes
         for idx in indices:
             a = quality.clip_ground_truth(gt, idx, *soft.shape[1:]).mean()
             chance_scores.append(beta * a / (a + beta - beta * a))
-    assert len(fame_scores) == len(entries)
-    assert np.mean(fame_scores) >= np.mean(chance_scores) + 0.1, (np.mean(fame_scores), np.mean(chance_scores))
+    assert len(mask_scores) == len(entries)
+    return float(np.mean(mask_scores)), float(np.mean(box_scores)), float(np.mean(chance_scores))
+
+
+def test_fame_finds_the_actor_far_better_than_a_random_mask_of_its_area(default_benchmark, tmp_path):
+    """At beta = 0.1 on the synthetic benchmark. (A centred box is not the bar for the paper's FAME: generator
+    v4 frames its actors near the centre, where the box scores higher; docs/measured.md, mask quality.)"""
+    ours, _, chance = _benchmark_ious(default_benchmark, tmp_path, fame.FameParams(), 0.1)
+    assert ours >= chance + 0.1, (ours, chance)
+
+
+def test_the_motion_map_alone_beats_fame_and_the_centre_box_on_the_benchmark(default_benchmark, tmp_path):
+    """FAME's colour model seeds the foreground with the top half of the motion, mostly background when the
+    actor covers a fifth of a textured frame; the blurred motion map alone keeps the actor (measured on every
+    split of generator v4: 0.55-0.66 against FAME's 0.30-0.53 and the box's 0.38-0.40 at beta 0.2)."""
+    beta = 0.2
+    motion, box, _ = _benchmark_ious(default_benchmark, tmp_path, fame.FameParams(colour_model=False), beta)
+    full, _, _ = _benchmark_ious(default_benchmark, tmp_path, fame.FameParams(), beta)
+    assert motion >= box + 0.08, (motion, box)
+    assert motion >= full + 0.1, (motion, full)
 
 
 def test_show_and_eval_commands(tiny_benchmark, tmp_path):
@@ -237,6 +254,9 @@ def test_motion_compensation_is_part_of_the_store_identity(tiny_benchmark, tmp_p
     ex.extract(tiny_benchmark, list_path, out, SPEC, jobs=1, show_progress=False)
     with pytest.raises(DeviasError, match="motion_comp"):
         ex.extract(tiny_benchmark, list_path, out, SPEC, fame.FameParams(motion_comp="similarity"), jobs=1,
+                   show_progress=False)
+    with pytest.raises(DeviasError, match="colour_model"):
+        ex.extract(tiny_benchmark, list_path, out, SPEC, fame.FameParams(colour_model=False), jobs=1,
                    show_progress=False)
     result = runner.invoke(app, ["masks", "extract", "--root", str(tiny_benchmark), "--list", str(list_path),
                                  "--out", str(tmp_path / "x.zarr"), "--motion-comp", "optical-flow"])

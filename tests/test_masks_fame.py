@@ -107,3 +107,24 @@ def test_tubelet_masks_use_their_own_pair_and_the_whole_clip_colours():
     # pairs 4-7 see no motion at all: identical motion maps give identical masks, unlike pair 0
     assert all(np.array_equal(tubelets[4], tubelets[j]) for j in (5, 6, 7))
     assert not np.array_equal(tubelets[0], tubelets[4])
+
+
+def test_motion_only_masks_are_the_blurred_motion_maps():
+    clip, truth = _moving_square_clip()
+    params = fame.FameParams(colour_model=False)
+    kernel = fame.blur_kernel_size(64)
+    diffs = fame.pair_differences(clip)
+    np.testing.assert_array_equal(fame.fame_soft_mask(clip, params), fame.motion_map(diffs, kernel))
+    tubelets = fame.fame_tubelet_masks(clip, params)
+    for j in (0, 3):
+        np.testing.assert_array_equal(tubelets[j], fame.motion_map(diffs[2 * j][None], kernel))
+    # the block is still found, and the mask differs from the colour model's
+    hard = fame.top_fraction_mask(fame.fame_soft_mask(clip, params), truth.mean())
+    assert (hard & truth).sum() / (hard | truth).sum() > 0.5
+    assert not np.array_equal(fame.fame_soft_mask(clip, params), fame.fame_soft_mask(clip))
+
+
+def test_the_colour_model_switch_is_recorded_only_when_off():
+    """Stores written before the switch existed record no such key; they must still match the default."""
+    assert "colour_model" not in fame.FameParams().to_dict()
+    assert fame.FameParams(colour_model=False).to_dict()["colour_model"] is False

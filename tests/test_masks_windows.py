@@ -12,13 +12,14 @@ def _windows(video: np.ndarray, spec: WindowSpec, params: fame.FameParams = fame
     return indices, *compute_windows(video[unique], positions.reshape(indices.shape), spec, params)
 
 
-@pytest.mark.parametrize("motion_comp", ["none", "ecc", "similarity"])
-def test_compute_windows_matches_the_per_clip_functions(motion_comp):
+@pytest.mark.parametrize(("motion_comp", "colour_model"),
+                         [("none", True), ("ecc", True), ("similarity", True), ("none", False)])
+def test_compute_windows_matches_the_per_clip_functions(motion_comp, colour_model):
     rng = np.random.default_rng(0)
     video = rng.integers(0, 256, (30, 40, 52, 3), np.uint8)
     # hop 3 = stride: windows overlap by all but one sampled frame, so pair results are shared
     spec = WindowSpec(window=4, stride=3, hop=3, size=20, tubelet_size=10)
-    params = fame.FameParams(motion_comp=motion_comp)
+    params = fame.FameParams(motion_comp=motion_comp, colour_model=colour_model)
     indices, soft, tubelets = _windows(video, spec, params)
     assert len(indices) >= 3
     assert soft.shape == (len(indices), 20, 26) and soft.dtype == np.uint8

@@ -49,6 +49,10 @@ def extract(
         "--motion-comp", help="Camera-motion compensation before FAME's frame differences (not in the paper): "
         "none (the paper's FAME), ecc (Euclidean ECC), similarity or homography (tracked corners + RANSAC). "
         "Recorded in the store; a store is never mixed across settings.")] = "none",
+    colour_model: Annotated[bool, typer.Option(
+        "--colour-model/--motion-only", help="FAME's colour model (the paper), or the blurred motion map alone "
+        "(not in the paper): better when the actor is small against a textured background, where FAME's "
+        "top-50% motion seeds are mostly background (docs/measured.md#mask-quality).")] = True,
     shard: Annotated[str, typer.Option(help="Process shard i of n of the list ('i/n').")] = "0/1",
     max_failures: Annotated[int, typer.Option(help="Exit with status 1 when more videos fail than this.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds one video may take before its worker is killed.")] = 300.0,
@@ -66,7 +70,7 @@ def extract(
     spec = WindowSpec(window=window, stride=stride, hop=hop or stride, size=size,
                       tubelet_size=tubelet_size or max(1, size // 4))
     try:
-        params = FameParams(motion_comp=motion_comp)
+        params = FameParams(motion_comp=motion_comp, colour_model=colour_model)
     except ValueError as exc:
         raise DeviasError(f"--motion-comp: {exc}") from None
     summary = extract_mod.extract(

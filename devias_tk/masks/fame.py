@@ -14,6 +14,12 @@ The hard mask keeps the top beta * H * W pixels. A per-tubelet mask uses D of on
 (2j, 2j+1) and the whole clip's colours, computed at the clip's (working) size; the stage then
 area-pools it to a smaller grid for storage.
 
+Optional, not in the paper: the colour model can be skipped (`FameParams.colour_model=False`), keeping
+step 1's blurred motion map as the soft mask. FAME seeds its foreground colours with the top 50% of
+motion, which suits an actor covering about half the frame; when the actor covers a fifth of it on a
+textured background, most of those seeds are background and step 4 spreads the mask over the scene
+(docs/measured.md#mask-quality).
+
 Optional camera-motion compensation (`FameParams.motion_comp`, not in the paper; see
 devias_tk.masks.motion): frame t+1 is warped onto frame t before differencing, and the pixels the
 warp leaves undefined (the strip the camera uncovered) get difference 0, i.e. no evidence of motion.
@@ -42,12 +48,18 @@ class FameParams:
     bg_fraction: float = 0.1  # bottom share used as background seeds
     blur_fraction: float = 0.1  # Gaussian kernel ~ this fraction of the short side
     motion_comp: str = "none"  # camera-motion compensation before differencing (masks.motion.METHODS)
+    colour_model: bool = True  # steps 2-4; False keeps the blurred motion map as the soft mask
 
     def __post_init__(self) -> None:
         check_method(self.motion_comp)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings a store records; a later-added field at its default is left out, so stores
+        written before it existed still match."""
+        out = asdict(self)
+        if self.colour_model:
+            del out["colour_model"]
+        return out
 
 
 def blur_kernel_size(short_side: int, blur_fraction: float = 0.1) -> int:
@@ -142,6 +154,8 @@ def soft_mask_from_seeds(seeds: tuple[np.ndarray, np.ndarray], bins: np.ndarray,
 
 
 def soft_mask_from(motion: np.ndarray, bins: np.ndarray, kernel: int, params: FameParams) -> np.ndarray:
+    if not params.colour_model:
+        return motion
     return soft_mask_from_seeds(motion_seeds(motion, params), bins, kernel)
 
 

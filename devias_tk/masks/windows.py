@@ -75,12 +75,17 @@ def compute_windows(
             seeds[(a, b)] = fame.motion_seeds(fame.motion_map(diff(a, b)[None], kernel), params)
         return seeds[(a, b)]
 
+    def tubelet_map(a: int, b: int, bins: np.ndarray) -> np.ndarray:
+        if not params.colour_model:
+            return fame.motion_map(diff(a, b)[None], kernel)
+        return fame.soft_mask_from_seeds(pair_seeds(a, b), bins, kernel)
+
     clip_masks, tubelets = [], []
     for p in positions:
         pairs = list(zip(p[:-1].tolist(), p[1:].tolist(), strict=True))
         motion = fame.motion_map(np.stack([diff(a, b) for a, b in pairs]), kernel)
         bins = fame.colour_bins(big[p].mean(axis=0))
         clip_masks.append(fame.to_uint8(fame.soft_mask_from(motion, bins, kernel, params)))
-        maps = np.stack([fame.soft_mask_from_seeds(pair_seeds(a, b), bins, kernel) for a, b in pairs[0::2]])
+        maps = np.stack([tubelet_map(a, b, bins) for a, b in pairs[0::2]])
         tubelets.append(fame.to_uint8(fame.area_pool(maps, pooled)))
     return np.stack(clip_masks), np.stack(tubelets)
