@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from devias_tk.data.video import VideoInfo, read_unique
+from devias_tk.data.video_source import VideoInfo, read_unique
 from devias_tk.errors import VideoReadError
 
 # Image folders carry no frame rate; 30 fps is the common capture rate (UCF-101 is 25, Kinetics

@@ -4,8 +4,9 @@
 `EpochSampler`) an item whose decode raises is replaced by another video's sample, chosen from
 (seed, epoch, index, attempt, the videos that failed for this sample) alone, so a resumed run draws the very
 same replacement; the replacement comes from the same action class when the list has labels, keeping the
-batch's class balance, and gets its own crop (the extra key part salts its randomness). Each replacement is reported under the item's
-"fault" key (JSON). In "report" mode (evaluation: int keys) a failed video gives {"index", "error"}.
+batch's class balance, and gets its own crop (the extra key part salts its randomness). Each replacement is
+reported under the item's "fault" key (JSON). In "report" mode (evaluation: int keys) a failed video gives
+{"index", "error"}.
 
 `GuardedLoader` runs a DataLoader over it and bounds what an exception cannot report: a decode that hangs
 (decoders can spin in C, where no Python timer reaches) or kills its worker. Workers note the video they

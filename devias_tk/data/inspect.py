@@ -139,7 +139,8 @@ def contact_sheet(root: Path, report: SplitReport, actions: list[str], scene_nam
         idx = np.linspace(0, len(video) - 1, frames_per_row).round().astype(int)
         frames = video.frames(idx)
         scale = tile_height / frames.shape[1]
-        tiles = [cv2.resize(f, (int(round(f.shape[1] * scale)), tile_height), interpolation=cv2.INTER_AREA) for f in frames]
+        tiles = [cv2.resize(f, (int(round(f.shape[1] * scale)), tile_height), interpolation=cv2.INTER_AREA)
+                 for f in frames]
         action = actions[e.action] if e.action >= 0 else "-"
         scene = scene_names[e.scene] if e.scene >= 0 else "-"
         strips.append(_label(np.concatenate(tiles, axis=1), f"{action} | {scene} | {Path(e.path).name}"))

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from devias_tk.data.frame_folder import DEFAULT_FPS, FrameFolder
-from devias_tk.data.video import VideoInfo
+from devias_tk.data.video_source import VideoInfo
 from devias_tk.errors import VideoReadError
 
 FORMAT = "hat-action-swap"

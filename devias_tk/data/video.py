@@ -7,11 +7,8 @@ as uint8 RGB arrays of shape (T, H, W, 3).
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 # OpenCV before decord, always: decord's wheel bundles zlib 1.2.3, and when it loads first OpenCV's
 # libpng binds to it and fails on every PNG ("libpng error: bad parameters to zlib"); HAT's person
@@ -19,7 +16,12 @@ from typing import Protocol
 import cv2  # noqa: F401
 import numpy as np
 
+from devias_tk.data import frame_folder, swap_video
+from devias_tk.data.video_source import VideoInfo, VideoSource, check_file, first_line, read_unique
 from devias_tk.errors import VideoReadError
+
+__all__ = ["Video", "VideoInfo", "VideoSource", "check_file", "open_source", "read_frames", "read_unique",
+           "video_info"]
 
 try:  # decord is a hard dependency; import lazily-failing so `--help` works without it
     import decord
@@ -27,50 +29,6 @@ try:  # decord is a hard dependency; import lazily-failing so `--help` works wit
     decord.logging.set_level(decord.logging.QUIET)
 except ImportError:  # pragma: no cover - reported when a video is opened
     decord = None
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    num_frames: int
-    fps: float
-    height: int
-    width: int
-
-
-def _first_line(exc: BaseException, path: str | os.PathLike | None = None) -> str:
-    """A short, path-free, timestamp-free first line of a decoder error message."""
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    line = re.sub(r"^\[[0-9:]+\]\s*\S+:\d+:\s*", "", line)  # decord's "[hh:mm:ss] file.cc:NN:" prefix
-    if path is not None:
-        line = line.replace(str(path), "<file>")
-    return line[:120]
-
-
-def check_file(path: str | os.PathLike) -> Path:
-    """Fail early, with a precise reason, on paths that cannot be a video at all."""
-    path = Path(path)
-    if not path.exists():
-        raise VideoReadError(str(path), "file not found")
-    if not path.is_file():
-        raise VideoReadError(str(path), "not a regular file")
-    if path.stat().st_size == 0:
-        raise VideoReadError(str(path), "empty file (0 bytes)")
-    return path
-
-
-class VideoSource(Protocol):
-    """What `Video` delegates to: `read` gets in-range 0-based indices in the caller's order."""
-
-    info: VideoInfo
-
-    def read(self, indices: np.ndarray) -> np.ndarray: ...
-
-
-def read_unique(indices: np.ndarray, read_sorted: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Decode each distinct index once (in ascending order) and expand to the requested order and repeats."""
-    unique, inverse = np.unique(indices, return_inverse=True)
-    return read_sorted(unique)[inverse]
 
 
 class _DecordSource:
@@ -83,14 +41,14 @@ class _DecordSource:
         try:
             self._reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=num_threads)
         except Exception as exc:  # decord raises its own DECORDError and RuntimeError
-            raise VideoReadError(str(path), f"not a decodable video ({_first_line(exc, self.path)})") from None
+            raise VideoReadError(str(path), f"not a decodable video ({first_line(exc, self.path)})") from None
         num_frames = len(self._reader)
         if num_frames <= 0:
             raise VideoReadError(str(path), "video has no frames")
         try:
             height, width = self._reader[0].shape[:2]
         except Exception as exc:
-            raise VideoReadError(str(path), f"cannot decode the first frame ({_first_line(exc)})") from None
+            raise VideoReadError(str(path), f"cannot decode the first frame ({first_line(exc)})") from None
         self._reader.seek(0)
         self.info = VideoInfo(num_frames, float(self._reader.get_avg_fps()), int(height), int(width))
 
@@ -102,7 +60,7 @@ class _DecordSource:
             batch = self._reader.get_batch(unique.tolist()).asnumpy()
         except Exception as exc:
             raise VideoReadError(
-                str(self.path), f"truncated or corrupt: decoding frames failed ({_first_line(exc)})"
+                str(self.path), f"truncated or corrupt: decoding frames failed ({first_line(exc)})"
             ) from None
         finally:
             # decord grows memory across get_batch calls unless it is rewound.
@@ -114,9 +72,6 @@ class _DecordSource:
 
 def open_source(path: Path, num_threads: int = 1) -> VideoSource:
     """Pick the reader for what `path` is: a folder of frames, a swap description (.json), or a video file."""
-    # Imported here: the frame-folder and swap sources build on VideoInfo / read_unique of this module.
-    from devias_tk.data import frame_folder, swap_video
-
     if not path.exists():
         raise VideoReadError(str(path), "file not found")
     if path.is_dir():

@@ -70,7 +70,7 @@ class SwapRow:
 class _PlainUnpickler(pickle.Unpickler):
     """Unpickle plain containers and numbers only: a pickle from the web must not run code."""
 
-    ALLOWED = {("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"), ("numpy", "dtype")}
+    ALLOWED = frozenset({("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"), ("numpy", "dtype")})
 
     def find_class(self, module: str, name: str):  # type: ignore[override]
         if (module, name) in self.ALLOWED:

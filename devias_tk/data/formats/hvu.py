@@ -23,7 +23,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devias_tk.data.formats.common import VIDEO_EXTENSIONS, Conversion, join, locate, numbered_lines, parse_int, read_text
+from devias_tk.data.formats.common import (
+    VIDEO_EXTENSIONS,
+    Conversion,
+    join,
+    locate,
+    numbered_lines,
+    parse_int,
+    read_text,
+)
 from devias_tk.data.formats.kinetics400 import clip_stem, index_clips
 from devias_tk.data.lists import VideoEntry
 from devias_tk.errors import DeviasError, ListFormatError

@@ -53,7 +53,8 @@ def parse_categories(text: str, source: str) -> list[str]:
     return [by_index[i] for i in range(len(by_index))]
 
 
-def parse_image_list(text: str, source: str, classes: Sequence[str], in_class_folders: bool) -> list[tuple[int, str, int]]:
+def parse_image_list(text: str, source: str, classes: Sequence[str], in_class_folders: bool
+                     ) -> list[tuple[int, str, int]]:
     """(line, path, index) of '<path> <index>' lines; indices must name a class, and (`in_class_folders`, the
     training list) each image must sit in its class's folder: a mismatch means another categories file."""
     rows = []

@@ -163,7 +163,8 @@ def draw_actor(canvas: np.ndarray, skel: figure.Skeleton, root: np.ndarray, fram
         draw_prop(canvas, shape, root[frame] + getattr(skel, joint)[frame] * h, style, facing, colours)
 
 
-def prop_polygons(shape: str, centre: np.ndarray, size: float, facing: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def prop_polygons(shape: str, centre: np.ndarray, size: float, facing: int
+                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """A prop as (filled polygons, open polylines), pixel coordinates, `size` = its extent in pixels."""
     x, y, r = float(centre[0]), float(centre[1]), size / 2
     f = float(facing)

@@ -82,7 +82,8 @@ def _beach(rng, h, w):
     yy, xx = _grid(h, w)
     sky, sea, sand = (_jitter(c, rng) for c, _ in SCENE_CLASSES[0].palette)
     horizon = 0.35 + rng.uniform(-0.05, 0.05)
-    shore = horizon + 0.2 + rng.uniform(-0.04, 0.04) + 0.02 * np.sin(2 * np.pi * xx * rng.uniform(1.5, 3) + rng.uniform(0, 6))
+    shore = (horizon + 0.2 + rng.uniform(-0.04, 0.04)
+             + 0.02 * np.sin(2 * np.pi * xx * rng.uniform(1.5, 3) + rng.uniform(0, 6)))
     img = _fill(h, w, sand)
     img = _shade(img, _smooth_noise(rng, h, w, 6), 0.25)
     sea_img = _shade(_fill(h, w, sea), 0.5 + 0.5 * np.sin(yy * rng.uniform(50, 80) + xx * 3), 0.3)
@@ -148,7 +149,8 @@ def _ocean(rng, h, w):
     yy, xx = _grid(h, w)
     deep, teal = (_jitter(c, rng) for c, _ in SCENE_CLASSES[5].palette)
     k = rng.uniform(6, 10)
-    wave = 0.5 + 0.5 * np.sin(2 * np.pi * (k * yy + 0.08 * np.sin(2 * np.pi * xx * rng.uniform(2, 4) + rng.uniform(0, 6))))
+    wave = 0.5 + 0.5 * np.sin(2 * np.pi * (k * yy + 0.08 * np.sin(2 * np.pi * xx * rng.uniform(2, 4)
+                                                             + rng.uniform(0, 6))))
     return deep * (1 - wave[..., None]) + teal * wave[..., None]
 
 
