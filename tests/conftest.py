@@ -10,7 +10,7 @@ import pytest
 
 from devias_tk.data.encode import write_video
 from devias_tk.data.lists import VideoEntry, read_list, write_list
-from devias_tk.data.synthetic import benchmark
+from devias_tk.synthetic import benchmark
 
 INDEX_BITS = 8
 BAR = 8  # pixels per bit bar

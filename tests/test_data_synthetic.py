@@ -13,9 +13,9 @@ import pytest
 
 from devias_tk.data import bias
 from devias_tk.data.lists import read_class_names, read_list, read_ucf101_class_index, read_ucf101_split
-from devias_tk.data.synthetic import benchmark, figure, render, scenes
 from devias_tk.data.video import Video
 from devias_tk.errors import DeviasError
+from devias_tk.synthetic import benchmark, figure, render, scenes
 
 
 def _hashes(root: Path) -> dict[str, str]:

@@ -1,8 +1,9 @@
 """The package's layering, read from the source: no import cycle between modules, no upward import.
 
 Layers, bottom up: errors and the package root; utils; cache; models and data (side by side, neither
-imports the other); the stages (masks, scenes, train, evaluate, pretrain), which may use each other;
-bench; the command line; `python -m devias_tk`. Function-level imports count: a lazy import is still a dependency.
+imports the other); the stages (masks, scenes, train, evaluate, pretrain) and the synthetic benchmark's
+generator, which may use each other; bench; the command line; `python -m devias_tk`. Function-level
+imports count: a lazy import is still a dependency.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import devias_tk
 
 PACKAGE = Path(devias_tk.__file__).parent
-LAYER = {"(root)": 0, "errors": 0, "utils": 1, "cache": 2, "models": 3, "data": 3,
+LAYER = {"(root)": 0, "errors": 0, "utils": 1, "cache": 2, "models": 3, "data": 3, "synthetic": 4,
          "masks": 4, "scenes": 4, "train": 4, "evaluate": 4, "pretrain": 4,
          "bench": 5, "cli": 6, "__main__": 7}
 STAGES = 4

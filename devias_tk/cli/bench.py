@@ -11,8 +11,8 @@ import typer
 from rich.table import Table
 
 from devias_tk.cli.common import console, err_console, resolve_jobs, user_errors
-from devias_tk.data.synthetic import benchmark
 from devias_tk.masks.windows import WindowSpec
+from devias_tk.synthetic import benchmark
 
 app = typer.Typer(help="Throughput benchmarks of each stage.", no_args_is_help=True)
 

@@ -16,7 +16,7 @@ from devias_tk.data import check as check_mod
 from devias_tk.data import inspect as inspect_mod
 from devias_tk.data.formats import common, diving48, generic, hat, hvu, kinetics400, scuba, ssv2, ucf101
 from devias_tk.data.lists import read_list
-from devias_tk.data.synthetic import benchmark
+from devias_tk.synthetic import benchmark
 from devias_tk.utils.atomic import atomic_write_text
 
 app = typer.Typer(help="Datasets: the embedded synthetic benchmark, list converters, checks, inspection, bias check.",

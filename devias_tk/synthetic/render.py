@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from devias_tk.data.synthetic import figure
+from devias_tk.synthetic import figure
 
 _SUBPIXEL_BITS = 4
 _SUBPIXEL = 1 << _SUBPIXEL_BITS

@@ -30,9 +30,9 @@ import numpy as np
 from devias_tk import __version__
 from devias_tk.data.encode import write_video
 from devias_tk.data.lists import VideoEntry, write_class_names, write_list
-from devias_tk.data.synthetic import render, scenes
-from devias_tk.data.synthetic.figure import ACTION_NAMES
 from devias_tk.errors import DeviasError
+from devias_tk.synthetic import render, scenes
+from devias_tk.synthetic.figure import ACTION_NAMES
 from devias_tk.utils.atomic import atomic_path, atomic_write_text
 from devias_tk.utils.progress import parallel_map
 
