@@ -256,6 +256,13 @@ def test_motion_compensation_is_part_of_the_store_identity(tiny_benchmark, tmp_p
     with pytest.raises(DeviasError, match="motion_comp"):
         ex.extract(tiny_benchmark, list_path, out, SPEC, fame.FameParams(motion_comp="similarity"), jobs=1,
                    show_progress=False)
+    motion_only = tmp_path / "motion.zarr"
+    ex.extract(tiny_benchmark, list_path, motion_only, SPEC, fame.FameParams(colour_model=False), jobs=1,
+               show_progress=False)
+    attrs = VideoStore(motion_only).attrs
+    assert attrs["params"]["colour_model"] is False and "no colour model" in attrs["algorithm"]
+    default = VideoStore(out).attrs
+    assert "colour_model" not in default["params"] and "HSV colour model" in default["algorithm"]
     with pytest.raises(DeviasError, match="colour_model"):
         ex.extract(tiny_benchmark, list_path, out, SPEC, fame.FameParams(colour_model=False), jobs=1,
                    show_progress=False)

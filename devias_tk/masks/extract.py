@@ -64,8 +64,9 @@ def store_attributes(spec: WindowSpec, params: fame.FameParams, list_path: Path,
         "kind": KIND,
         "format_version": FORMAT_VERSION,
         "toolkit_version": __version__,
-        "algorithm": "FAME soft masks (motion seeds + 1000-bin HSV colour model) at the working size, tubelet "
-                     "masks area-pooled to tubelet_size; uint8 = round(255 * p)",
+        "algorithm": ("FAME soft masks (motion seeds + 1000-bin HSV colour model)" if params.colour_model else
+                      "FAME's blurred, min-max normalised motion map (no colour model)")
+                     + " at the working size, tubelet masks area-pooled to tubelet_size; uint8 = round(255 * p)",
         "params": params.to_dict(),
         **dataclasses.asdict(spec),
         "short_policy": SHORT_POLICY,
