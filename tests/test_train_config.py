@@ -28,6 +28,7 @@ def test_recipe_with_base_and_overrides(tmp_path):
         (["aug.mix=cutmix"], "aug.mix must be one of fame, be, none"),
         (["loss.scene_loss=mse"], "loss: scene_loss must be one of"),
         (["optim=3"], "use section.key=value"),
+        (["run.amp=fp16"], "run.amp must be one of auto, native, bf16, off (got 'fp16')"),
         (["aug.beta=0"], "aug.beta must be in (0, 1]"),
     ],
 )
@@ -59,3 +60,30 @@ def test_shipped_recipes_parse(name):
     assert cfg.method == "devias" and cfg.aug.mix == "fame"
     # the paper's 16 x 4 frames; the CPU demo's 8 x 8 spans the same 64
     assert (cfg.data.frames, cfg.data.stride) == ((8, 8) if name == "synthetic" else (16, 4))
+
+
+@pytest.mark.parametrize(("amp", "device", "native", "expected"), [
+    ("off", "cpu", True, False), ("off", "cuda", True, False),
+    ("bf16", "cpu", False, True),
+    ("auto", "cpu", True, False), ("auto", "cuda", False, True),
+    ("native", "cpu", True, True), ("native", "cpu", False, False), ("native", "cuda", False, True),
+])
+def test_amp_choice_decides_autocast(monkeypatch, amp, device, native, expected):
+    import torch
+
+    from devias_tk.train import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
+    assert runtime.autocast_enabled(amp, torch.device(device)) is expected
+
+
+def test_native_bf16_follows_the_cpu_flags(monkeypatch):
+    import torch
+
+    from devias_tk.train.runtime import cpu_has_native_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert cpu_has_native_bf16() is False
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert cpu_has_native_bf16() is True

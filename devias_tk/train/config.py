@@ -24,6 +24,9 @@ from devias_tk.data.randaugment import parse_rand_augment
 from devias_tk.errors import DeviasError
 from devias_tk.train.losses import LossConfig
 
+# run.amp: see devias_tk.train.runtime.autocast_enabled
+AMP_CHOICES = ("auto", "native", "bf16", "off")
+
 
 @dataclass
 class DataSection:
@@ -90,7 +93,7 @@ class RunSection:
     name: str | None = None  # the run's label in reports and `eval compare` (default: from method and mix)
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda"
-    amp: str = "auto"  # "auto" (bf16 on CUDA) | "bf16" | "off"
+    amp: str = "auto"  # "auto" (bf16 on CUDA) | "native" (and on CPUs with bf16 in hardware) | "bf16" | "off"
     compile: bool = False
     threads: int = 0  # CPU threads for torch (0: leave torch's default)
     save_every: int = 1  # epochs between checkpoints
@@ -254,8 +257,8 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
             parse_rand_augment(cfg.data.rand_augment)
         except ValueError as exc:
             raise DeviasError(f"data.rand_augment: {exc}") from None
-    if cfg.run.amp not in ("auto", "bf16", "off"):
-        raise DeviasError(f"run.amp must be auto, bf16 or off (got {cfg.run.amp!r})")
+    if cfg.run.amp not in AMP_CHOICES:
+        raise DeviasError(f"run.amp must be one of {', '.join(AMP_CHOICES)} (got {cfg.run.amp!r})")
     if not 0 <= cfg.data.val_fraction < 1 or cfg.data.val_max < 0:
         raise DeviasError("data.val_fraction must be in [0, 1) and data.val_max at least 0")
     check_fault_limits(cfg.data.max_skipped, cfg.data.decode_timeout)

@@ -359,6 +359,9 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
             console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)
     net = wrap_model(model, info, device, cfg.run.compile)
     autocast = autocast_enabled(cfg.run.amp, device)
+    if info.is_main:
+        console.print(f"precision: {'bf16 autocast' if autocast else 'fp32'} on {device.type} (run.amp={cfg.run.amp})",
+                      markup=False, highlight=False)
     faults = SampleFaults(run_dir, prep.listed, cfg.data.max_skipped, len(prep.skipped), info)
 
     val_loader = None

@@ -187,8 +187,18 @@ def wrap_model(model: torch.nn.Module, info: dist_utils.DistInfo, device: torch.
     return torch.compile(net) if compile_model else net
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 matrix products in hardware (AVX512-BF16 or AMX). Elsewhere oneDNN
+    emulates bf16 and autocast makes a CPU step slower, not faster."""
+    cpu = getattr(torch, "cpu", None)
+    checks = (getattr(cpu, "_is_avx512_bf16_supported", None), getattr(cpu, "_is_amx_tile_supported", None))
+    return any(check is not None and check() for check in checks)
+
+
 def autocast_enabled(amp: str, device: torch.device) -> bool:
-    """run.amp: "bf16" always, "auto" on CUDA, "off" never."""
+    """run.amp: "bf16" always, "auto" on CUDA, "native" on CUDA and on CPUs with bf16 in hardware, "off" never."""
+    if amp == "native":
+        return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
     return amp == "bf16" or (amp == "auto" and device.type == "cuda")
 
 
