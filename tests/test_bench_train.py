@@ -20,6 +20,23 @@ def test_bench_train_runs_the_real_step(method):
     assert r.clips_per_s > 0 and r.peak_memory_gib > 0 and r.precision == "fp32" and r.batch == 2
 
 
+def test_bench_train_cli_takes_the_recipe_shape_and_precision(tmp_path, monkeypatch):
+    from devias_tk.train import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    args = ["bench", "train", "--model", "tiny", "--depth", "1", "--stem", "conv3d", "--frames", "4", "--size", "32",
+            "--batch", "2", "--steps", "1", "--warmup", "0", "--json", str(tmp_path / "b.json")]
+    result = runner.invoke(app, [*args, "--amp", "native"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "b.json").read_text())[0]["precision"] == "bf16 autocast"
+    assert runner.invoke(app, [*args, "--amp", "off"]).exit_code == 0
+    assert json.loads((tmp_path / "b.json").read_text())[0]["precision"] == "fp32"
+    result = runner.invoke(app, [*args, "--amp", "fp16"])
+    assert result.exit_code != 0 and "--amp must be one of auto, native, bf16, off" in result.output
+    r = bench_train("naive-action", "tiny", frames=4, size=32, batch=2, steps=1, warmup=0, depth=1, stem="conv3d")
+    assert r.clips_per_s > 0
+
+
 def test_bench_train_with_loader_on_files(tiny_benchmark, tmp_path):
     import torch
 

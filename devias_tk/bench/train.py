@@ -73,12 +73,14 @@ def _fake_batch(batch: int, frames: int, size: int, grid: int, num_actions: int,
 
 def bench_train(method: str = "devias", model_size: str = "base", frames: int = 16, size: int = 224, batch: int = 12,
                 device: str = "cpu", steps: int = 5, warmup: int = 2, compile_model: bool = False,
-                amp: bool | None = None, num_actions: int = 101, num_scenes: int = 365) -> TrainBench:
-    """Steady-state speed and peak memory of the full training step (UCF-101-sized heads by default)."""
+                amp: bool | None = None, num_actions: int = 101, num_scenes: int = 365,
+                **backbone: object) -> TrainBench:
+    """Steady-state speed and peak memory of the full training step (UCF-101-sized heads by default).
+    `backbone`: further backbone keys (depth, stem, ...) as a recipe's `model` section gives them."""
     dev = torch.device(device)
     torch.manual_seed(0)
     model = build_model(method, num_actions=num_actions, num_scenes=num_scenes, size=model_size, frames=frames,
-                        img_size=size).to(dev)
+                        img_size=size, **backbone).to(dev)
     optimizer = build_optimizer(param_groups(model, 0.05, 0.75, 0.1), (0.9, 0.999))
     for group in optimizer.param_groups:
         group["lr"] = 1e-4 * group["lr_scale"]

@@ -129,6 +129,9 @@ def train_bench(
     steps: Annotated[int, typer.Option(help="Timed steps (after warm-up).")] = 5,
     warmup: Annotated[int, typer.Option(help="Untimed warm-up steps.")] = 2,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
+    amp: Annotated[str, typer.Option(help="Precision as a recipe's run.amp: auto (bf16 on CUDA), native (also on CPUs with bf16 in hardware), bf16, off.")] = "auto",
+    depth: Annotated[int | None, typer.Option(help="Transformer blocks (default: the size's; the demo recipe: 4).")] = None,
+    stem: Annotated[str, typer.Option(help="Token stem: patch, conv, conv3d or hmlp (the demo recipe: conv3d).")] = "patch",
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
     with_loader: Annotated[bool, typer.Option("--with-loader", help="Measure the real loader on files instead (needs --root, --mask-store, --scene-store).")] = False,
     root: Annotated[Path | None, typer.Option(help="--with-loader: dataset root (default data/ucf-like).")] = None,
@@ -142,12 +145,13 @@ def train_bench(
     profile: Annotated[int, typer.Option(help="--with-loader: items built in-process, one thread, to time each phase per clip (0: off).")] = 24,
 ) -> None:
     """Steady-state clips/s and peak memory of the full training step (scene mix, matching, all losses,
-    AdamW) on in-memory clips, UCF-101-sized heads (101 actions, 365 scenes); bf16 autocast on CUDA.
+    AdamW) on in-memory clips, UCF-101-sized heads (101 actions, 365 scenes); precision as --amp.
 
     With --with-loader: the real training loader on files instead, its clips/s per worker and, per clip, the
     CPU milliseconds of each phase (open, decode, store reads, crop, normalise, masks, collate).
 
     Example: [bold]devias-tk bench train --model base --frames 16 --size 224 --batch 12 --device cuda[/]
+    The demo recipe's step: [bold]devias-tk bench train --model tiny --depth 4 --stem conv3d --frames 8 --size 64 --batch 16 --amp native[/]
     Loader: [bold]devias-tk bench train --with-loader --root data/ucf-like --mask-store M --scene-store S --workers 2 --steps 0[/]
     """
     import dataclasses
@@ -167,7 +171,17 @@ def train_bench(
         if json_out:
             json_out.write_text(json.dumps(dataclasses.asdict(r), indent=1) + "\n")
         return
-    results = [bench_train(method, model, frames, size, b, device, steps, warmup, compile_model)
+    import torch
+
+    from devias_tk.errors import DeviasError
+    from devias_tk.train.config import AMP_CHOICES
+    from devias_tk.train.runtime import autocast_enabled
+
+    if amp not in AMP_CHOICES:
+        raise DeviasError(f"--amp must be one of {', '.join(AMP_CHOICES)} (got {amp!r})")
+    shape = {"stem": stem} | ({"depth": depth} if depth is not None else {})
+    use_amp = autocast_enabled(amp, torch.device(device))
+    results = [bench_train(method, model, frames, size, b, device, steps, warmup, compile_model, use_amp, **shape)
                for b in (batch or [12])]
     _print_steps(f"bench train: {method}, ViT-{model}, {frames}x{size}x{size}, {device}", results, json_out)
 
