@@ -250,8 +250,10 @@ def test_the_cli_maps_flags_onto_the_recipe_and_refuses_what_does_not_apply(imag
     ("mix.prob=2", "prob, switch_prob in [0, 1]"),
     ("run.trackers=wandb", "logs to RUN/metrics.jsonl"),
     ("data.classes=nope.txt", "nope.txt"),
+    ("run.amp=fp16", "run.amp must be one of auto, native, bf16, off (got 'fp16')"),
 ])
 def test_configuration_errors_come_before_any_work(recipe, tmp_path, override, message):
+    assert config_from(recipe, ["run.amp=native"]).run.amp == "native"
     with pytest.raises(DeviasError, match=re.escape(message)):
         video_train.train_video(config_from(recipe, [override]), tmp_path / "run")
     assert not (tmp_path / "run" / "checkpoints").exists()

@@ -19,7 +19,14 @@ from typing import Any
 
 from devias_tk.errors import DeviasError
 from devias_tk.scenes.preprocess import DEFAULT_CROP_PCT
-from devias_tk.train.config import RunSection, apply_overrides, build_section, check_fault_limits, load_recipe
+from devias_tk.train.config import (
+    AMP_CHOICES,
+    RunSection,
+    apply_overrides,
+    build_section,
+    check_fault_limits,
+    load_recipe,
+)
 
 METHOD = "video-scene-model"  # the `method` recorded in the run's checkpoints
 
@@ -134,8 +141,8 @@ def build_config(tree: dict[str, Any]) -> VideoSceneConfig:
         raise DeviasError("optim.batch_size, optim.accum_steps and optim.epochs must be positive")
     if not 0 < o.layer_decay <= 1:
         raise DeviasError(f"optim.layer_decay must be in (0, 1] (got {o.layer_decay})")
-    if cfg.run.amp not in ("auto", "bf16", "off"):
-        raise DeviasError(f"run.amp must be auto, bf16 or off (got {cfg.run.amp!r})")
+    if cfg.run.amp not in AMP_CHOICES:
+        raise DeviasError(f"run.amp must be one of {', '.join(AMP_CHOICES)} (got {cfg.run.amp!r})")
     if cfg.run.trackers:
         raise DeviasError("run.trackers: `scenes train --video` logs to RUN/metrics.jsonl and TensorBoard only")
     check_fault_limits(d.max_skipped, d.decode_timeout)
