@@ -242,6 +242,10 @@ def test_the_cli_maps_flags_onto_the_recipe_and_refuses_what_does_not_apply(imag
     assert refused.exit_code != 0 and "--frames: only with --video" in refused.output
 
 
+def test_every_precision_choice_is_accepted(recipe):
+    assert config_from(recipe, ["run.amp=native"]).run.amp == "native"
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("model.frames=5", "model.frames 5 must be a positive multiple of model.tubelet_size 2"),
     ("data.size=40", "data.size 40 must be a multiple of model.patch_size 16"),
@@ -253,7 +257,6 @@ def test_the_cli_maps_flags_onto_the_recipe_and_refuses_what_does_not_apply(imag
     ("run.amp=fp16", "run.amp must be one of auto, native, bf16, off (got 'fp16')"),
 ])
 def test_configuration_errors_come_before_any_work(recipe, tmp_path, override, message):
-    assert config_from(recipe, ["run.amp=native"]).run.amp == "native"
     with pytest.raises(DeviasError, match=re.escape(message)):
         video_train.train_video(config_from(recipe, [override]), tmp_path / "run")
     assert not (tmp_path / "run" / "checkpoints").exists()

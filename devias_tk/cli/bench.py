@@ -173,12 +173,10 @@ def train_bench(
         return
     import torch
 
-    from devias_tk.errors import DeviasError
-    from devias_tk.train.config import AMP_CHOICES
+    from devias_tk.train.config import check_amp
     from devias_tk.train.runtime import autocast_enabled
 
-    if amp not in AMP_CHOICES:
-        raise DeviasError(f"--amp must be one of {', '.join(AMP_CHOICES)} (got {amp!r})")
+    check_amp(amp, "--amp")
     shape = {"stem": stem} | ({"depth": depth} if depth is not None else {})
     use_amp = autocast_enabled(amp, torch.device(device))
     results = [bench_train(method, model, frames, size, b, device, steps, warmup, compile_model, use_amp, **shape)

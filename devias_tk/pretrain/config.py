@@ -20,8 +20,8 @@ from typing import Any
 
 from devias_tk.errors import DeviasError
 from devias_tk.models.backbone import BACKBONE_KEYS
-from devias_tk.train.config import AMP_CHOICES, apply_overrides, build_section, check_fault_limits, load_recipe
 from devias_tk.train.config import RunSection as TrainRunSection
+from devias_tk.train.config import apply_overrides, build_section, check_amp, check_fault_limits, load_recipe
 
 METHOD = "videomae-pretrain"  # the `method` recorded in a pre-training checkpoint
 
@@ -131,8 +131,7 @@ def build_config(tree: dict[str, Any]) -> PretrainConfig:
                           "patches, so masked pre-training would leak; use stem patch or hmlp (per-patch)")
     if not 0 < cfg.mae.mask_ratio < 1:
         raise DeviasError(f"mae.mask_ratio must be in (0, 1) (got {cfg.mae.mask_ratio})")
-    if cfg.run.amp not in AMP_CHOICES:
-        raise DeviasError(f"run.amp must be one of {', '.join(AMP_CHOICES)} (got {cfg.run.amp!r})")
+    check_amp(cfg.run.amp)
     if cfg.optim.batch_size < 1 or cfg.optim.accum_steps < 1 or cfg.optim.epochs < 1:
         raise DeviasError("optim.batch_size, optim.accum_steps and optim.epochs must be positive")
     check_fault_limits(cfg.data.max_skipped, cfg.data.decode_timeout)

@@ -20,10 +20,10 @@ from typing import Any
 from devias_tk.errors import DeviasError
 from devias_tk.scenes.preprocess import DEFAULT_CROP_PCT
 from devias_tk.train.config import (
-    AMP_CHOICES,
     RunSection,
     apply_overrides,
     build_section,
+    check_amp,
     check_fault_limits,
     load_recipe,
 )
@@ -141,8 +141,7 @@ def build_config(tree: dict[str, Any]) -> VideoSceneConfig:
         raise DeviasError("optim.batch_size, optim.accum_steps and optim.epochs must be positive")
     if not 0 < o.layer_decay <= 1:
         raise DeviasError(f"optim.layer_decay must be in (0, 1] (got {o.layer_decay})")
-    if cfg.run.amp not in AMP_CHOICES:
-        raise DeviasError(f"run.amp must be one of {', '.join(AMP_CHOICES)} (got {cfg.run.amp!r})")
+    check_amp(cfg.run.amp)
     if cfg.run.trackers:
         raise DeviasError("run.trackers: `scenes train --video` logs to RUN/metrics.jsonl and TensorBoard only")
     check_fault_limits(d.max_skipped, d.decode_timeout)

@@ -257,8 +257,7 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
             parse_rand_augment(cfg.data.rand_augment)
         except ValueError as exc:
             raise DeviasError(f"data.rand_augment: {exc}") from None
-    if cfg.run.amp not in AMP_CHOICES:
-        raise DeviasError(f"run.amp must be one of {', '.join(AMP_CHOICES)} (got {cfg.run.amp!r})")
+    check_amp(cfg.run.amp)
     if not 0 <= cfg.data.val_fraction < 1 or cfg.data.val_max < 0:
         raise DeviasError("data.val_fraction must be in [0, 1) and data.val_max at least 0")
     check_fault_limits(cfg.data.max_skipped, cfg.data.decode_timeout)
@@ -274,6 +273,12 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
     if cfg.optim.batch_size < 1 or cfg.optim.accum_steps < 1 or cfg.optim.epochs < 1:
         raise DeviasError("optim.batch_size, optim.accum_steps and optim.epochs must be positive")
     return cfg
+
+
+def check_amp(amp: str, name: str = "run.amp") -> None:
+    """A precision choice (`name`: the key or flag it came from) is one of AMP_CHOICES."""
+    if amp not in AMP_CHOICES:
+        raise DeviasError(f"{name} must be one of {', '.join(AMP_CHOICES)} (got {amp!r})")
 
 
 def check_fault_limits(max_skipped: float, decode_timeout: float) -> None:
