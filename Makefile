@@ -169,15 +169,16 @@ demo: | $(INSTALLED)
 	@echo "reports: $(DEMO)/<method>-s<seed>/eval/synthetic/report.md (figures beside them); table: $(DEMO)/comparison.md"
 
 # ---------------------------------------------------------------- real datasets
-# make ucf101-all UCF101_ROOT=/data/UCF101 VIDEOMAE_CKPT=/ckpt/videomae_ucf101.pth SCENE_MODEL=/ckpt/scene.pt \
+# make ucf101-all UCF101_ROOT=/data/UCF101 SCENE_MODEL=/ckpt/scene.pt [VIDEOMAE_CKPT=/ckpt/videomae_ucf101.pth] \
 #      [SCENE_CLASSES=categories_places365.txt] [SCUBA_ROOT=/data/SCUBA] [HAT_ROOT=/data/HAT/ucf101] [GPUS=8]
-# Chain: lists -> check -> masks (train list) -> scene labels (train, test, every SCUBA / HAT list
-# present) -> train (torchrun) -> eval. Each step leaves a stamp in WORK and is skipped once done.
-# UCF-101 trains twice, as the paper does (supp. B): a Naive Action run from VIDEOMAE_CKPT
-# (pipelines/ucf101-naive-action.yaml, WORK/naive-action), then DEVIAS from its last.pt (WORK/run);
-# both are evaluated on the Table 2 and Table 7 suites, compared in WORK/<suite>.md.
-# Without VIDEOMAE_CKPT the chain first pre-trains with VideoMAE on the train list (`devias-tk pretrain`,
-# WORK/pretrain; VideoMAE's 3,200 UCF-101 epochs unless PRETRAIN_OPTS="optim.epochs=...").
+# Chain: lists -> check -> masks (train list) -> scene labels (train, test, the HAT lists the suites score) ->
+# VideoMAE pre-training when no VIDEOMAE_CKPT -> training (torchrun when GPUS > 1) -> evaluation -> comparison.
+# Each step leaves a stamp in WORK and is skipped once done; each step resumes by itself.
+# UCF-101 trains twice, as the paper does (supp. B): Naive Action from the VideoMAE checkpoint
+# (pipelines/ucf101-naive-action.yaml, WORK/naive-action), then DEVIAS from its last.pt (WORK/run); both are
+# evaluated on the Table 2 and Table 7 suites and compared in WORK/<suite>.md.
+# To try a chain small before running it for real, every step takes overrides (docs/datasets.md); `make
+# smoke-chains` runs all three chains that way on the embedded benchmark laid out as the official downloads.
 GPUS ?= 1
 SPLIT ?= 1
 VIDEOMAE_CKPT ?=
@@ -186,12 +187,26 @@ SCENE_CLASSES ?=
 SCUBA_ROOT ?=
 HAT_ROOT ?=
 SCUBA_SOURCES ?= places365 vqgan sinusoid
+HAT_SPLITS ?= 1# Action-Swap splits scene-labelled for the suites (they score split 1)
+GRID_OPTS ?=# the caches' window grid (--window/--stride/--hop), matching the recipes' data.frames/stride/hop
+MASK_OPTS ?=# more `masks extract` options
+SCENE_LABEL_OPTS ?=# more `scenes label` options
+PRETRAIN_OPTS ?=# overrides of the pre-training recipe, e.g. optim.epochs=800
+NAIVE_OPTS ?=# overrides of the Naive Action recipe (UCF-101's first training)
+TRAIN_OPTS ?=# overrides of the DEVIAS recipe
+EVAL_OPTS ?=# more `eval` options, e.g. --batch 32
+NEED_VENV ?= $(INSTALLED)# the chains' order-only prerequisite (empty: use the devias-tk under VENV as it is)
 TORCHRUN := $(BIN)/python -m torch.distributed.run --standalone --nproc_per_node=$(GPUS) -m devias_tk
-SCENE_OPTS = --model $(SCENE_MODEL) $(if $(SCENE_CLASSES),--classes $(SCENE_CLASSES)) -j $(JOBS)
+LAUNCH = $(if $(filter 1,$(GPUS)),$(DTK),$(TORCHRUN))
+SCENE_OPTS = --model $(SCENE_MODEL) $(if $(SCENE_CLASSES),--classes $(SCENE_CLASSES)) -j $(JOBS) $(GRID_OPTS) \
+  $(SCENE_LABEL_OPTS)
+# the paper's scene target: the scene model on each mixed, augmented training clip (supp. B); the stores stay
+# for evaluation and validation (data.scene_source=store: the cached labels, for a chain without a GPU)
+ONLINE_SCENES = data.scene_model=$(abspath $(SCENE_MODEL))
 # Without VIDEOMAE_CKPT, a chain that has a pre-training rule (UCF-101, Kinetics-400) starts from its own
 # `devias-tk pretrain` run (PRETRAIN_RUN, set per chain below); HVU trains from scratch.
 INIT = $(if $(VIDEOMAE_CKPT),run.init=$(abspath $(VIDEOMAE_CKPT)),$(if $(PRETRAIN_RUN),run.init=$(abspath $(PRETRAIN_RUN))/checkpoints/last.pt))
-PRETRAIN_OPTS ?=  # overrides of the pre-training recipe, e.g. optim.epochs=800
+HAT_LABELLED = hat-scene-only $(foreach k,rand close far,$(foreach i,$(HAT_SPLITS),hat-$(k)-$(i)))
 
 # $(call unseen_lists,WORK,ACTIONS): SCUBA and HAT lists beside an action dataset, when their roots are given
 define unseen_lists
@@ -200,14 +215,15 @@ define unseen_lists
 	$(if $(HAT_ROOT),$(DTK) data lists hat --root $(HAT_ROOT) --out $(1)/hat)
 endef
 
-# $(call label_all,WORK,ROOT,TRAIN,TEST): scene labels of the train and test lists and of every unseen list
+# $(call label_all,WORK,ROOT,TRAIN,TEST): scene labels of the train list (with the crop grid training reads) and,
+# for evaluation only (--crops none), of the test list and the HAT lists the suites score (SCUBA's are scored on
+# actions alone)
 define label_all
-	for l in $(3) $(4); do $(DTK) scenes label --root $(2) --list $(1)/lists/$$l.txt --out $(1)/caches/scenes-$$l.zarr \
-	  $(SCENE_OPTS) || exit 1; done
-	$(if $(SCUBA_ROOT),for f in $(1)/scuba/lists/*.txt; do $(DTK) scenes label --root $(SCUBA_ROOT) --list $$f \
-	  --out $(1)/caches/scenes-$$(basename $$f .txt).zarr $(SCENE_OPTS) || exit 1; done)
-	$(if $(HAT_ROOT),for f in $(1)/hat/lists/*.txt; do $(DTK) scenes label --root $(HAT_ROOT) --list $$f \
-	  --out $(1)/caches/scenes-$$(basename $$f .txt).zarr $(SCENE_OPTS) || exit 1; done)
+	$(DTK) scenes label --root $(2) --list $(1)/lists/$(3).txt --out $(1)/caches/scenes-$(3).zarr $(SCENE_OPTS)
+	$(DTK) scenes label --root $(2) --list $(1)/lists/$(4).txt --out $(1)/caches/scenes-$(4).zarr $(SCENE_OPTS) \
+	  --crops none
+	$(if $(HAT_ROOT),for l in $(HAT_LABELLED); do $(DTK) scenes label --root $(HAT_ROOT) --list $(1)/hat/lists/$$l.txt \
+	  --out $(1)/caches/scenes-$$l.zarr $(SCENE_OPTS) --crops none || exit 1; done)
 endef
 
 UCF101_ROOT ?= data/ucf101
@@ -217,7 +233,7 @@ UCF_TEST := testlist0$(SPLIT)
 UCF_ENV = WORK=$(abspath $(UCF_WORK)) UCF101_ROOT=$(abspath $(UCF101_ROOT)) \
   SCUBA_ROOT=$(abspath $(or $(SCUBA_ROOT),.)) HAT_ROOT=$(abspath $(or $(HAT_ROOT),.))
 
-$(UCF_WORK)/lists.done: | $(INSTALLED)
+$(UCF_WORK)/lists.done: | $(NEED_VENV)
 	$(DTK) data lists ucf101 --root $(UCF101_ROOT) --split $(SPLIT) --out $(UCF_WORK)
 	$(call unseen_lists,$(UCF_WORK),$(UCF_WORK)/actions.txt)
 	touch $@
@@ -227,7 +243,7 @@ $(UCF_WORK)/check.done: $(UCF_WORK)/lists.done
 	touch $@
 $(UCF_WORK)/masks.done: $(UCF_WORK)/check.done
 	$(DTK) masks extract --root $(UCF101_ROOT) --list $(UCF_WORK)/lists/$(UCF_TRAIN).txt \
-	  --out $(UCF_WORK)/caches/masks-$(UCF_TRAIN).zarr -j $(JOBS)
+	  --out $(UCF_WORK)/caches/masks-$(UCF_TRAIN).zarr -j $(JOBS) $(GRID_OPTS) $(MASK_OPTS)
 	touch $@
 $(UCF_WORK)/scenes.done: $(UCF_WORK)/check.done
 	$(call label_all,$(UCF_WORK),$(UCF101_ROOT),$(UCF_TRAIN),$(UCF_TEST))
@@ -236,36 +252,37 @@ UCF_LISTS = data.root=$(UCF101_ROOT) data.train_list=$(abspath $(UCF_WORK))/list
   data.actions=$(abspath $(UCF_WORK))/actions.txt
 UCF_SUITES ?= ucf101-table2 ucf101-table7
 $(UCF_WORK)/naive.done: $(UCF_WORK)/check.done
-	$(TORCHRUN) train --recipe pipelines/ucf101-naive-action.yaml --out $(UCF_WORK)/naive-action $(UCF_LISTS) $(INIT)
+	$(LAUNCH) train --recipe pipelines/ucf101-naive-action.yaml --out $(UCF_WORK)/naive-action $(UCF_LISTS) $(INIT) \
+	  $(NAIVE_OPTS)
 	touch $@
 $(UCF_WORK)/train.done: $(UCF_WORK)/masks.done $(UCF_WORK)/scenes.done $(UCF_WORK)/naive.done
-	$(TORCHRUN) train --recipe pipelines/ucf101.yaml --out $(UCF_WORK)/run $(UCF_LISTS) \
+	$(LAUNCH) train --recipe pipelines/ucf101.yaml --out $(UCF_WORK)/run $(UCF_LISTS) $(ONLINE_SCENES) \
 	  data.mask_store=$(UCF_WORK)/caches/masks-$(UCF_TRAIN).zarr data.scene_store=$(UCF_WORK)/caches/scenes-$(UCF_TRAIN).zarr \
-	  run.init=$(abspath $(UCF_WORK))/naive-action/checkpoints/last.pt
+	  run.init=$(abspath $(UCF_WORK))/naive-action/checkpoints/last.pt $(TRAIN_OPTS)
 	touch $@
 $(UCF_WORK)/eval.done: $(UCF_WORK)/train.done
 	for s in $(UCF_SUITES); do for r in naive-action run; do \
-	  $(UCF_ENV) $(DTK) eval --run $(UCF_WORK)/$$r --suite pipelines/eval/$$s.yaml || exit 1; done; \
+	  $(UCF_ENV) $(DTK) eval --run $(UCF_WORK)/$$r --suite pipelines/eval/$$s.yaml $(EVAL_OPTS) || exit 1; done; \
 	  $(DTK) eval compare $(UCF_WORK)/naive-action $(UCF_WORK)/run --suite $$s --out $(UCF_WORK)/$$s.md || exit 1; done
 	touch $@
 ucf101-all: $(UCF_WORK)/eval.done
 
 # VideoMAE pre-training on the train list when no VIDEOMAE_CKPT is given (pipelines/pretrain-ucf101.yaml)
 $(UCF_WORK)/pretrain.done: $(UCF_WORK)/check.done
-	$(TORCHRUN) pretrain --recipe pipelines/pretrain-ucf101.yaml --out $(UCF_WORK)/pretrain data.root=$(UCF101_ROOT) \
+	$(LAUNCH) pretrain --recipe pipelines/pretrain-ucf101.yaml --out $(UCF_WORK)/pretrain data.root=$(UCF101_ROOT) \
 	  data.train_list=$(abspath $(UCF_WORK))/lists/$(UCF_TRAIN).txt $(PRETRAIN_OPTS)
 	touch $@
 $(UCF_WORK)/naive.done: $(if $(VIDEOMAE_CKPT),,$(UCF_WORK)/pretrain.done)
 $(UCF_WORK)/naive.done: PRETRAIN_RUN = $(UCF_WORK)/pretrain
 
-# make kinetics400-all K400_ROOT=/data/k400 K400_VIDEOS=videos VIDEOMAE_CKPT=... SCENE_MODEL=... [GPUS=8] [SCUBA_ROOT=...] [HAT_ROOT=...]
+# make kinetics400-all K400_ROOT=/data/k400 K400_VIDEOS=videos SCENE_MODEL=... [VIDEOMAE_CKPT=...] [GPUS=8] [SCUBA_ROOT=...] [HAT_ROOT=...]
 K400_ROOT ?= data/kinetics400
 K400_VIDEOS ?= videos
 K400_WORK ?= work/kinetics400
 K400_ENV = WORK=$(abspath $(K400_WORK)) K400_ROOT=$(abspath $(K400_ROOT)) \
   SCUBA_ROOT=$(abspath $(or $(SCUBA_ROOT),.)) HAT_ROOT=$(abspath $(or $(HAT_ROOT),.))
 
-$(K400_WORK)/lists.done: | $(INSTALLED)
+$(K400_WORK)/lists.done: | $(NEED_VENV)
 	$(DTK) data lists kinetics400 --root $(K400_ROOT) --videos $(K400_VIDEOS) --csv $(K400_ROOT)/annotations/train.csv \
 	  --csv $(K400_ROOT)/annotations/val.csv --out $(K400_WORK)
 	$(call unseen_lists,$(K400_WORK),$(K400_WORK)/actions.txt)
@@ -275,61 +292,119 @@ $(K400_WORK)/check.done: $(K400_WORK)/lists.done
 	  --actions $(K400_WORK)/actions.txt -j $(JOBS)
 	touch $@
 $(K400_WORK)/masks.done: $(K400_WORK)/check.done
-	$(DTK) masks extract --root $(K400_ROOT) --list $(K400_WORK)/lists/train.txt --out $(K400_WORK)/caches/masks-train.zarr -j $(JOBS)
+	$(DTK) masks extract --root $(K400_ROOT) --list $(K400_WORK)/lists/train.txt --out $(K400_WORK)/caches/masks-train.zarr \
+	  -j $(JOBS) $(GRID_OPTS) $(MASK_OPTS)
 	touch $@
 $(K400_WORK)/scenes.done: $(K400_WORK)/check.done
 	$(call label_all,$(K400_WORK),$(K400_ROOT),train,val)
 	touch $@
 $(K400_WORK)/train.done: $(K400_WORK)/masks.done $(K400_WORK)/scenes.done
-	$(TORCHRUN) train --recipe pipelines/kinetics400.yaml --out $(K400_WORK)/run data.root=$(K400_ROOT) \
+	$(LAUNCH) train --recipe pipelines/kinetics400.yaml --out $(K400_WORK)/run data.root=$(K400_ROOT) \
 	  data.train_list=$(abspath $(K400_WORK))/lists/train.txt data.actions=$(abspath $(K400_WORK))/actions.txt \
-	  data.mask_store=$(K400_WORK)/caches/masks-train.zarr data.scene_store=$(K400_WORK)/caches/scenes-train.zarr $(INIT)
+	  data.mask_store=$(K400_WORK)/caches/masks-train.zarr data.scene_store=$(K400_WORK)/caches/scenes-train.zarr \
+	  $(ONLINE_SCENES) $(INIT) $(TRAIN_OPTS)
 	touch $@
 K400_SUITES ?= kinetics400-table3 kinetics400-table8
 $(K400_WORK)/eval.done: $(K400_WORK)/train.done
-	for s in $(K400_SUITES); do $(K400_ENV) $(DTK) eval --run $(K400_WORK)/run --suite pipelines/eval/$$s.yaml || exit 1; done
+	for s in $(K400_SUITES); do $(K400_ENV) $(DTK) eval --run $(K400_WORK)/run --suite pipelines/eval/$$s.yaml \
+	  $(EVAL_OPTS) || exit 1; $(DTK) eval compare $(K400_WORK)/run --suite $$s --out $(K400_WORK)/$$s.md || exit 1; done
 	touch $@
 kinetics400-all: $(K400_WORK)/eval.done
 
 # VideoMAE pre-training on the train list when no VIDEOMAE_CKPT is given (pipelines/pretrain-kinetics400.yaml)
 $(K400_WORK)/pretrain.done: $(K400_WORK)/check.done
-	$(TORCHRUN) pretrain --recipe pipelines/pretrain-kinetics400.yaml --out $(K400_WORK)/pretrain data.root=$(K400_ROOT) \
+	$(LAUNCH) pretrain --recipe pipelines/pretrain-kinetics400.yaml --out $(K400_WORK)/pretrain data.root=$(K400_ROOT) \
 	  data.train_list=$(abspath $(K400_WORK))/lists/train.txt $(PRETRAIN_OPTS)
 	touch $@
 $(K400_WORK)/train.done: $(if $(VIDEOMAE_CKPT),,$(K400_WORK)/pretrain.done)
 $(K400_WORK)/train.done: PRETRAIN_RUN = $(K400_WORK)/pretrain
 
-# make hvu-all HVU_ROOT=/data/hvu HVU_VIDEOS=videos HVU_TRAIN_LIST=... HVU_SEEN_LIST=... HVU_UNSEEN_LIST=... VIDEOMAE_CKPT=... [GPUS=8]
-# (the paper's "clip action scene" subset lists; real scene labels, so no scene model is needed)
+# make hvu-all HVU_ROOT=/data/hvu [HVU_VIDEOS=videos] [VIDEOMAE_CKPT=...] [GPUS=8]
+# From HVU's own files: HVU_Train_V1.0.csv, HVU_Val_V1.0.csv and HVU_Tags_Categories_V1.0.csv under HVU_ROOT. Clips
+# with one action and one scene tag are kept (real scene labels: no scene model); the validation clips are split
+# into seen and unseen action-scene combinations by whether the pair occurs in training (the paper's definition).
+# With the paper's subset lists instead ('<clip> <action> <scene>', indices in the categories file's order):
+# HVU_TRAIN_LIST=... HVU_SEEN_LIST=... HVU_UNSEEN_LIST=...
 HVU_ROOT ?= data/hvu
 HVU_VIDEOS ?= videos
 HVU_WORK ?= work/hvu
-HVU_TRAIN_LIST ?= $(HVU_ROOT)/train.txt
-HVU_SEEN_LIST ?= $(HVU_ROOT)/val_seen.txt
-HVU_UNSEEN_LIST ?= $(HVU_ROOT)/val_unseen.txt
-HVU_ENV = WORK=$(abspath $(HVU_WORK)) HVU_ROOT=$(abspath $(HVU_ROOT)) HVU_SEEN=$(basename $(notdir $(HVU_SEEN_LIST))) \
-  HVU_UNSEEN=$(basename $(notdir $(HVU_UNSEEN_LIST)))
+HVU_CATEGORIES ?= $(HVU_ROOT)/HVU_Tags_Categories_V1.0.csv
+HVU_TRAIN_CSV ?= $(HVU_ROOT)/HVU_Train_V1.0.csv
+HVU_VAL_CSV ?= $(HVU_ROOT)/HVU_Val_V1.0.csv
+HVU_TRAIN_LIST ?=
+HVU_SEEN_LIST ?=
+HVU_UNSEEN_LIST ?=
+name_of = $(basename $(notdir $(1)))
+HVU_TRAIN = $(call name_of,$(or $(HVU_TRAIN_LIST),$(HVU_TRAIN_CSV)))
+HVU_SEEN = $(if $(HVU_TRAIN_LIST),$(call name_of,$(HVU_SEEN_LIST)),$(call name_of,$(HVU_VAL_CSV))-seen)
+HVU_UNSEEN = $(if $(HVU_TRAIN_LIST),$(call name_of,$(HVU_UNSEEN_LIST)),$(call name_of,$(HVU_VAL_CSV))-unseen)
+HVU_SOURCES = $(if $(HVU_TRAIN_LIST),--subset $(HVU_TRAIN_LIST) --subset $(HVU_SEEN_LIST) --subset $(HVU_UNSEEN_LIST),\
+  --csv $(HVU_TRAIN_CSV) --csv $(HVU_VAL_CSV) --seen-from $(HVU_TRAIN))
+HVU_ENV = WORK=$(abspath $(HVU_WORK)) HVU_ROOT=$(abspath $(HVU_ROOT)) HVU_SEEN=$(HVU_SEEN) HVU_UNSEEN=$(HVU_UNSEEN)
 
-$(HVU_WORK)/lists.done: | $(INSTALLED)
-	$(DTK) data lists hvu --root $(HVU_ROOT) --videos $(HVU_VIDEOS) --subset $(HVU_TRAIN_LIST) --subset $(HVU_SEEN_LIST) \
-	  --subset $(HVU_UNSEEN_LIST) --out $(HVU_WORK)
+$(HVU_WORK)/lists.done: | $(NEED_VENV)
+	$(DTK) data lists hvu --root $(HVU_ROOT) --videos $(HVU_VIDEOS) $(HVU_SOURCES) --categories $(HVU_CATEGORIES) \
+	  --out $(HVU_WORK)
 	touch $@
 $(HVU_WORK)/check.done: $(HVU_WORK)/lists.done
-	$(DTK) data check --root $(HVU_ROOT) --list $(HVU_WORK)/lists/$(basename $(notdir $(HVU_TRAIN_LIST))).txt -j $(JOBS)
+	$(DTK) data check --root $(HVU_ROOT) $(foreach l,$(HVU_TRAIN) $(HVU_SEEN) $(HVU_UNSEEN),--list $(HVU_WORK)/lists/$(l).txt) \
+	  --actions $(HVU_WORK)/actions.txt --scenes $(HVU_WORK)/scenes.txt -j $(JOBS)
 	touch $@
 $(HVU_WORK)/masks.done: $(HVU_WORK)/check.done
-	$(DTK) masks extract --root $(HVU_ROOT) --list $(HVU_WORK)/lists/$(basename $(notdir $(HVU_TRAIN_LIST))).txt \
-	  --out $(HVU_WORK)/caches/masks-train.zarr -j $(JOBS)
+	$(DTK) masks extract --root $(HVU_ROOT) --list $(HVU_WORK)/lists/$(HVU_TRAIN).txt \
+	  --out $(HVU_WORK)/caches/masks-train.zarr -j $(JOBS) $(GRID_OPTS) $(MASK_OPTS)
 	touch $@
 $(HVU_WORK)/train.done: $(HVU_WORK)/masks.done
-	$(TORCHRUN) train --recipe pipelines/hvu.yaml --out $(HVU_WORK)/run data.root=$(HVU_ROOT) \
-	  data.train_list=$(abspath $(HVU_WORK))/lists/$(basename $(notdir $(HVU_TRAIN_LIST))).txt \
+	$(LAUNCH) train --recipe pipelines/hvu.yaml --out $(HVU_WORK)/run data.root=$(HVU_ROOT) \
+	  data.train_list=$(abspath $(HVU_WORK))/lists/$(HVU_TRAIN).txt \
 	  data.actions=$(abspath $(HVU_WORK))/actions.txt data.scenes=$(abspath $(HVU_WORK))/scenes.txt \
-	  data.mask_store=$(HVU_WORK)/caches/masks-train.zarr $(INIT)
+	  data.mask_store=$(HVU_WORK)/caches/masks-train.zarr $(INIT) $(TRAIN_OPTS)
 	touch $@
 $(HVU_WORK)/eval.done: $(HVU_WORK)/train.done
-	$(HVU_ENV) $(DTK) eval --run $(HVU_WORK)/run --suite pipelines/eval/hvu.yaml
+	$(HVU_ENV) $(DTK) eval --run $(HVU_WORK)/run --suite pipelines/eval/hvu.yaml $(EVAL_OPTS)
+	$(DTK) eval compare $(HVU_WORK)/run --suite hvu --out $(HVU_WORK)/hvu.md
 	touch $@
 hvu-all: $(HVU_WORK)/eval.done
 
 .PHONY: ucf101-all kinetics400-all hvu-all
+
+# ---------------------------------------------------------------- the chains at smoke scale
+# make smoke-chains: the three chains above, end to end, on the embedded benchmark (tiny preset) laid out as
+# the official downloads (`devias-tk data layout`), with a one-block ViT, 4 x 32 x 32 clips and one epoch per
+# training: from nothing to the comparison tables, pre-training included (UCF-101; Kinetics-400 starts from
+# its VideoMAE export), HVU under torchrun with two processes. A check of the chains, not of the method.
+SMOKE ?= work/smoke
+SMOKE_BENCH = $(SMOKE)/bench
+SMOKE_DL = $(SMOKE)/official
+SMOKE_SCENE_MODEL = $(SMOKE)/scene_model.pt
+SMOKE_SHAPE = model.size=tiny model.depth=1 model.embed_dim=32 model.num_heads=2 data.frames=4 data.stride=4 \
+  data.hop=4 data.size=32 data.num_workers=0 optim.epochs=1 optim.batch_size=4 optim.warmup_epochs=0 run.threads=1
+SMOKE_TRAIN = $(SMOKE_SHAPE) data.rand_augment=null data.val_fraction=0
+SMOKE_VARS = GRID_OPTS="--window 4 --stride 4" SCENE_LABEL_OPTS="--crops 1:1,0.75:2" SCENE_MODEL=$(SMOKE_SCENE_MODEL) \
+  PRETRAIN_OPTS="$(SMOKE_SHAPE) mae.decoder_depth=1" NAIVE_OPTS="$(SMOKE_TRAIN)" \
+  TRAIN_OPTS="$(SMOKE_TRAIN) model.slot_head_dim=16 model.amd_hidden=[16,16]" EVAL_OPTS="--workers 0" \
+  SCUBA_ROOT=$(SMOKE_DL)/scuba HAT_ROOT=$(SMOKE_DL)/hat JOBS=1
+
+$(SMOKE_DL)/.done: | $(NEED_VENV)
+	$(DTK) data synth $(SMOKE_BENCH) --preset tiny --seed 0 -j 1
+	$(DTK) data layout $(SMOKE_BENCH) $(SMOKE_DL) -j 1
+	touch $@
+$(SMOKE_SCENE_MODEL): $(SMOKE_DL)/.done
+	$(DTK) data lists places365 --root $(SMOKE_DL)/places365 --categories $(SMOKE_DL)/places365/categories_places365.txt \
+	  --train $(SMOKE_DL)/places365/places365_train_standard.txt --val $(SMOKE_DL)/places365/places365_val.txt \
+	  --out $(SMOKE_DL)/places365/lists
+	$(DTK) scenes train --root $(SMOKE_DL)/places365 --list $(SMOKE_DL)/places365/lists/train.txt \
+	  --val $(SMOKE_DL)/places365/lists/val.txt --classes $(SMOKE_DL)/places365/lists/scenes.txt --out $@ \
+	  --size 32 --epochs 1 --batch 16 -j 1
+smoke-ucf101: $(SMOKE_SCENE_MODEL)
+	$(MAKE) --no-print-directory ucf101-all UCF101_ROOT=$(SMOKE_DL)/ucf101 UCF_WORK=$(SMOKE)/ucf101 $(SMOKE_VARS)
+smoke-kinetics400: $(SMOKE_SCENE_MODEL) smoke-ucf101
+	test -f $(SMOKE)/videomae_ucf101.pth || $(DTK) pretrain export $(SMOKE)/ucf101/pretrain --out $(SMOKE)/videomae_ucf101.pth
+	$(MAKE) --no-print-directory kinetics400-all K400_ROOT=$(SMOKE_DL)/kinetics400 K400_WORK=$(SMOKE)/kinetics400 \
+	  VIDEOMAE_CKPT=$(SMOKE)/videomae_ucf101.pth $(SMOKE_VARS)
+smoke-hvu: $(SMOKE_DL)/.done
+	$(MAKE) --no-print-directory hvu-all HVU_ROOT=$(SMOKE_DL)/hvu HVU_WORK=$(SMOKE)/hvu GPUS=2 $(SMOKE_VARS)
+smoke-chains: smoke-ucf101 smoke-kinetics400 smoke-hvu
+	@echo "smoke chains done: $(SMOKE)/{ucf101,kinetics400,hvu} (comparison tables: $(SMOKE)/*/*.md)"
+
+.PHONY: smoke-chains smoke-ucf101 smoke-kinetics400 smoke-hvu

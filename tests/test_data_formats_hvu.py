@@ -89,3 +89,27 @@ def test_subset_errors_name_file_and_line(tmp_path):
                      categories)
     assert result.exit_code == 2
     assert "needs tags of category 'action' and 'scene' (found categories: action)" in result.output
+
+
+def test_validation_clips_split_into_seen_and_unseen_combinations_of_the_training_list(tmp_path):
+    root = make_hvu(tmp_path / "hvu")
+    (root / "HVU_Val_V1.0.csv").write_text(
+        "Tags,youtube_id,time_start,time_end\n"
+        "abseiling|mountain,FFFFFFFFFFF,0,10\n"  # (0, 1): trained on -> seen
+        "abseiling|forest,GGGGGGGGGGG,0,10\n"  # (0, 2): both classes trained, the pair not -> unseen
+        "rock climbing|forest,HHHHHHHHHHH,0,10\n"  # (1, 2): seen
+    )
+    for stem in ("FFFFFFFFFFF_000000_000010", "GGGGGGGGGGG_000000_000010", "HHHHHHHHHHH_000000_000010"):
+        write_clip(root / "videos/val" / f"{stem}.mp4", 4)
+    result = run_cli("data", "lists", "hvu", "--root", root, "--videos", "videos", "--csv", root / "HVU_Train_V1.0.csv",
+                     "--csv", root / "HVU_Val_V1.0.csv", "--categories", root / "HVU_Tags_Categories_V1.0.csv",
+                     "--seen-from", "HVU_Train_V1.0")
+    assert result.exit_code == 0, result.output
+    assert [(e.action, e.scene) for e in read_list(root / "lists/HVU_Val_V1.0-seen.txt")] == [(0, 1), (1, 2)]
+    assert read_list(root / "lists/HVU_Val_V1.0-unseen.txt") == [
+        VideoEntry("videos/val/GGGGGGGGGGG_000000_000010.mp4", 0, 2)]
+    assert len(read_list(root / "lists/HVU_Val_V1.0.txt")) == 3  # the whole list stays
+    assert not (root / "lists/HVU_Train_V1.0-seen.txt").exists()
+    bad = run_cli("data", "lists", "hvu", "--root", root, "--videos", "videos", "--csv", root / "HVU_Val_V1.0.csv",
+                  "--categories", root / "HVU_Tags_Categories_V1.0.csv", "--seen-from", "train")
+    assert bad.exit_code == 2 and "--seen-from train: no such list" in bad.output

@@ -181,3 +181,33 @@ def test_the_encoder_sees_only_visible_tokens():
         after = model.encode_visible(mae.unpatchify(pixels, (2, 2, 2), 16, 2), mask)
     assert before.shape == (1, 4, DIM)
     torch.testing.assert_close(before, after)
+
+
+def test_every_linear_layer_of_the_pretraining_network_is_xavier_uniform():
+    torch.manual_seed(0)
+    model = VideoMAEPretrainer(VideoViT("tiny", depth=2, frames=4, img_size=32), decoder_depth=1)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert any(name.startswith("backbone.") for name, m in model.named_modules() if m in linears)
+    for m in linears:
+        fan_out, fan_in = m.weight.shape
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        # uniform on [-bound, bound]: its extremes near the bound, its std bound / sqrt(3)
+        assert m.weight.abs().max() <= bound and m.weight.abs().max() > 0.9 * bound
+        assert abs(m.weight.std().item() - bound / 3 ** 0.5) < 0.15 * bound / 3 ** 0.5
+        assert m.bias is None or not m.bias.any()
+    # a fine-tuning backbone keeps its truncated normal (std 0.02)
+    plain = VideoViT("tiny", depth=2, frames=4, img_size=32)
+    assert abs(plain.blocks[0].attn.qkv.weight.std().item() - 0.02) < 0.003
+
+
+@pytest.mark.parametrize("stem", ["patch", "hmlp"])
+def test_the_decoder_predicts_a_tubelets_pixels_whatever_the_stem(stem):
+    # the hMLP stem's last projection sees its own channels, not the pixels': the target is 2 x 16 x 16 x 3
+    model = VideoMAEPretrainer(VideoViT("tiny", depth=1, frames=4, img_size=32, stem=stem), decoder_depth=1)
+    assert model.pixels_per_token == 2 * 16 * 16 * 3
+    clips = torch.rand(2, 3, 4, 32, 32)
+    mask = torch.from_numpy(np.stack([mae.tube_mask((2, 2, 2), 0.5, np.random.default_rng(i)) for i in range(2)]))
+    pred = model(clips, mask)
+    assert pred.shape == (2, int(mask[0].sum()), 2 * 16 * 16 * 3)
+    targets = mae.pixel_targets(clips, 16, 2)
+    assert torch.isfinite(mae.masked_mse(pred, targets, mask))

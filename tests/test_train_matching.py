@@ -60,28 +60,43 @@ def test_greedy_never_gives_one_slot_both_roles():
     assert (a != s).all()
 
 
-def test_cost_is_minus_unified_probability():
+def test_cost_is_the_cross_entropy_of_the_zero_padded_label_by_default():
     # B=1, K=2, A=2, S=2; softmax over all four outputs
     probs = torch.tensor([[[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]]])
     logits = probs.log()
     action, scene = torch.tensor([1]), torch.tensor([0])  # scene 0 sits at unified index 2
-    cost = matching_cost(logits, action, scene, num_actions=2)
-    torch.testing.assert_close(cost, -torch.tensor([[[0.2, 0.3], [0.3, 0.2]]]))
-    ce = matching_cost(logits, action, scene, num_actions=2, cost="ce")
+    ce = matching_cost(logits, action, scene, num_actions=2)
     torch.testing.assert_close(ce, -torch.log(torch.tensor([[[0.2, 0.3], [0.3, 0.2]]])))
-    # identity: -0.2 - 0.2 = -0.4; swap: -0.3 - 0.3 = -0.6 -> slot 1 is the action slot
-    a, s = match_slots(logits, action, scene, 2)
-    assert a.tolist() == [1] and s.tolist() == [0]
-    # a soft scene target is matched by its argmax
+    prob = matching_cost(logits, action, scene, num_actions=2, cost="prob")  # the release's
+    torch.testing.assert_close(prob, -torch.tensor([[[0.2, 0.3], [0.3, 0.2]]]))
+    # identity: 0.2 * 0.2 < swap: 0.3 * 0.3 -> slot 1 is the action slot (both costs agree here)
+    for cost in ("ce", "prob"):
+        a, s = match_slots(logits, action, scene, 2, cost=cost)
+        assert a.tolist() == [1] and s.tolist() == [0]
+
+
+def test_a_soft_scene_target_is_used_whole_by_ce_and_by_its_argmax_by_prob():
+    probs = torch.tensor([[[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]]])
+    logits, action = probs.log(), torch.tensor([1])
     soft = torch.tensor([[0.7, 0.3]])
-    torch.testing.assert_close(matching_cost(logits, action, soft, 2), cost)
+    ce = matching_cost(logits, action, soft, 2)
+    # scene cost of slot 0: -(0.7 log 0.3 + 0.3 log 0.4); of slot 1: -(0.7 log 0.2 + 0.3 log 0.1)
+    expected_scene = torch.tensor([-(0.7 * math.log(0.3) + 0.3 * math.log(0.4)),
+                                   -(0.7 * math.log(0.2) + 0.3 * math.log(0.1))])
+    torch.testing.assert_close(ce[0, :, 1], expected_scene)
+    torch.testing.assert_close(ce[0, :, 0], -torch.log(torch.tensor([0.2, 0.3])))
+    # a one-hot distribution is its index; an unnormalised one is normalised first
+    torch.testing.assert_close(matching_cost(logits, action, torch.tensor([[2.0, 0.0]]), 2),
+                               matching_cost(logits, action, torch.tensor([0]), 2))
+    torch.testing.assert_close(matching_cost(logits, action, soft, 2, cost="prob"),
+                               matching_cost(logits, action, torch.tensor([0]), 2, cost="prob"))
 
 
 def test_prob_and_ce_costs_can_disagree():
     # slot 0: p(action)=0.5, p(scene)=0.02; slot 1: p(action)=0.3, p(scene)=0.01
     cost = matching_cost(
         torch.log(torch.tensor([[[0.5, 0.48, 0.02, 0.0001], [0.3, 0.69, 0.01, 0.0001]]])),
-        torch.tensor([0]), torch.tensor([0]), 2,
+        torch.tensor([0]), torch.tensor([0]), 2, cost="prob",
     )
     # -p: identity -0.51 vs swap -0.32 -> identity. -log p: identity 0.69+4.61=5.30 vs swap 1.20+3.91=5.11 -> swap
     assert assign_roles(cost)[0].tolist() == [0]

@@ -116,6 +116,7 @@ class PatchEmbed3d(nn.Module):
         super().__init__()
         if stem not in STEMS:
             raise ValueError(f"unknown stem {stem!r}; choose from {', '.join(STEMS)}")
+        self.in_chans = in_chans  # pixels' channels (proj's input is the stem's width when there is a stem)
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
         self.stem_kind = stem

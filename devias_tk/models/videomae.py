@@ -73,12 +73,12 @@ class VideoMAEPretrainer(nn.Module):
         self.backbone = backbone
         self.encoder_to_decoder = nn.Linear(backbone.embed_dim, self.decoder_dim, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, self.decoder_dim))
-        in_chans = backbone.patch_embed.proj.in_channels
-        self.pixels_per_token = backbone.tubelet_size * backbone.patch_size ** 2 * in_chans
+        self.pixels_per_token = backbone.tubelet_size * backbone.patch_size ** 2 * backbone.patch_embed.in_chans
         self.decoder = MAEDecoder(self.decoder_dim, decoder_depth, decoder_heads or heads, self.pixels_per_token,
                                   mlp_ratio)
-        # VideoMAE / MAE initialise the pre-training network's linear layers with Xavier-uniform.
-        for module in (self.encoder_to_decoder, self.decoder):
+        # VideoMAE initialises every linear layer of the pre-training network with Xavier-uniform, the
+        # encoder's included (fine-tuning ViTs use a truncated normal, as VideoViT does on its own).
+        for module in (self.backbone, self.encoder_to_decoder, self.decoder):
             module.apply(xavier_init)
         trunc_normal_(self.mask_token, std=0.02)
         self._pos_cache: dict[tuple[int, str], torch.Tensor] = {}

@@ -40,7 +40,7 @@ class LossConfig:
     """Knobs of the DEVIAS and baseline criteria (defaults: the paper, with the recipes' weights 1, 1, 1)."""
 
     assignment: str = "hungarian"  # "hungarian" | "hard" | "greedy" (Table 14g)
-    match_cost: str = "prob"  # "prob" (-p, release/facts) | "ce" (-log p)
+    match_cost: str = "ce"  # "ce" (cross-entropy, the paper's supp. A) | "prob" (-p, the release's)
     class_loss: str = "unified"  # "unified" (softmax over A + S, eq. 5) | "split"
     scene_loss: str = "ce"  # "ce" | "kl" | "release-kl"
     cosine: str = "signed"  # "signed" (paper, release) | "abs" | "squared" (orthogonality)

@@ -1,11 +1,11 @@
 """Slot matching: which slot plays the action role and which the scene role, per sample.
 
-The cost of giving slot k the role r is minus the unified head's softmax probability of that role's
-label: cost[b, k, 0] = -p[b, k, action[b]], cost[b, k, 1] = -p[b, k, A + scene[b]] (softmax over all
-A + S outputs; the paper's zero-padded label means the scene label sits at index A + s). This is the
-release's cost and what the facts prescribe; `cost="ce"` uses -log p instead, the paper's literal
-"cross-entropy" wording (with two roles it can pick a different permutation). A soft scene target
-(B, S) is matched by its argmax.
+The cost of giving slot k a role is the cross-entropy between that role's (zero-padded) label and the
+unified head's softmax over all A + S outputs, as supp. A has it: cost[b, k, 0] = -log p[b, k, action[b]],
+cost[b, k, 1] = -sum_s q[b, s] log p[b, k, A + s] for a scene target q (B, S) (a soft pseudo label
+is used whole; a class index is its one-hot). `cost="prob"` is the release's cost instead, minus the
+probability of the label (a soft scene target is matched by its argmax); with two roles the two can
+pick different permutations.
 
 Assignment methods (Table 14g): "hungarian" (optimal; K = 2 is a choice between two permutations,
 done with tensor ops on the device, no host sync; K > 2 calls scipy's linear_sum_assignment per
@@ -22,7 +22,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 ASSIGNMENTS = ("hungarian", "hard", "greedy")
-COSTS = ("prob", "ce")
+COSTS = ("ce", "prob")  # the first is the default (the paper's)
 
 
 def scene_index(scene: torch.Tensor) -> torch.Tensor:
@@ -31,14 +31,20 @@ def scene_index(scene: torch.Tensor) -> torch.Tensor:
 
 
 def matching_cost(
-    logits: torch.Tensor, action: torch.Tensor, scene: torch.Tensor, num_actions: int, cost: str = "prob"
+    logits: torch.Tensor, action: torch.Tensor, scene: torch.Tensor, num_actions: int, cost: str = "ce"
 ) -> torch.Tensor:
     """Unified logits (B, K, A + S), targets (B,) and (B,) or (B, S) -> cost (B, K, 2) float32 (role 0 action)."""
     if cost not in COSTS:
         raise ValueError(f"matching cost must be one of {COSTS} (got {cost!r})")
     logp = logits.detach().float().log_softmax(dim=-1)
-    labels = torch.stack([action, scene_index(scene) + num_actions], dim=1)  # (B, 2)
-    picked = logp.gather(2, labels[:, None, :].expand(-1, logits.shape[1], -1))  # (B, K, 2)
+    num_slots = logits.shape[1]
+    action_logp = logp.gather(2, action[:, None, None].expand(-1, num_slots, 1))  # (B, K, 1)
+    if cost == "ce" and scene.is_floating_point():
+        soft = scene.float() / scene.float().sum(dim=-1, keepdim=True).clamp_min(1e-12)
+        scene_logp = (logp[..., num_actions:] * soft[:, None, :]).sum(dim=-1, keepdim=True)  # (B, K, 1)
+    else:
+        scene_logp = logp.gather(2, (scene_index(scene) + num_actions)[:, None, None].expand(-1, num_slots, 1))
+    picked = torch.cat([action_logp, scene_logp], dim=2)
     return -picked.exp() if cost == "prob" else -picked
 
 
@@ -93,7 +99,7 @@ def match_slots(
     scene: torch.Tensor,
     num_actions: int,
     method: str = "hungarian",
-    cost: str = "prob",
+    cost: str = "ce",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample (action_slot, scene_slot) from the per-slot unified logits (B, K, A + S)."""
     with torch.no_grad():

@@ -133,7 +133,7 @@ def validation_set(cfg: TrainConfig, train_list: Path, entries: list[VideoEntry]
     data.val_list given: it is the validation set and the whole training list trains (with warnings
     when it looks like test data). Otherwise data.val_fraction of the training list is held out (seeded
     by run.seed) and removed from training. Validation scene labels: the list's column, or with
-    scene_source = store the scene store's video-level pseudo labels (the store covers the training list).
+    scene_source = store (or online, when a scene store is given) the scene store's video-level pseudo labels.
     """
     warnings: list[str] = []
     if cfg.data.val_list:
@@ -143,7 +143,8 @@ def validation_set(cfg: TrainConfig, train_list: Path, entries: list[VideoEntry]
         train = entries
     else:
         train, val = holdout_split(entries, cfg.data.val_fraction, cfg.run.seed, cfg.data.val_max)
-    if val and scene_branch and cfg.data.scene_source == "store" and cfg.data.scene_store:
+    # online targets come from the scene model in the step; a store given beside it still labels the held-out videos
+    if val and scene_branch and cfg.data.scene_source in ("store", "online") and cfg.data.scene_store:
         val = with_store_scenes(val, cfg.data.scene_store, scenes)
     if val and scene_branch and not any(e.scene >= 0 for e in val):
         warnings.append("no validation video has a scene label: best.pt is selected on action top-1 only")

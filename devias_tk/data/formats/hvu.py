@@ -205,3 +205,18 @@ def convert_official(root: str | Path, csv_files: Sequence[str | Path], categori
         for reason, count in sorted(left_out.items()):
             conv.notes.append(f"{f.name}: {count} clips left out ({reason})")
     return conv
+
+
+def split_by_combination(conv: Conversion, reference: str) -> None:
+    """Add `<name>-seen` and `<name>-unseen` for every list but `reference`: its clips whose (action, scene)
+    pair occurs in the reference (training) list, and those whose pair does not, the paper's seen and
+    unseen action-scene combinations (4.3)."""
+    if reference not in conv.lists:
+        raise DeviasError(f"--seen-from {reference}: no such list (converted: {', '.join(conv.lists) or 'none'})")
+    seen_pairs = {(e.action, e.scene) for e in conv.lists[reference]}
+    for name in [n for n in conv.lists if n != reference]:
+        entries = conv.lists[name]
+        conv.lists[f"{name}-seen"] = [e for e in entries if (e.action, e.scene) in seen_pairs]
+        conv.lists[f"{name}-unseen"] = [e for e in entries if (e.action, e.scene) not in seen_pairs]
+        conv.notes.append(f"{name}: {len(conv.lists[f'{name}-seen'])} clips of action-scene pairs seen in "
+                          f"{reference}, {len(conv.lists[f'{name}-unseen'])} of unseen pairs")
