@@ -76,3 +76,17 @@ def test_bias_command_prints_accuracies(tiny_benchmark):
     result = runner.invoke(app, ["data", "bias", str(tiny_benchmark), "-j", "1"])
     assert result.exit_code == 0, result.output
     assert "scuba-places" in result.output and "25.0%" in result.output  # chance with 4 actions
+
+
+def test_the_command_line_imports_a_group_only_when_it_runs():
+    # a short make-chain step (data lists, masks extract, eval compare) must not pay for torch and every stage
+    code = ("import sys, devias_tk.cli as c; assert 'torch' not in sys.modules and 'devias_tk.cli.train' not in "
+            "sys.modules; import devias_tk.cli.data, devias_tk.cli.eval; assert 'torch' not in sys.modules, 'data/eval';"
+            "print(len(c.COMMANDS))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "10"
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in ("train", "predict", "features", "import", "data", "masks", "scenes", "pretrain", "eval", "bench"):
+        assert f" {name} " in result.output

@@ -1,40 +1,91 @@
-"""The `devias-tk` command line: argument parsing and printing only; the work lives in the stages."""
+"""The `devias-tk` command line: argument parsing and printing only; the work lives in the stages.
+
+Each command group is imported when it runs, not before: `devias-tk data lists ...` or `masks extract`
+should not pay for importing torch, timm and every stage (about 5 s of CPU on a small machine, which
+dominates the cost of a short step in a make chain).
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from devias_tk import __version__
-from devias_tk.cli import bench, data, masks, pretrain, scenes
-from devias_tk.cli import eval as eval_cli
-from devias_tk.cli.common import print_error
-from devias_tk.cli.features import features_cmd
-from devias_tk.cli.importer import import_cmd
-from devias_tk.cli.predict import predict_cmd
-from devias_tk.cli.train import train_cmd
 from devias_tk.errors import DeviasError
+
+# name -> (module, attribute, one-line help for the command list); the order is the listing's
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "train": ("devias_tk.cli.train", "train_cmd", "Train DEVIAS or a baseline from the cached masks and scene labels."),
+    "predict": ("devias_tk.cli.predict", "predict_cmd",
+                "Action and scene top-k of any videos, files, folders or lists; overlays of the slots' attention."),
+    "features": ("devias_tk.cli.features", "features_cmd",
+                 "Action and scene features of a run per video, into a resumable Zarr store."),
+    "import": ("devias_tk.cli.importer", "import_cmd",
+               "The authors' trained DEVIAS weights as a run directory that eval, predict and features read."),
+    "data": ("devias_tk.cli.data", "app",
+             "Datasets: the embedded synthetic benchmark, list converters, checks, inspection, bias check."),
+    "masks": ("devias_tk.cli.masks", "app", "FAME pseudo-human masks, extracted once into a Zarr store."),
+    "scenes": ("devias_tk.cli.scenes", "app", "Scene model training and cached pseudo scene labels."),
+    "pretrain": ("devias_tk.cli.pretrain", "app",
+                 "VideoMAE self-supervised pre-training of the backbone on your own videos (no labels needed)."),
+    "eval": ("devias_tk.cli.eval", "app", "Seen/unseen evaluation suites, H.M. report, k-NN check, run comparison."),
+    "bench": ("devias_tk.cli.bench", "app", "Throughput benchmarks of each stage."),
+}
+# function commands whose help is given here rather than by their docstring
+_EXPLICIT_HELP = {"predict", "features"}
+
+
+def load_command(name: str) -> click.Command:
+    """The click command of one top-level name, importing its module now."""
+    module, attribute, short = COMMANDS[name]
+    obj = getattr(importlib.import_module(module), attribute)
+    if isinstance(obj, typer.Typer):
+        command: click.Command = typer.main.get_group(obj)
+    else:
+        single = typer.Typer(rich_markup_mode="rich", add_completion=False)
+        single.command(name, help=short if name in _EXPLICIT_HELP else None)(obj)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """The root group: commands are imported on first use; the command list is drawn from `COMMANDS`."""
+
+    _listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        if self._listing:  # the help page only needs names and one line each
+            return click.Command(cmd_name, help=COMMANDS[cmd_name][2])
+        return load_command(cmd_name)
+
+    def format_help(self, ctx: click.Context, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="devias-tk",
+    cls=LazyGroup,
     help="DEVIAS as a toolkit: cached FAME masks and scene labels, disentangled action/scene slot models, "
     "seen/unseen evaluation with the harmonic mean.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,
 )
-app.add_typer(data.app, name="data")
-app.add_typer(masks.app, name="masks")
-app.add_typer(scenes.app, name="scenes")
-app.command("train")(train_cmd)
-app.add_typer(pretrain.app, name="pretrain")
-app.add_typer(eval_cli.app, name="eval")
-app.command("predict", help="Action and scene top-k of any videos, files, folders or lists; overlays of the slots' attention.")(
-    predict_cmd)
-app.command("features", help="Action and scene features of a run per video, into a resumable Zarr store.")(features_cmd)
-app.command("import")(import_cmd)
-app.add_typer(bench.app, name="bench")
 
 
 def _version(value: bool) -> None:
@@ -54,5 +105,7 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except DeviasError as exc:
+        from devias_tk.cli.common import print_error
+
         print_error(exc)
         sys.exit(2)
