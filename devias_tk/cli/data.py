@@ -80,6 +80,35 @@ def synth(
     )
 
 
+@app.command("layout")
+@user_errors
+def layout_cmd(
+    bench: Annotated[Path, typer.Argument(help="A benchmark written by `data synth` (the folder holding meta.json).")],
+    out: Annotated[Path, typer.Argument(help="Folder to write OUT/<NAME>/ into (created; finished layouts are skipped).")],
+    names: Annotated[list[str] | None, typer.Option(
+        "--as", help="Layout to write: ucf101, scuba, hat, kinetics400, hvu, places365; repeatable (default: all).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
+) -> None:
+    """Lay out a generated benchmark as the official downloads (UCF-101, SCUBA, HAT, Kinetics-400, HVU,
+    Places365), so `data lists` and the make chains run end to end on it. Each layout appears atomically.
+
+    Example: [bold]devias-tk data layout data/synthetic data/official[/]
+    Only two: [bold]devias-tk data layout data/synthetic data/official --as ucf101 --as hat[/]
+    """
+    from devias_tk.synthetic import layouts
+
+    results = layouts.write_layouts(bench, out, names or layouts.LAYOUTS, resolve_jobs(jobs))
+    table = Table(title=f"official layouts of {bench}: {out}")
+    for col in ("layout", "contents", "seconds"):
+        table.add_column(col, justify="right" if col == "seconds" else "left")
+    for r in results:
+        table.add_row(r.name, "[dim]already complete[/]" if r.skipped else r.summary,
+                      "-" if r.skipped else f"{r.seconds:.1f}")
+    console.print(table)
+    for r in results:
+        console.print(f"read with: {r.read_with}", highlight=False, soft_wrap=True)
+
+
 @app.command("resize")
 @user_errors
 def resize_cmd(
