@@ -217,13 +217,13 @@ endef
 
 # $(call label_all,WORK,ROOT,TRAIN,TEST): scene labels of the train list (with the crop grid training reads) and,
 # for evaluation only (--crops none), of the test list and the HAT lists the suites score (SCUBA's are scored on
-# actions alone)
+# actions alone); one process per root, the model loaded once
 define label_all
 	$(DTK) scenes label --root $(2) --list $(1)/lists/$(3).txt --out $(1)/caches/scenes-$(3).zarr $(SCENE_OPTS)
 	$(DTK) scenes label --root $(2) --list $(1)/lists/$(4).txt --out $(1)/caches/scenes-$(4).zarr $(SCENE_OPTS) \
 	  --crops none
-	$(if $(HAT_ROOT),for l in $(HAT_LABELLED); do $(DTK) scenes label --root $(HAT_ROOT) --list $(1)/hat/lists/$$l.txt \
-	  --out $(1)/caches/scenes-$$l.zarr $(SCENE_OPTS) --crops none || exit 1; done)
+	$(if $(HAT_ROOT),$(DTK) scenes label --root $(HAT_ROOT) $(foreach l,$(HAT_LABELLED),--list $(1)/hat/lists/$(l).txt) \
+	  --out '$(1)/caches/scenes-{list}.zarr' $(SCENE_OPTS) --crops none)
 endef
 
 UCF101_ROOT ?= data/ucf101
@@ -261,8 +261,9 @@ $(UCF_WORK)/train.done: $(UCF_WORK)/masks.done $(UCF_WORK)/scenes.done $(UCF_WOR
 	  run.init=$(abspath $(UCF_WORK))/naive-action/checkpoints/last.pt $(TRAIN_OPTS)
 	touch $@
 $(UCF_WORK)/eval.done: $(UCF_WORK)/train.done
-	for s in $(UCF_SUITES); do for r in naive-action run; do \
-	  $(UCF_ENV) $(DTK) eval --run $(UCF_WORK)/$$r --suite pipelines/eval/$$s.yaml $(EVAL_OPTS) || exit 1; done; \
+	for r in naive-action run; do $(UCF_ENV) $(DTK) eval --run $(UCF_WORK)/$$r \
+	  $(foreach s,$(UCF_SUITES),--suite pipelines/eval/$(s).yaml) $(EVAL_OPTS) || exit 1; done
+	for s in $(UCF_SUITES); do \
 	  $(DTK) eval compare $(UCF_WORK)/naive-action $(UCF_WORK)/run --suite $$s --out $(UCF_WORK)/$$s.md || exit 1; done
 	touch $@
 ucf101-all: $(UCF_WORK)/eval.done
@@ -306,8 +307,8 @@ $(K400_WORK)/train.done: $(K400_WORK)/masks.done $(K400_WORK)/scenes.done
 	touch $@
 K400_SUITES ?= kinetics400-table3 kinetics400-table8
 $(K400_WORK)/eval.done: $(K400_WORK)/train.done
-	for s in $(K400_SUITES); do $(K400_ENV) $(DTK) eval --run $(K400_WORK)/run --suite pipelines/eval/$$s.yaml \
-	  $(EVAL_OPTS) || exit 1; $(DTK) eval compare $(K400_WORK)/run --suite $$s --out $(K400_WORK)/$$s.md || exit 1; done
+	$(K400_ENV) $(DTK) eval --run $(K400_WORK)/run $(foreach s,$(K400_SUITES),--suite pipelines/eval/$(s).yaml) $(EVAL_OPTS)
+	for s in $(K400_SUITES); do $(DTK) eval compare $(K400_WORK)/run --suite $$s --out $(K400_WORK)/$$s.md || exit 1; done
 	touch $@
 kinetics400-all: $(K400_WORK)/eval.done
 
@@ -382,8 +383,7 @@ SMOKE_SHAPE = model.size=tiny model.depth=1 model.embed_dim=32 model.num_heads=2
 SMOKE_TRAIN = $(SMOKE_SHAPE) data.rand_augment=null data.val_fraction=0
 SMOKE_VARS = GRID_OPTS="--window 4 --stride 4" SCENE_LABEL_OPTS="--crops 1:1,0.75:2" SCENE_MODEL=$(SMOKE_SCENE_MODEL) \
   PRETRAIN_OPTS="$(SMOKE_SHAPE) mae.decoder_depth=1" NAIVE_OPTS="$(SMOKE_TRAIN)" \
-  TRAIN_OPTS="$(SMOKE_TRAIN) model.slot_head_dim=16 model.amd_hidden=[16,16]" EVAL_OPTS="--workers 0" \
-  SCUBA_ROOT=$(SMOKE_DL)/scuba HAT_ROOT=$(SMOKE_DL)/hat JOBS=1
+  TRAIN_OPTS="$(SMOKE_TRAIN) model.slot_head_dim=16 model.amd_hidden=[16,16]" EVAL_OPTS="--workers 0" JOBS=1
 
 $(SMOKE_DL)/.done: | $(NEED_VENV)
 	$(DTK) data synth $(SMOKE_BENCH) --preset tiny --seed 0 -j 1
@@ -397,11 +397,14 @@ $(SMOKE_SCENE_MODEL): $(SMOKE_DL)/.done
 	  --val $(SMOKE_DL)/places365/lists/val.txt --classes $(SMOKE_DL)/places365/lists/scenes.txt --out $@ \
 	  --size 32 --epochs 1 --batch 16 -j 1
 smoke-ucf101: $(SMOKE_SCENE_MODEL)
-	$(MAKE) --no-print-directory ucf101-all UCF101_ROOT=$(SMOKE_DL)/ucf101 UCF_WORK=$(SMOKE)/ucf101 $(SMOKE_VARS)
-smoke-kinetics400: $(SMOKE_SCENE_MODEL) smoke-ucf101
-	test -f $(SMOKE)/videomae_ucf101.pth || $(DTK) pretrain export $(SMOKE)/ucf101/pretrain --out $(SMOKE)/videomae_ucf101.pth
+	$(MAKE) --no-print-directory ucf101-all UCF101_ROOT=$(SMOKE_DL)/ucf101 UCF_WORK=$(SMOKE)/ucf101 \
+	  SCUBA_ROOT=$(SMOKE_DL)/scuba HAT_ROOT=$(SMOKE_DL)/hat $(SMOKE_VARS)
+$(SMOKE)/videomae_ucf101.pth: | smoke-ucf101
+	$(DTK) pretrain export $(SMOKE)/ucf101/pretrain --out $@
+smoke-kinetics400: $(SMOKE_SCENE_MODEL) $(SMOKE)/videomae_ucf101.pth
 	$(MAKE) --no-print-directory kinetics400-all K400_ROOT=$(SMOKE_DL)/kinetics400 K400_WORK=$(SMOKE)/kinetics400 \
-	  VIDEOMAE_CKPT=$(SMOKE)/videomae_ucf101.pth $(SMOKE_VARS)
+	  SCUBA_ROOT=$(SMOKE_DL)/kinetics400-scuba HAT_ROOT=$(SMOKE_DL)/kinetics400-hat VIDEOMAE_CKPT=$(SMOKE)/videomae_ucf101.pth \
+	  $(SMOKE_VARS)
 smoke-hvu: $(SMOKE_DL)/.done
 	$(MAKE) --no-print-directory hvu-all HVU_ROOT=$(SMOKE_DL)/hvu HVU_WORK=$(SMOKE)/hvu GPUS=2 $(SMOKE_VARS)
 smoke-chains: smoke-ucf101 smoke-kinetics400 smoke-hvu

@@ -22,6 +22,17 @@ def test_keys_round_trip_and_are_flat():
     assert "/" not in video_key(path) and key_to_path(video_key(path)) == path
 
 
+def test_a_path_that_leaves_the_root_is_stored_and_found(tmp_path):
+    # the make chains list HAT swaps relative to HAT_ROOT from another folder: '../../work/hat/...json'
+    path = "../../work/hat/hat_swaps/hat-rand-1/Run/v.json"
+    assert not video_key(path).startswith(".") and key_to_path(video_key(path)) == path
+    store = _store(tmp_path)
+    store.commit(path, {"soft": (np.zeros((1, 2), np.uint8), (1, 2))}, {})
+    store.commit(".hidden.avi", {"soft": (np.zeros((1, 2), np.uint8), (1, 2))}, {})
+    assert store.done() == {path, ".hidden.avi"} and store.has(path)
+    assert store.group(path)["soft"].shape == (1, 2)
+
+
 def test_commit_then_read(tmp_path):
     store = _store(tmp_path)
     data = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)

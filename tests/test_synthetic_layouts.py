@@ -225,3 +225,19 @@ def test_bad_input_is_a_one_line_error(case, tiny_benchmark, tmp_path):
     assert {"missing": "not found", "no-meta": "no meta.json", "unknown-layout": "'ucf10'"}[case] in lines[0]
     assert not (tmp_path / "out").exists()
 
+
+
+def test_kinetics400_versions_of_scuba_and_hat_use_kinetics400s_class_numbers(out, bench, tmp_path):
+    k400 = kinetics400.convert(out / "kinetics400", [out / "kinetics400/annotations/train.csv"], "videos")
+    assert k400.actions == sorted(bench.actions) != bench.actions  # the tiny benchmark's names are not sorted
+    (tmp_path / "actions.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(k400.actions)))
+    result = run_cli("data", "lists", "scuba", "--root", out / "kinetics400-scuba", "--source", "sinusoid",
+                     "--actions", tmp_path / "actions.txt", "--out", tmp_path / "scuba")
+    assert result.exit_code == 0, result.output
+    named = [(_key(e.path), k400.actions[e.action]) for e in read_list(tmp_path / "scuba/lists/scuba-sinusoid.txt")]
+    assert named == [(_key(e.path), bench.actions[e.action]) for e in bench.split("scuba-sinusoid")]
+    result = run_cli("data", "lists", "hat", "--root", out / "kinetics400-hat", "--out", tmp_path / "hat")
+    assert result.exit_code == 0, result.output
+    assert read_class_names(tmp_path / "hat/actions.txt") == k400.actions
+    swaps = read_list(tmp_path / "hat/lists/hat-far-1.txt")
+    assert sorted(k400.actions[e.action] for e in swaps) == sorted(bench.actions[e.action] for e in bench.split("test"))

@@ -46,8 +46,10 @@ VIDEOS, FAILURES, PARTIAL, LOCKS = "videos", "failures", "_partial", "_locks"
 
 
 def video_key(path: str) -> str:
-    """A flat, reversible group name for a list path."""
-    return quote(path, safe="")
+    """A flat, reversible group name for a list path. A leading '.' is escaped too: names starting with '.'
+    are the store's hidden working entries, and lists relative to another root start with '../'."""
+    key = quote(path, safe="")
+    return "%2E" + key[1:] if key.startswith(".") else key
 
 
 def key_to_path(key: str) -> str:

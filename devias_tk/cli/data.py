@@ -11,7 +11,6 @@ import typer
 from rich.table import Table
 
 from devias_tk.cli.common import JOBS_HELP, console, err_console, resolve_jobs, user_errors
-from devias_tk.data import bias
 from devias_tk.data import check as check_mod
 from devias_tk.data import inspect as inspect_mod
 from devias_tk.data.formats import common, diving48, generic, hat, hvu, kinetics400, scuba, ssv2, ucf101
@@ -238,6 +237,8 @@ def bias_cmd(
         from devias_tk.data.lists import read_list
 
         names = [str(i) for i in range(max(e.action for e in read_list(train)) + 1)]
+    from devias_tk.data import bias  # torch: imported only by the command that trains
+
     results = bias.run_bias_check(root, train, others, len(names), resolve_jobs(jobs))
     table = Table(title="background-only classifier: action top-1")
     for col in ("split", "videos", "accuracy", "chance"):
@@ -341,10 +342,11 @@ def lists_hvu(
     videos: Annotated[str, typer.Option(help="Folder holding the clips, relative to ROOT.")] = "",
     out: Annotated[Path | None, typer.Option(help=OUT_HELP)] = None,
     keep_missing: Annotated[bool, typer.Option(help=KEEP_HELP)] = False,
+    seen_from: Annotated[str | None, typer.Option(help="Also split every other list into <name>-seen / <name>-unseen by whether a clip's (action, scene) pair occurs in this list (its name, e.g. HVU_Train_V1.0).")] = None,
 ) -> None:
     """HVU subset lists or official CSVs -> one list per input file, actions.txt and scenes.txt.
 
-    Example: [bold]devias-tk data lists hvu --root data/hvu --csv data/hvu/HVU_Train_V1.0.csv --csv data/hvu/HVU_Val_V1.0.csv --categories data/hvu/HVU_Tags_Categories_V1.0.csv --videos videos[/]
+    Example: [bold]devias-tk data lists hvu --root data/hvu --csv data/hvu/HVU_Train_V1.0.csv --csv data/hvu/HVU_Val_V1.0.csv --categories data/hvu/HVU_Tags_Categories_V1.0.csv --videos videos --seen-from HVU_Train_V1.0[/]
     """
     if bool(subset) == bool(csv):
         raise typer.BadParameter("give either --subset or --csv")
@@ -358,6 +360,8 @@ def lists_hvu(
             action_names, scene_names = hvu.classes_by_category(
                 hvu.parse_categories(common.read_text(categories), str(categories)), str(categories))
         conv = hvu.convert_subset(root, subset or [], videos, action_names, scene_names, keep_missing)
+    if seen_from:
+        hvu.split_by_combination(conv, seen_from)
     _write_and_report(conv, root, out or root, keep_missing)
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from devias_tk.cli.common import console, user_errors
 from devias_tk.utils.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    from devias_tk.evaluate.suite import Suite
 
 app = typer.Typer(help="Seen/unseen evaluation suites, H.M. report, k-NN check, run comparison.")
 
@@ -20,7 +23,7 @@ app = typer.Typer(help="Seen/unseen evaluation suites, H.M. report, k-NN check, 
 def evaluate_run(
     ctx: typer.Context,
     run: Annotated[Path | None, typer.Option("--run", "--run-dir", help="Run directory (from `devias-tk train`, or `devias-tk import` for the authors' published DEVIAS weights). Under torchrun write --run-dir: torchrun's own parser takes --run for its --run-path. Example: torchrun --nproc_per_node=2 -m devias_tk eval --run-dir runs/devias --suite pipelines/eval/synthetic.yaml")] = None,
-    suite: Annotated[Path | None, typer.Option(help="Suite YAML (pipelines/eval/<name>.yaml).")] = None,
+    suite: Annotated[list[Path] | None, typer.Option(help="Suite YAML (pipelines/eval/<name>.yaml); repeatable: the suites share the predictions of their common splits.")] = None,
     views: Annotated[str | None, typer.Option(help="Temporal clips x spatial crops, e.g. 2x3 (default: the suite's).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch: Annotated[int, typer.Option(help="Videos per batch (each with all its views).")] = 8,
@@ -36,18 +39,25 @@ def evaluate_run(
     them: the same report as one process.
 
     Examples: [bold]devias-tk eval --run runs/devias --suite pipelines/eval/synthetic.yaml --views 2x3[/]
+    [bold]devias-tk eval --run runs/ucf101 --suite pipelines/eval/ucf101-table2.yaml --suite pipelines/eval/ucf101-table7.yaml[/]
     [bold]torchrun --nproc_per_node=8 -m devias_tk eval --run-dir runs/ucf101 --suite pipelines/eval/ucf101-table2.yaml[/]
     """
     if ctx.invoked_subcommand is not None:
         return
-    if run is None or suite is None:
+    if run is None or not suite:
         console.print(ctx.get_help())
-        raise typer.Exit(0 if run is None and suite is None else 2)
-    from devias_tk.evaluate.runner import evaluate, markdown_table
+        raise typer.Exit(0 if run is None and not suite else 2)
     from devias_tk.evaluate.suite import load_suite, parse_views
 
-    spec = load_suite(suite)
-    report = evaluate(run, spec, parse_views(views) if views else None, device, batch, workers, checkpoint)
+    specs = [load_suite(s) for s in suite]  # every suite parsed before any work
+    for spec in specs:
+        _evaluate_one(run, spec, parse_views(views) if views else None, device, batch, workers, checkpoint)
+
+
+def _evaluate_one(run: Path, spec: Suite, views: tuple[int, int] | None, device: str, batch: int, workers: int, checkpoint: str) -> None:
+    from devias_tk.evaluate.runner import evaluate, markdown_table
+
+    report = evaluate(run, spec, views, device, batch, workers, checkpoint)
     if report is None:  # a rank other than 0 under torchrun: rank 0 prints and writes the report
         return
     console.print(f"definition: {report['definition']}", markup=False, highlight=False, soft_wrap=True)

@@ -132,9 +132,9 @@ def _train_video(flags: dict, arch: str | None, jobs: int, recipe: Path | None, 
 @user_errors
 def label_cmd(
     root: Annotated[Path, typer.Option(help="Dataset root the list's paths are relative to.")],
-    list_file: Annotated[Path, typer.Option("--list", help="Toolkit list file of the videos.")],
+    list_files: Annotated[list[Path], typer.Option("--list", help="Toolkit list file of the videos; repeatable with an --out holding {list} (the model loads once).")],
     model: Annotated[Path, typer.Option(help="Scene model: a `scenes train` checkpoint (image model; or --video: RUN/scene_model.pt, a clip model), a Places365 CSAIL .pth.tar, the DEVIAS scene teacher, or a timm state dict (with --arch).")],
-    out: Annotated[Path, typer.Option(help="Scene-label store to create or resume (e.g. scenes/train.zarr).")],
+    out: Annotated[str, typer.Option(help="Scene-label store to create or resume (e.g. scenes/train.zarr); with several lists a pattern in which {list} is each list's file name without extension (e.g. caches/scenes-{list}.zarr).")],
     classes: Annotated[Path | None, typer.Option(help="Class names of a foreign model ('<index> <name>' or Places365's categories_places365.txt).")] = None,
     arch: Annotated[str | None, typer.Option(help="timm architecture of a plain state dict (a pretrained tag sets the normalisation, e.g. vit_base_patch16_224.mae).")] = None,
     input_size: Annotated[int | None, typer.Option(help="Input side in pixels of a foreign model (default: the format's, 224).")] = None,
@@ -168,20 +168,36 @@ def label_cmd(
     printed first. Resumable: re-running skips finished videos. Examples:
     [bold]devias-tk scenes label --root data/synthetic --list data/synthetic/lists/train.txt --model data/scenes/vit_tiny.pt --out data/scenes/train.zarr[/]
     [bold]devias-tk scenes label --root UCF-101 --list lists/train.txt --model resnet50_places365.pth.tar --classes categories_places365.txt --out scenes/train.zarr[/]
+    [bold]devias-tk scenes label --root HAT --list hat/lists/hat-rand-1.txt --list hat/lists/hat-far-1.txt --model scene.pt --out caches/scenes-{list}.zarr --crops none[/]
     """
     from devias_tk.scenes.label import label
     from devias_tk.scenes.model import load_scene_model
 
+    outs = store_paths(out, list_files)
     grid = ClipGrid(window=window, stride=stride, hop=hop or stride)
     scene_model = load_scene_model(model, classes=classes, arch=arch, input_size=input_size, strict=strict)
     if scene_model.report is not None:
         console.print(f"model {scene_model.report.summary()}", markup=False, highlight=False, soft_wrap=True)
-    summary = label(root, list_file, scene_model, out, grid, device=device, batch=batch, jobs=resolve_jobs(jobs),
-                    shard=parse_shard(shard), timeout=timeout, retry_failed=retry_failed,
-                    log=lambda m: err_console.print(f"[yellow]{m}[/]"), backend=make_backend(backend, scheduler),
-                    crops=crops)
-    print_stage_summary(f"scenes: {out}", summary, {"clips": str(summary.clips),
-                                                  "clips/s": f"{summary.clips_per_s:.1f}"}, max_failures)
+    for list_file, store in zip(list_files, outs, strict=True):
+        summary = label(root, list_file, scene_model, store, grid, device=device, batch=batch,
+                        jobs=resolve_jobs(jobs), shard=parse_shard(shard), timeout=timeout, retry_failed=retry_failed,
+                        log=lambda m: err_console.print(f"[yellow]{m}[/]"), backend=make_backend(backend, scheduler),
+                        crops=crops)
+        print_stage_summary(f"scenes: {store}", summary, {"clips": str(summary.clips),
+                                                        "clips/s": f"{summary.clips_per_s:.1f}"}, max_failures)
+
+
+def store_paths(pattern: str, list_files: list[Path]) -> list[Path]:
+    """The store of each list: `pattern` itself for one list, else with {list} replaced by each list's stem."""
+    if len(list_files) == 1 and "{list}" not in pattern:
+        return [Path(pattern)]
+    if "{list}" not in pattern:
+        raise DeviasError(f"--out {pattern}: with {len(list_files)} lists, --out needs {{list}} (e.g. "
+                          "caches/scenes-{list}.zarr), which becomes each list's file name without extension")
+    outs = [Path(pattern.replace("{list}", f.stem)) for f in list_files]
+    if len(set(outs)) != len(outs):
+        raise DeviasError(f"--out {pattern}: two lists share a file name, so they would share a store")
+    return outs
 
 
 @app.command()

@@ -12,6 +12,7 @@ Written under OUT/<name>/ (one folder per dataset, `docs/datasets.md`, "Publishe
     hat/          ori/ seg/ inp/<class>/<vid>/000001.jpg|png, list.csv, labels.csv,
                   actionswap_{rand,close,far}_{1,2,3}.pickle
     kinetics400/  annotations/{train,val}.csv, videos/<label>/<youtube_id>_<start:06d>_<end:06d>.mp4
+    kinetics400-scuba/, kinetics400-hat/   as scuba/ and hat/, action labels in Kinetics-400's order
     hvu/          HVU_{Train,Val}_V1.0.csv, HVU_Tags_Categories_V1.0.csv, videos/<clip>.mp4,
                   subset/{train,val_seen,val_unseen}.txt
     places365/    categories_places365.txt, places365_train_standard.txt, places365_val.txt,
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import hashlib
 import io
 import os
@@ -54,7 +56,7 @@ from devias_tk.utils.atomic import durable_replace, fsync_tree
 from devias_tk.utils.locks import lock_output
 from devias_tk.utils.progress import parallel_map
 
-LAYOUTS = ("ucf101", "scuba", "hat", "kinetics400", "hvu", "places365")
+LAYOUTS = ("ucf101", "scuba", "hat", "kinetics400", "kinetics400-scuba", "kinetics400-hat", "hvu", "places365")
 # SCUBA's three background sources and the benchmark split that plays each one.
 SCUBA_SOURCES = {"places365": "scuba-places", "vqgan": "scuba-stylized", "sinusoid": "scuba-sinusoid"}
 SWAP_KINDS = ("rand", "close", "far")
@@ -67,6 +69,9 @@ READ_WITH = {
     "ucf101": "devias-tk data lists ucf101 --root {root}",
     "scuba": "devias-tk data lists scuba --root {root} --source places365 --source vqgan --source sinusoid",
     "hat": "devias-tk data lists hat --root {root}",
+    "kinetics400-scuba": "devias-tk data lists scuba --root {root} --source places365 --source vqgan --source sinusoid "
+                         "--actions <kinetics400 lists>/actions.txt",
+    "kinetics400-hat": "devias-tk data lists hat --root {root}",
     "kinetics400": "devias-tk data lists kinetics400 --root {root} --videos videos "
                    "--csv {root}/annotations/train.csv --csv {root}/annotations/val.csv",
     "hvu": "devias-tk data lists hvu --root {root} --videos videos --csv {root}/HVU_Train_V1.0.csv "
@@ -404,8 +409,23 @@ def write_places365(bench: Benchmark, dest: Path, jobs: int) -> str:
     return f"{len(bench.scenes)} categories, {len(train_lines)} train and {len(val_lines)} val images"
 
 
+def in_kinetics_order(bench: Benchmark) -> Benchmark:
+    """The benchmark with its actions numbered as Kinetics-400's lists number them (sorted class names):
+    SCUBA and HAT publish their Kinetics-400 versions with that dataset's labels, not UCF-101's."""
+    order = sorted(range(len(bench.actions)), key=lambda a: bench.actions[a])
+    new_index = {old: new for new, old in enumerate(order)}
+    meta = dict(bench.meta, actions=[bench.actions[a] for a in order])
+    for key in ("scene_of_action", "close_scene_of_action", "far_scene_of_action"):
+        meta[key] = [bench.meta[key][a] for a in order]
+    lists = {name: [dataclasses.replace(e, action=new_index.get(e.action, e.action)) for e in entries]
+             for name, entries in bench.lists.items()}
+    return Benchmark(bench.root, meta, lists)
+
+
 WRITERS: dict[str, Callable[[Benchmark, Path, int], str]] = {
     "ucf101": write_ucf101, "scuba": write_scuba, "hat": write_hat, "kinetics400": write_kinetics400,
+    "kinetics400-scuba": lambda bench, dest, jobs: write_scuba(in_kinetics_order(bench), dest, jobs),
+    "kinetics400-hat": lambda bench, dest, jobs: write_hat(in_kinetics_order(bench), dest, jobs),
     "hvu": write_hvu, "places365": write_places365,
 }
 
