@@ -318,3 +318,15 @@ def test_show_prints_the_top5_names_and_eval_scores_them(grey_videos, tmp_path):
 def test_command_help(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_one_store_per_list_from_an_out_pattern():
+    from devias_tk.cli.scenes import store_paths
+
+    lists = [Path("w/hat/lists/hat-rand-1.txt"), Path("w/lists/test.txt")]
+    assert store_paths("c/scenes-{list}.zarr", lists) == [Path("c/scenes-hat-rand-1.zarr"), Path("c/scenes-test.zarr")]
+    assert store_paths("c/train.zarr", lists[:1]) == [Path("c/train.zarr")]
+    with pytest.raises(DeviasError, match=r"needs \{list\}"):
+        store_paths("c/one.zarr", lists)
+    with pytest.raises(DeviasError, match="share a file name"):
+        store_paths("c/{list}.zarr", [Path("a/test.txt"), Path("b/test.txt")])

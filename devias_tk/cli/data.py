@@ -85,7 +85,7 @@ def layout_cmd(
     bench: Annotated[Path, typer.Argument(help="A benchmark written by `data synth` (the folder holding meta.json).")],
     out: Annotated[Path, typer.Argument(help="Folder to write OUT/<NAME>/ into (created; finished layouts are skipped).")],
     names: Annotated[list[str] | None, typer.Option(
-        "--as", help="Layout to write: ucf101, scuba, hat, kinetics400, hvu, places365; repeatable (default: all).")] = None,
+        "--as", help="Layout to write: ucf101, scuba, hat, kinetics400, kinetics400-scuba, kinetics400-hat, hvu, places365; repeatable (default: all).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
 ) -> None:
     """Lay out a generated benchmark as the official downloads (UCF-101, SCUBA, HAT, Kinetics-400, HVU,
