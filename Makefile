@@ -8,12 +8,21 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # torch/torchvision come from this machine's local wheel store; set TORCH_PINS= to keep an installed torch.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+# BENCH: the benchmark family the demo runs on, a `data synth` preset (default: the figures family; critters: the
+# second, independently designed family); each has its own data, caches and runs
+BENCH ?= default
+ifeq ($(BENCH),default)
 DATA ?= data/synthetic
-PRESET ?= default
-SEED ?= 0
-JOBS ?= 0
 CACHE ?= data/cache
 DEMO ?= runs/demo
+else
+DATA ?= data/$(BENCH)
+CACHE ?= data/cache-$(BENCH)
+DEMO ?= runs/demo-$(BENCH)
+endif
+PRESET ?= $(BENCH)
+SEED ?= 0
+JOBS ?= 0
 SEEDS ?= 0
 DTK := $(BIN)/devias-tk
 
