@@ -64,6 +64,12 @@ def _evaluate_one(run: Path, spec: Suite, views: tuple[int, int] | None, device:
     for name, why in report["absent_splits"].items():
         console.print(f"absent split {name}: {why}", markup=False, highlight=False, soft_wrap=True)
     console.print(markdown_table([(report["label"], report)]), markup=False, highlight=False, soft_wrap=True)
+    if report.get("diagnostics"):
+        from devias_tk.evaluate.diagnostics import markdown
+
+        console.print(f"diagnostics against the ground-truth actor masks ({report['diagnostics_view']}):",
+                      markup=False, highlight=False, soft_wrap=True)
+        console.print(markdown(report["diagnostics"]), markup=False, highlight=False, soft_wrap=True)
     for warning in report["warnings"]:
         console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)
     partial = " (partial: see the note above)" if report["hm_partial"] else ""

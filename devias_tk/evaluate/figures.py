@@ -120,8 +120,12 @@ def attention_grid(examples: list[dict], path: Path, scale: int = 2) -> Path:
     return path
 
 
+MIX_CURVES = ("action_mixed", "action_unmixed")  # action loss over the scene mix's mixed / unmixed samples
+
+
 def training_curves(metrics_path: Path, path: Path) -> Path | None:
-    """Loss terms and learning rate against the step, from a run's metrics.jsonl."""
+    """Loss terms and learning rate against the step, from a run's metrics.jsonl; with the scene mix also the
+    action loss over the mixed and over the unmixed samples (dashed; gaps where a log window had none)."""
     import json
 
     rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
@@ -133,6 +137,10 @@ def training_curves(metrics_path: Path, path: Path) -> Path | None:
     fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(6, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     for term in terms:
         ax.plot(steps, [r[term] for r in rows], label=term, linewidth=1.5 if term == "loss" else 1.0)
+    for term, colour in zip(MIX_CURVES, ("black", "tab:olive"), strict=True):
+        if any(term in r for r in rows):
+            ax.plot(steps, [r.get(term, np.nan) for r in rows], label=term.replace("_", " "), color=colour,
+                    linestyle="--", linewidth=1.0, marker=".", markersize=3)
     ax.legend(fontsize=7, ncol=3)
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)

@@ -16,7 +16,7 @@ from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.lists import VideoEntry, read_list
 from devias_tk.data.scene_labels import store_scene_labels
 from devias_tk.errors import DeviasError
-from devias_tk.evaluate import figures
+from devias_tk.evaluate import diagnostics, figures
 from devias_tk.evaluate.compare import partial_note
 from devias_tk.evaluate.metrics import confusion_matrix, harmonic_mean, topk_accuracy
 from devias_tk.evaluate.predict import RunModel, cached_predictions, load_run, predict_entries, save_predictions
@@ -107,6 +107,32 @@ def evaluate_split(run: RunModel, split: SplitSpec, root: Path, spec: ClipSpec, 
         result.scene = topk_accuracy(np.nan_to_num(predictions["scene_probs"]), labels, METRICS[split.scene])
         result.scene_metric = split.scene
     return result
+
+
+def split_diagnostics(run: RunModel, split: SplitSpec, result: SplitResult, spec: ClipSpec, cache_dir: Path,
+                      device: torch.device, batch_size: int, workers: int) -> dict[str, Any] | None:
+    """The split's slot-attention and AMD diagnostics against its ground-truth actor masks
+    (`devias_tk.evaluate.diagnostics`), cached beside the predictions as <split>-<list hash>.diagnostics.json
+    keyed by checkpoint, clip shape, list and mask files; None (left out of the report) when the split has
+    no ground-truth masks, no video with an actor, or the run no slot or token attention."""
+    if not diagnostics.has_role_maps(run.model):
+        return None
+    digest = diagnostics.gt_digest(result.root, result.entries)
+    if digest is None:
+        return None
+    list_sha = file_sha256(split.list)
+    key = {"checkpoint": run.checkpoint_sha, "frames": spec.clip_len, "stride": spec.stride, "size": spec.size,
+           "list_sha256": list_sha, "gt": digest, "version": diagnostics.VERSION}
+    path = cache_dir / f"{split.name}-{list_sha[:12]}.diagnostics.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("key") == key:
+            return saved["diagnostics"]
+    found = diagnostics.split_diagnostics(run.model, result.root, result.entries, set(result.failed), spec, device,
+                                          batch_size, workers)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"key": key, "diagnostics": found}, indent=1) + "\n")
+    return found
 
 
 def summarise(results: list[SplitResult], means: Mapping[str, Sequence[str]] | None = None,
@@ -268,6 +294,9 @@ def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: t
         return None
     absent = {s.name: f"list not found: {s.list}" for s in suite.missing}
     summary = summarise(results, suite.means(), absent)
+    found = {r.name: split_diagnostics(run, split, r, spec, run_dir / "eval" / PREDICTIONS, dev, batch_size, workers)
+             for split, r in zip(suite.splits, results, strict=True)}
+    diagnosed = {name: d for name, d in found.items() if d is not None}
     report = {
         "run": str(run_dir), "label": run_label(run.config, run.model), "method": run.method,
         "seed": run.config["run"]["seed"],
@@ -278,6 +307,9 @@ def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: t
         "absent_splits": absent, "warnings": validation_warnings(run, suite),
         **summary,
     }
+    if diagnosed:
+        report["diagnostics_view"] = diagnostics.VIEW
+        report["diagnostics"] = diagnosed
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
     fig_paths = _figures(run, results, spec, out_dir, dev)
@@ -295,6 +327,13 @@ def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: t
         md.append("\nUnreadable videos (left out of the metrics): " +
                   "; ".join(f"{n}: {len(f)}" for n, f in failed.items()) + "\n")
     md += [f"\n**Warning:** {w}\n" for w in report["warnings"]]
+    if diagnosed:
+        md += ["\n**Diagnostics against the ground-truth actor masks** ",
+               f"({diagnostics.VIEW}; shares and IoUs in [0, 1], means over the videos whose centre clip shows the "
+               "actor. Action slot on actor high and scene slot on actor low: disentangled; action slot on actor "
+               "near the actor share (a uniform map's): the action slot looks at the scene. AMD IoU: the top-k "
+               "patches of the AMD's mask from the action slot against the k patches at least half actor over the "
+               "clip; chance: k random patches. Rules: docs/cli.md (eval).)\n\n", diagnostics.markdown(diagnosed)]
     md += ["\nFigures:\n"] + [f"- `{p.name}`\n" for p in fig_paths]
     atomic_write_text(out_dir / "report.md", "".join(md))
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")

@@ -5,7 +5,8 @@ training; `train` runs epochs of `compute_loss` steps and writes the run directo
 
     RUN/config.yaml           the resolved configuration
     RUN/run.json              toolkit version, git commit, command line, world size
-    RUN/metrics.jsonl         one JSON object per log step and per validation
+    RUN/metrics.jsonl         one JSON object per log step (loss terms, lr, clips/s, with the scene mix the
+                              action loss over its mixed and unmixed samples) and per validation
     RUN/checkpoints/last.pt   latest state (model, optimizer, epoch, step); best.pt by validation;
                               previous.pt: the last.pt before, for `--resume auto` when last.pt is damaged
     RUN/skipped_videos.txt    listed videos left out before work (no store entry), with the stage's reason
@@ -55,7 +56,7 @@ from devias_tk.train.runtime import (
     wrap_model,
     write_run_files,
 )
-from devias_tk.train.step import StepSpec, compute_loss, step_generator
+from devias_tk.train.step import ActionByMix, StepSpec, compute_loss, step_generator
 from devias_tk.train.trackers import check_trackers, open_trackers
 from devias_tk.train.validate import SELECTION, quick_eval, selection_score, validation_set
 from devias_tk.utils.atomic import atomic_write_text
@@ -395,6 +396,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     )
     last: dict[str, float] = {}
     last_good = last_path if last_path.is_file() else None
+    by_mix = ActionByMix()  # action loss over mixed / unmixed samples between log steps
     net.train()
     loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device, collate_train)
     try:
@@ -414,6 +416,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                             loss, terms = compute_loss(net, batch, prep.step_spec,
                                                        step_generator(cfg.run.seed, step, device), scene_model)
+                            terms = by_mix.take(terms)
                         (loss / cfg.optim.accum_steps).backward()
                     step += 1
                     epoch_batch += 1
@@ -438,7 +441,8 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                             "step": step, "epoch": epoch + epoch_batch / batches_per_epoch,
                             "lr": optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0),
                             "loss": float(dist_utils.all_reduce_mean(loss.detach().float(), info)),
-                            **{k: float(v) for k, v in terms.items()}, "clips_per_s": window_clips / max(elapsed, 1e-9),
+                            **{k: float(v) for k, v in terms.items()}, **by_mix.values(info),
+                            "clips_per_s": window_clips / max(elapsed, 1e-9),
                         }
                         metrics.log(last, step)
                         window_start, window_clips = time.perf_counter(), 0

@@ -16,6 +16,9 @@ Choices (paper first, release as an option):
   and release); minimising it pushes two slots towards anti-parallel (cos -> -1), which is not
   disentanglement. "abs" = mean |cos| and "squared" = mean cos^2 are minimal at orthogonal slots.
 - Unmatched slots get no classification or mask loss.
+- Monitoring only: with targets["mixed"] (B,) bool (which samples the scene mix changed) the criteria also
+  return the sums and counts of the per-sample action loss over the mixed and the unmixed samples
+  (`MIX_TERMS`), computed on detached logits, so the loss and its gradients are untouched.
 """
 
 from __future__ import annotations
@@ -65,11 +68,35 @@ class LossConfig:
 
 
 LOSS_KEYS = frozenset(f.name for f in fields(LossConfig))
+# terms the criteria add when targets hold "mixed": sums and counts, for averages over several steps
+MIX_TERMS = ("action_mixed_sum", "action_mixed_count", "action_unmixed_sum", "action_unmixed_count")
 
 
 def action_loss(logits: torch.Tensor, action: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     """Cross-entropy of logits (B, C) with action indices (B,); actions occupy the first outputs."""
     return F.cross_entropy(logits.float(), action, label_smoothing=label_smoothing)
+
+
+def action_loss_per_sample(logits: torch.Tensor, action: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """`action_loss` of each sample (B,), without a graph (monitoring): its mean is the action loss."""
+    return F.cross_entropy(logits.detach().float(), action, reduction="none", label_smoothing=label_smoothing)
+
+
+def mix_terms(per_sample: torch.Tensor, mixed: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-sample losses (B,) and which samples were mixed (B,) bool -> the `MIX_TERMS` (float32 scalars)."""
+    mixed = mixed.to(per_sample.device).bool()
+    zero = torch.zeros_like(per_sample)
+    return {
+        "action_mixed_sum": torch.where(mixed, per_sample, zero).sum(),
+        "action_mixed_count": mixed.sum().float(),
+        "action_unmixed_sum": torch.where(mixed, zero, per_sample).sum(),
+        "action_unmixed_count": (~mixed).sum().float(),
+    }
+
+
+def _action_logits(unified: torch.Tensor, num_actions: int, cfg: LossConfig) -> torch.Tensor:
+    """The action role's logits as the classification loss sees them (all A + S outputs, or the A for "split")."""
+    return unified[:, :num_actions] if cfg.class_loss == "split" else unified
 
 
 def teacher_distribution(scene_dist: torch.Tensor, offset: int) -> torch.Tensor:
@@ -175,7 +202,8 @@ def devias_loss(
     out: `DEVIAS.forward`'s dict. targets: "action" (B,) long; "scene" (B,) long or (B, S) float;
     "amd" (B, h'*w') when the model has an AMD and lambda_mask > 0; "guide" (B, N) when lambda_guide > 0.
     assignment: (action_slot, scene_slot) if already matched (`match_slots`); else matched here.
-    Returns the total and a dict of detached terms (action, scene, cos, amd, guide; absent terms are 0).
+    Returns the total and a dict of detached terms (action, scene, cos, amd, guide; absent terms are 0), plus
+    the `MIX_TERMS` when targets hold "mixed" (B,) bool.
     """
     logits = out["logits"]
     if assignment is None:
@@ -197,6 +225,10 @@ def devias_loss(
     total = (l_action + cfg.lambda_scene * l_scene + cfg.lambda_cos * l_cos + cfg.lambda_mask * l_amd
              + cfg.lambda_guide * l_guide)
     terms = {"action": l_action, "scene": l_scene, "cos": l_cos, "amd": l_amd, "guide": l_guide}
+    if targets.get("mixed") is not None:
+        action_logits = _action_logits(select_slot(logits, action_slot), num_actions, cfg)
+        terms.update(mix_terms(action_loss_per_sample(action_logits, targets["action"], cfg.label_smoothing),
+                               targets["mixed"]))
     return total, {k: v.detach() for k, v in terms.items()}
 
 
@@ -210,7 +242,8 @@ def baseline_loss(
 
     With "unified_logits" (B, 2, A + S) (unified-head token models) the losses are DEVIAS's
     classification losses on the fixed roles; otherwise cross-entropy / scene loss on the separate
-    heads' action_logits (B, A) and scene_logits (B, S), whichever exist.
+    heads' action_logits (B, A) and scene_logits (B, S), whichever exist. With targets["mixed"] (and an
+    action output) the terms also hold the `MIX_TERMS`.
     """
     unified = out.get("unified_logits")
     if unified is not None:
@@ -226,4 +259,11 @@ def baseline_loss(
                 release_kl_weight=cfg.release_kl_weight, label_smoothing=cfg.label_smoothing,
             )
     total = l_action + cfg.lambda_scene * l_scene
-    return total, {"action": l_action.detach(), "scene": l_scene.detach()}
+    terms = {"action": l_action.detach(), "scene": l_scene.detach()}
+    if targets.get("mixed") is not None:
+        action_logits = _action_logits(unified[:, 0], num_actions, cfg) if unified is not None \
+            else out.get("action_logits")
+        if action_logits is not None:
+            terms.update(mix_terms(action_loss_per_sample(action_logits, targets["action"], cfg.label_smoothing),
+                                   targets["mixed"]))
+    return total, terms

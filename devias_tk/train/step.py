@@ -15,7 +15,8 @@ from devias_tk.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from devias_tk.models.scene_model import SceneModel
 from devias_tk.train import augment
 from devias_tk.train.device_clips import clips_from_frames
-from devias_tk.train.losses import LossConfig, baseline_loss, devias_loss
+from devias_tk.train.distributed import DistInfo, all_reduce_mean
+from devias_tk.train.losses import MIX_TERMS, LossConfig, baseline_loss, devias_loss
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ def compute_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], spec: Step
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss and its detached terms for one batch already on the model's device.
 
+    With the scene mix ("fame") the terms also hold `losses.MIX_TERMS` (sums and counts of the per-sample
+    action loss over the mixed and the unmixed samples), which `ActionByMix` turns into logged averages.
+
     `scene_model` (data.scene_source=online, on the same device, frozen): the scene target is its softmax
     on the clips as the model sees them, after the scene mix, instead of the batch's cached one.
     """
@@ -66,6 +70,8 @@ def compute_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], spec: Step
     if scene_model is not None:
         scene = scene_model.training_clip_probs(clips, IMAGENET_MEAN, IMAGENET_STD)
     targets["scene"] = scene
+    if mixed is not None:  # monitoring only: the criteria add the action loss over mixed / unmixed samples
+        targets["mixed"] = mixed.mixed
     out = model(clips)
     if spec.method != "devias":
         return baseline_loss(out, targets, spec.num_actions, spec.loss)
@@ -77,3 +83,35 @@ def compute_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], spec: Step
             tubelet_hard = augment.guidance_after_mix(tubelet_hard, hard, mixed.mixed)
         targets["guide"] = augment.tubelet_targets(tubelet_hard, spec.guide_pool, 1)
     return devias_loss(out, targets, spec.num_actions, spec.loss)
+
+
+class ActionByMix:
+    """The action loss over the mixed and over the unmixed samples, between two log steps.
+
+    `take(terms)` removes the `MIX_TERMS` from a step's terms and adds them up (on the device: no host sync);
+    `values(info)` gives {"action_mixed", "action_unmixed"}: the per-sample action loss averaged over every
+    mixed (unmixed) sample of the steps since the last call, all processes together; a key is absent when
+    there was no such sample. Monitoring only: nothing here feeds the loss.
+    """
+
+    def __init__(self) -> None:
+        self.sums: torch.Tensor | None = None
+
+    def take(self, terms: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        rest = {k: v for k, v in terms.items() if k not in MIX_TERMS}
+        if all(k in terms for k in MIX_TERMS):
+            step = torch.stack([terms[k].detach().float() for k in MIX_TERMS])
+            self.sums = step if self.sums is None else self.sums + step
+        return rest
+
+    def values(self, info: DistInfo) -> dict[str, float]:
+        if self.sums is None:
+            return {}
+        mixed_sum, mixed_n, unmixed_sum, unmixed_n = all_reduce_mean(self.sums, info).tolist()  # ratios: mean = sum
+        self.sums = None
+        out = {}
+        if mixed_n > 0:
+            out["action_mixed"] = mixed_sum / mixed_n
+        if unmixed_n > 0:
+            out["action_unmixed"] = unmixed_sum / unmixed_n
+        return out
