@@ -13,6 +13,11 @@ Layout written under OUT (UCF-101-like, plus the toolkit's own lists)::
     meta.json                                       settings, class names, scene similarity; written last
 
 Every video is derived from (seed, split, index) alone, so the output does not depend on --jobs.
+
+Two generator families share this plan and layout: "figures" (the default: stick figures holding objects
+over static scenes with a shaking camera; render.py, figure.py, scenes.py) and "critters" (textured
+creatures whose shape and motion are the action, over panned landscapes; critters.py, landscapes.py).
+SynthConfig.family picks one; the `critters*` presets set it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from devias_tk import __version__
 from devias_tk.data.encode import write_video
 from devias_tk.data.lists import VideoEntry, write_class_names, write_list
 from devias_tk.errors import DeviasError
-from devias_tk.synthetic import render, scenes
+from devias_tk.synthetic import critters, landscapes, render, scenes
 from devias_tk.synthetic.figure import ACTION_NAMES
 from devias_tk.utils.atomic import atomic_path, atomic_write_text
 from devias_tk.utils.progress import parallel_map
@@ -40,7 +45,8 @@ from devias_tk.utils.progress import parallel_map
 # 3: each action's object in the actor's hand (SynthConfig.props; --no-props gives version 2's videos)
 # 4: actors framed as a camera frames UCF-101's people: kept to the central fifth of the frame's width (so that
 #    eq. 8's pasted actor region covers much of the other clip's actor), limbs 0.13-0.17 of the figure's height
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 4  # the figures family's; the critters family has its own (critters.GENERATOR_VERSION)
+FAMILIES = ("figures", critters.FAMILY)
 
 SEEN_SPLITS = ("train", "test")
 ACTOR_UNSEEN_SPLITS = ("scuba-places", "scuba-stylized", "scuba-sinusoid", "hat-random", "hat-close", "hat-far")
@@ -54,7 +60,13 @@ TEST_GROUPS = tuple(range(1, 8))
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """Everything that shapes the benchmark. Difficulty knobs (rho, shake, distractors) are fixed."""
+    """Everything that shapes the benchmark. Difficulty knobs (rho, shake, distractors) are fixed.
+
+    `family` picks the generator: "figures" (stick figures, the default) or "critters". The critters family
+    reads actor_height (the creature's size as a share of the frame height), actor_band (the central share
+    of the frame's width its rest position lies in) and distractor_prob (clutter); it ignores shake_px
+    (its camera pans: landscapes.sample_camera), actor_thickness and props.
+    """
 
     num_actions: int = 10
     num_scenes: int = 10
@@ -81,12 +93,17 @@ class SynthConfig:
     # Share of the frame's width the actor's root may use, centred. A camera frames its person; with actors
     # anywhere (1.0), the region eq. 8 pastes left 84% of the other clip's actor in view (two actors, one label).
     actor_band: float = 0.2
+    # Not written into meta.json's config when "figures", so that family's files stay as they were.
+    family: str = "figures"
 
     def validate(self) -> None:
-        if not 2 <= self.num_actions <= len(ACTION_NAMES):
-            raise DeviasError(f"num_actions must be in 2..{len(ACTION_NAMES)}")
-        if not 2 <= self.num_scenes <= len(scenes.SCENE_CLASSES):
-            raise DeviasError(f"num_scenes must be in 2..{len(scenes.SCENE_CLASSES)}")
+        if self.family not in FAMILIES:
+            raise DeviasError(f"unknown generator family {self.family!r}; choose from {', '.join(FAMILIES)}")
+        max_actions, max_scenes = len(_action_names(self.family)), len(_scene_names(self.family))
+        if not 2 <= self.num_actions <= max_actions:
+            raise DeviasError(f"num_actions must be in 2..{max_actions}")
+        if not 2 <= self.num_scenes <= max_scenes:
+            raise DeviasError(f"num_scenes must be in 2..{max_scenes}")
         if self.width % 2 or self.height % 2 or min(self.width, self.height) < 32:
             raise DeviasError("frame width and height must be even and at least 32")
         if not 0.0 <= self.rho <= 1.0:
@@ -110,6 +127,12 @@ PRESETS: dict[str, SynthConfig] = {
     # throughput (`bench train --with-loader`), where frame size and length set the decode cost per clip.
     "k400-like": SynthConfig(width=340, height=256, num_frames=250, train_per_action=8, test_per_action=2,
                              unseen_per_class=1, scene_images_train=10, scene_images_val=4),
+    # The critters family (critters.py, landscapes.py): creatures 0.3-0.5 of the frame height whose rest
+    # position lies in the central fifth of the frame's width, clutter in 30% of the camera videos.
+    "critters": SynthConfig(num_actions=8, num_scenes=8, actor_height=(0.3, 0.5), family=critters.FAMILY),
+    "critters-tiny": SynthConfig(num_actions=4, num_scenes=4, width=64, height=48, num_frames=32,
+                                 train_per_action=6, test_per_action=2, unseen_per_class=2, scene_images_train=6,
+                                 scene_images_val=2, actor_height=(0.3, 0.5), family=critters.FAMILY),
 }
 
 
@@ -145,12 +168,27 @@ class Plan:
     image_lists: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
 
+def _action_names(family: str) -> tuple[str, ...]:
+    return critters.ACTION_NAMES if family == critters.FAMILY else ACTION_NAMES
+
+
+def _scene_names(family: str) -> tuple[str, ...]:
+    return critters.SCENE_NAMES if family == critters.FAMILY else scenes.SCENE_NAMES
+
+
 def action_names(cfg: SynthConfig) -> list[str]:
-    return list(ACTION_NAMES[: cfg.num_actions])
+    return list(_action_names(cfg.family)[: cfg.num_actions])
 
 
 def scene_names(cfg: SynthConfig) -> list[str]:
-    return list(scenes.SCENE_NAMES[: cfg.num_scenes])
+    return list(_scene_names(cfg.family)[: cfg.num_scenes])
+
+
+def scene_distances(cfg: SynthConfig) -> np.ndarray:
+    """Distances between the scene classes (the HAT-like close / far splits): the family's own similarity."""
+    if cfg.family == critters.FAMILY:
+        return landscapes.landscape_distances(cfg.num_scenes)
+    return scenes.scene_distances(cfg.num_scenes)
 
 
 def scene_of_action(cfg: SynthConfig) -> list[int]:
@@ -160,7 +198,7 @@ def scene_of_action(cfg: SynthConfig) -> list[int]:
 
 def close_far_scenes(cfg: SynthConfig) -> tuple[list[int], list[int]]:
     """For each action: the most / least similar scene class to pi(action), excluding pi(action)."""
-    dist = scenes.scene_distances(cfg.num_scenes)
+    dist = scene_distances(cfg)
     close, far = [], []
     for home in scene_of_action(cfg):
         d = dist[home].copy()
@@ -271,6 +309,8 @@ def _background(job: VideoJob, cfg: SynthConfig, rng: np.random.Generator) -> np
 
 def render_job(job: VideoJob, cfg: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
     """Frames (T, H, W, 3) uint8 RGB and actor masks (T, H, W) bool of one planned video."""
+    if cfg.family == critters.FAMILY:
+        return critters.render_job(job, cfg)
     scene_rng = np.random.default_rng(job.scene_seed)
     background = _background(job, cfg, scene_rng)
     camera_rng = np.random.default_rng((*job.scene_seed, 2))
@@ -306,7 +346,10 @@ def write_job(job: VideoJob, root: Path, cfg: SynthConfig) -> str:
 def write_image(job: ImageJob, root: Path, cfg: SynthConfig) -> str:
     if (root / job.path).is_file():
         return job.path
-    img = scenes.render_scene(job.scene, np.random.default_rng(job.seed), cfg.height, cfg.width)
+    if cfg.family == critters.FAMILY:
+        img = critters.render_scene_image(job.scene, job.seed, cfg)
+    else:
+        img = scenes.render_scene(job.scene, np.random.default_rng(job.seed), cfg.height, cfg.width)
     with atomic_path(root / job.path) as tmp:
         if not cv2.imwrite(str(tmp), img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92]):
             raise DeviasError(f"could not write {root / job.path}")
@@ -319,19 +362,25 @@ def write_image(job: ImageJob, root: Path, cfg: SynthConfig) -> str:
 def _meta(cfg: SynthConfig, seed: int, preset: str | None, p: Plan) -> dict:
     close, far = close_far_scenes(cfg)
     counts = {split: sum(1 for j in p.videos if j.split == split) for split in ALL_SPLITS}
+    config = dataclasses.asdict(cfg)
+    if cfg.family == "figures":
+        del config["family"]  # as the figures family wrote it before there were families
+        generator = {"generator": "devias-tk synthetic action-scene benchmark", "generator_version": GENERATOR_VERSION}
+    else:
+        generator = {"generator": "devias-tk synthetic action-scene benchmark, critters family",
+                     "generator_version": critters.GENERATOR_VERSION, "family": cfg.family}
     return {
-        "generator": "devias-tk synthetic action-scene benchmark",
-        "generator_version": GENERATOR_VERSION,
+        **generator,
         "toolkit_version": __version__,
         "preset": preset,
         "seed": seed,
-        "config": dataclasses.asdict(cfg),
+        "config": config,
         "actions": action_names(cfg),
         "scenes": scene_names(cfg),
         "scene_of_action": scene_of_action(cfg),
         "close_scene_of_action": close,
         "far_scene_of_action": far,
-        "scene_distances": np.round(scenes.scene_distances(cfg.num_scenes), 4).tolist(),
+        "scene_distances": np.round(scene_distances(cfg), 4).tolist(),
         "splits": {
             split: {
                 "list": f"lists/{split}.txt",
@@ -347,7 +396,7 @@ def _meta(cfg: SynthConfig, seed: int, preset: str | None, p: Plan) -> dict:
 
 
 def _settings(meta: dict) -> tuple:
-    return meta.get("generator_version"), meta.get("seed"), meta.get("config")
+    return meta.get("family", "figures"), meta.get("generator_version"), meta.get("seed"), meta.get("config")
 
 
 def _write_index_files(root: Path, cfg: SynthConfig, p: Plan) -> None:
