@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+import torch
 
 from devias_tk.masks import fame
+from devias_tk.train import augment
 
 
 def test_blur_kernel_rule():
@@ -67,6 +69,9 @@ def test_top_fraction_mask_counts_and_ties():
     assert fame.top_fraction_mask(soft, 0.0).sum() == 0 and fame.top_fraction_mask(soft, 1.0).all()
     cached = np.array([[0, 255, 3], [254, 1, 2]], np.uint8)  # uint8 maps from the store
     assert fame.top_fraction_mask(cached, 2 / 6).tolist() == [[False, True, False], [True, False, False]]
+    sparse = np.array([[0, 0, 0], [0, 9, 0]], np.uint8)  # fewer positive pixels than asked: only those
+    assert fame.top_fraction_mask(sparse, 0.5).tolist() == [[False, False, False], [False, True, False]]
+    assert fame.top_fraction_mask(sparse, 0.5).sum() == augment.top_beta_mask(torch.from_numpy(sparse), 0.5).sum()
 
 
 def _moving_square_clip(frames: int = 16, size: int = 64) -> tuple[np.ndarray, np.ndarray]:

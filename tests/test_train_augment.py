@@ -95,6 +95,10 @@ def test_top_beta_mask_counts_and_ties():
     assert top_beta_mask(tie, 0.5).flatten().tolist() == [1, 1, 1, 0, 0, 0]
     assert top_beta_mask(torch.rand(2, 2), 0.0).sum() == 0 and top_beta_mask(torch.rand(2, 2), 1.0).sum() == 4
     assert top_beta_mask(torch.rand(10, 10), 0.125).sum() == 12  # round(12.5) == 12, as the masks stage counts
+    # a ground-truth-like map smaller than beta: only its positive pixels, not the first rows of zeros
+    small = torch.zeros(4, 5)
+    small[2, 1:3] = 1.0
+    assert top_beta_mask(small, 0.3).nonzero().tolist() == [[2, 1], [2, 2]]
 
 
 def _masks():

@@ -227,3 +227,23 @@ def test_cosine_variant_from_a_config_override():
     assert config_from(None, []).loss.cosine == "signed"  # the paper's form stays the default
     with pytest.raises(DeviasError, match="loss: cosine must be one of"):
         config_from(None, ["loss.cosine=l2"])
+
+
+def test_matching_on_all_role_terms_gives_the_action_role_to_the_slot_on_the_mask():
+    # both slots classify alike (the class costs tie), slot 1's attention and AMD follow the pseudo-human mask:
+    # the class cost alone keeps the identity (a tie), match_terms="all" gives slot 1 the action role
+    logits = torch.log(torch.tensor([[[0.4, 0.1, 0.4, 0.1], [0.4, 0.1, 0.4, 0.1]]]))
+    out = {"logits": logits, "slots": torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]),
+           "attn": torch.tensor([[[0.9, 0.1], [0.1, 0.9]]]), "mask_logits": torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]])}
+    targets = {"action": torch.tensor([0]), "scene": torch.tensor([0]), "guide": torch.tensor([[0.0, 1.0]]),
+               "amd": torch.tensor([[0.0, 1.0]])}
+    _, plain = devias_loss(out, targets, 2)
+    assert plain["guide"].item() == pytest.approx(0.81, rel=1e-5)  # slot 0 took the action role
+    _, matched = devias_loss(out, targets, 2, LossConfig(match_terms="all"))
+    assert matched["guide"].item() == pytest.approx(0.01, rel=1e-5)  # slot 1 did
+    assert matched["action"].item() == pytest.approx(plain["action"].item())
+    # the mask terms enter with their loss weights: weight 0 leaves the class cost alone
+    _, unweighted = devias_loss(out, targets, 2, LossConfig(match_terms="all", lambda_guide=0, lambda_mask=0))
+    assert unweighted["guide"].item() == 0.0 and unweighted["amd"].item() == 0.0
+    with pytest.raises(ValueError, match="match_terms"):
+        LossConfig(match_terms="some")

@@ -185,14 +185,15 @@ def fame_tubelet_masks(frames: np.ndarray, params: FameParams = FameParams(),
 
 
 def top_fraction_mask(soft: np.ndarray, beta: float) -> np.ndarray:
-    """Hard mask with exactly round(beta * H * W) ones on the highest soft values (ties: lower flat index)."""
+    """Hard mask with round(beta * H * W) ones on the highest soft values (ties: lower flat index), none on a
+    pixel whose soft value is 0 (a map with fewer positive pixels keeps only those)."""
     flat = soft.reshape(-1).astype(np.float32)  # negating uint8 would wrap around
     count = round(beta * flat.size)
     mask = np.zeros(flat.size, bool)
     if count > 0:
         order = np.argsort(-flat, kind="stable")
         mask[order[:count]] = True
-    return mask.reshape(soft.shape)
+    return (mask & (flat > 0)).reshape(soft.shape)
 
 
 def to_uint8(soft: np.ndarray) -> np.ndarray:

@@ -7,8 +7,8 @@
   background; a batch of one is never mixed. Masked-out samples are returned bit-identical.
 - `be_mix`: the BE baseline: per clip one random frame of the same clip, one lambda ~ U(0, 0.3) per
   batch, x_t <- (1 - lambda) x_t + lambda x_frame.
-- `top_beta_mask`: soft mask -> hard mask with exactly k = round(beta * H * W) ones per map (Python's
-  round, as `devias_tk.masks.fame.top_fraction_mask`, so both give the same masks).
+- `top_beta_mask`: soft mask -> hard mask with k = round(beta * H * W) ones per map, none where the soft
+  mask is 0 (Python's round, as `devias_tk.masks.fame.top_fraction_mask`, so both give the same masks).
 - `amd_target` / `tubelet_targets`: masks pooled to the AMD target (B, h'*w') and to the guidance
   target (B, t'*h'*w') in the backbone's token order (tubelet-major, then raster).
 - `guidance_after_mix`: on a mixed clip only the pixels kept from clip i (its hard mask M_i) still
@@ -95,7 +95,9 @@ def top_beta_mask(soft: torch.Tensor, beta: float) -> torch.Tensor:
     """Soft masks (..., H, W) -> float hard masks with the top k = round(beta*H*W) pixels of each map set to 1.
 
     Ties are broken in raster order (the earlier pixel wins), via a stable descending sort, so the
-    count is exact and the result deterministic.
+    result is deterministic. A pixel whose soft value is 0 is never foreground: a map with fewer than k
+    positive pixels (a ground-truth mask smaller than beta of the frame) keeps only those, where the
+    raster order would otherwise add the frame's top rows, a strip of scene, to the pasted region.
     """
     height, width = soft.shape[-2:]
     k = round(beta * height * width)  # Python's round (half to even), like the masks stage
@@ -103,7 +105,7 @@ def top_beta_mask(soft: torch.Tensor, beta: float) -> torch.Tensor:
     order = torch.sort(flat, dim=-1, descending=True, stable=True).indices
     hard = torch.zeros_like(flat, dtype=torch.float32)
     hard.scatter_(-1, order[..., :k], 1.0)
-    return hard.view(soft.shape)
+    return (hard * (flat > 0)).view(soft.shape)
 
 
 def amd_target(masks: torch.Tensor, patch_size: int) -> torch.Tensor:

@@ -30,11 +30,12 @@ import torch
 import torch.nn.functional as F
 
 from devias_tk.models.devias import select_slot
-from devias_tk.train.matching import ASSIGNMENTS, COSTS, match_slots, scene_index
+from devias_tk.train.matching import ASSIGNMENTS, COSTS, assign_roles, match_slots, matching_cost, scene_index
 
 SCENE_LOSSES = ("ce", "kl", "release-kl")
 CLASS_LOSSES = ("unified", "split")
 COSINE_LOSSES = ("signed", "abs", "squared")
+MATCH_TERMS = ("class", "all")
 Targets = Mapping[str, torch.Tensor]
 
 
@@ -44,6 +45,9 @@ class LossConfig:
 
     assignment: str = "hungarian"  # "hungarian" | "hard" | "greedy" (Table 14g)
     match_cost: str = "ce"  # "ce" (cross-entropy, the paper's supp. A) | "prob" (-p, the release's)
+    # what the action role's matching cost holds: "class" (the classification cost alone, the paper) | "all"
+    # (plus the role's own weighted mask terms, guidance and AMD, as set-prediction matchers add mask costs)
+    match_terms: str = "class"
     class_loss: str = "unified"  # "unified" (softmax over A + S, eq. 5) | "split"
     scene_loss: str = "ce"  # "ce" | "kl" | "release-kl"
     cosine: str = "signed"  # "signed" (paper, release) | "abs" | "squared" (orthogonality)
@@ -65,6 +69,8 @@ class LossConfig:
             raise ValueError(f"assignment must be one of {ASSIGNMENTS} (got {self.assignment!r})")
         if self.match_cost not in COSTS:
             raise ValueError(f"match_cost must be one of {COSTS} (got {self.match_cost!r})")
+        if self.match_terms not in MATCH_TERMS:
+            raise ValueError(f"match_terms must be one of {MATCH_TERMS} (got {self.match_terms!r})")
 
 
 LOSS_KEYS = frozenset(f.name for f in fields(LossConfig))
@@ -190,6 +196,22 @@ def _need(targets: Targets, key: str, why: str) -> torch.Tensor:
     return targets[key]
 
 
+def action_mask_costs(out: Mapping[str, torch.Tensor | None], targets: Targets, cfg: LossConfig) -> torch.Tensor:
+    """(B, K): what the action role's mask terms would cost on each slot, weighted as in the loss:
+    lambda_guide * MSE(slot's attention, guidance target) + lambda_mask * BCE(slot's AMD mask, AMD target).
+    With them in the matching cost, the slot whose attention and mask follow the pseudo-human mask takes
+    the action role, so the roles do not swap between samples while the slots are still alike."""
+    logits = out["logits"]
+    cost = logits.new_zeros(logits.shape[:2], dtype=torch.float32)
+    if out.get("attn") is not None and cfg.lambda_guide and "guide" in targets:
+        cost += cfg.lambda_guide * (out["attn"].float() - targets["guide"].float()[:, None]).square().mean(dim=-1)
+    if out.get("mask_logits") is not None and cfg.lambda_mask and "amd" in targets:
+        mask_logits = out["mask_logits"].float()
+        target = targets["amd"].float()[:, None].expand_as(mask_logits)
+        cost += cfg.lambda_mask * F.binary_cross_entropy_with_logits(mask_logits, target, reduction="none").mean(-1)
+    return cost
+
+
 def devias_loss(
     out: Mapping[str, torch.Tensor | None],
     targets: Targets,
@@ -206,7 +228,12 @@ def devias_loss(
     the `MIX_TERMS` when targets hold "mixed" (B,) bool.
     """
     logits = out["logits"]
-    if assignment is None:
+    if assignment is None and cfg.match_terms == "all":
+        with torch.no_grad():
+            cost = matching_cost(logits, targets["action"], targets["scene"], num_actions, cfg.match_cost)
+            cost[..., 0] += action_mask_costs(out, targets, cfg)
+            assignment = assign_roles(cost, cfg.assignment)
+    elif assignment is None:
         assignment = match_slots(
             logits, targets["action"], targets["scene"], num_actions, cfg.assignment, cfg.match_cost
         )
