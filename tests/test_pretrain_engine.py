@@ -18,6 +18,7 @@ import torch
 from typer.testing import CliRunner
 
 from devias_tk.cli import app
+from devias_tk.engine.checkpoint import load_checkpoint, load_initial_weights
 from devias_tk.errors import DeviasError
 from devias_tk.models.checkpoints import read_checkpoint
 from devias_tk.models.factory import build_model, split_config
@@ -28,7 +29,6 @@ from devias_tk.pretrain.data import PretrainClips
 from devias_tk.pretrain.probe import knn_top1, linear_top1
 from devias_tk.pretrain.step import compute_loss
 from devias_tk.train import engine as train_engine
-from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights
 from devias_tk.train.config import config_from as train_config_from
 
 RECIPE = """

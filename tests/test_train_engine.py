@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from devias_tk.engine.checkpoint import load_checkpoint
 from devias_tk.errors import DeviasError
 from devias_tk.train import engine
-from devias_tk.train.checkpoint import load_checkpoint
 from devias_tk.train.config import config_from
 
 

@@ -15,6 +15,8 @@ from devias_tk.cache.store import file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.lists import VideoEntry, read_list
 from devias_tk.data.scene_labels import store_scene_labels
+from devias_tk.engine.distributed import SINGLE_PROCESS, DistInfo, from_main, gather_to_main, shutdown
+from devias_tk.engine.runtime import start_process
 from devias_tk.errors import DeviasError
 from devias_tk.evaluate import diagnostics, figures
 from devias_tk.evaluate.compare import partial_note
@@ -22,8 +24,6 @@ from devias_tk.evaluate.metrics import confusion_matrix, harmonic_mean, topk_acc
 from devias_tk.evaluate.predict import RunModel, cached_predictions, load_run, predict_entries, save_predictions
 from devias_tk.evaluate.shards import merge_shards, shard
 from devias_tk.evaluate.suite import METRICS, SplitSpec, Suite
-from devias_tk.train.distributed import SINGLE_PROCESS, DistInfo, from_main, gather_to_main, shutdown
-from devias_tk.train.runtime import start_process
 from devias_tk.utils.atomic import atomic_write_text
 
 PREDICTIONS = "predictions"  # RUN/eval/predictions/: per-split predictions shared by every suite

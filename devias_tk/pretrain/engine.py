@@ -11,7 +11,7 @@
     RUN/figures/recon-eNNNN.png original / masked input / reconstruction of fixed clips at chosen epochs
     RUN/figures/loss.png        the loss curve
     RUN/video_check.json        the list's unreadable videos (checked once; skipped ones also in skipped_videos.txt)
-    RUN/skipped_videos.txt      videos left out before work, with the reason (devias_tk.train.faults)
+    RUN/skipped_videos.txt      videos left out before work, with the reason (devias_tk.engine.faults)
     RUN/bad_samples.jsonl       samples replaced mid-run (a video that failed to decode in a loader worker)
 """
 
@@ -30,6 +30,22 @@ from devias_tk.cache.store import file_sha256
 from devias_tk.data.guarded import GuardedItems
 from devias_tk.data.lists import VideoEntry, read_list
 from devias_tk.data.windows import ClipGrid
+from devias_tk.engine import distributed as dist_utils
+from devias_tk.engine.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
+from devias_tk.engine.faults import SampleFaults, leave_out, write_skipped
+from devias_tk.engine.loop import LoopSpec, Position, fit, restore, scaled_schedule
+from devias_tk.engine.optim import build_optimizer, param_groups
+from devias_tk.engine.runtime import (
+    MetricsLog,
+    RunResult,
+    autocast_enabled,
+    check_same_config,
+    make_loader,
+    run_locked,
+    wrap_model,
+    write_run_files,
+)
+from devias_tk.engine.sampler import EpochSampler
 from devias_tk.errors import DeviasError
 from devias_tk.models.backbone import VideoViT
 from devias_tk.models.checkpoints import (
@@ -50,22 +66,6 @@ from devias_tk.pretrain.data import PretrainClips, PretrainDataSpec, fixed_clips
 from devias_tk.pretrain.export import load_run_checkpoint
 from devias_tk.pretrain.mae import masked_input, num_masked, reconstruct, unnormalize
 from devias_tk.pretrain.step import MAEStepSpec, compute_loss
-from devias_tk.train import distributed as dist_utils
-from devias_tk.train.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
-from devias_tk.train.data import EpochSampler
-from devias_tk.train.faults import SampleFaults, leave_out, write_skipped
-from devias_tk.train.loop import LoopSpec, Position, fit, restore, scaled_schedule
-from devias_tk.train.optim import build_optimizer, param_groups
-from devias_tk.train.runtime import (
-    MetricsLog,
-    RunResult,
-    autocast_enabled,
-    check_same_config,
-    make_loader,
-    run_locked,
-    wrap_model,
-    write_run_files,
-)
 from devias_tk.utils.atomic import atomic_write_text
 
 CHECK_FILE = "video_check.json"

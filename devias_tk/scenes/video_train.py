@@ -34,6 +34,23 @@ from torch.utils.data import DataLoader
 
 from devias_tk.data.guarded import GuardedItems
 from devias_tk.data.lists import read_class_names
+from devias_tk.engine import distributed as dist_utils
+from devias_tk.engine.checkpoint import LAST, init_file, load_checkpoint, resume_state, unwrap
+from devias_tk.engine.checkpoint import save_checkpoint as save_state
+from devias_tk.engine.faults import SampleFaults
+from devias_tk.engine.loop import LoopSpec, Position, fit, restore, scaled_schedule
+from devias_tk.engine.optim import build_optimizer, param_groups
+from devias_tk.engine.runtime import (
+    MetricsLog,
+    RunResult,
+    autocast_enabled,
+    check_same_config,
+    make_loader,
+    run_locked,
+    wrap_model,
+    write_run_files,
+)
+from devias_tk.engine.sampler import EpochSampler
 from devias_tk.errors import DeviasError
 from devias_tk.models.checkpoints import (
     KeyMap,
@@ -61,23 +78,6 @@ from devias_tk.scenes.mix import MixSpec, mix_batch, soft_cross_entropy
 from devias_tk.scenes.preprocess import resize_size_for
 from devias_tk.scenes.train import evaluate_images, static_clips
 from devias_tk.scenes.video_config import METHOD, VideoSceneConfig, build_config
-from devias_tk.train import distributed as dist_utils
-from devias_tk.train.checkpoint import LAST, init_file, load_checkpoint, resume_state, unwrap
-from devias_tk.train.checkpoint import save_checkpoint as save_state
-from devias_tk.train.data import EpochSampler
-from devias_tk.train.faults import SampleFaults
-from devias_tk.train.loop import LoopSpec, Position, fit, restore, scaled_schedule
-from devias_tk.train.optim import build_optimizer, param_groups
-from devias_tk.train.runtime import (
-    MetricsLog,
-    RunResult,
-    autocast_enabled,
-    check_same_config,
-    make_loader,
-    run_locked,
-    wrap_model,
-    write_run_files,
-)
 from devias_tk.utils.atomic import atomic_write_text
 
 MODEL_FILE = "scene_model.pt"

@@ -13,7 +13,7 @@ training; `train` runs epochs of `compute_loss` steps and writes the run directo
     RUN/bad_samples.jsonl     samples replaced mid-run (a video that failed to decode, hung or crashed)
     RUN/tensorboard/          scalars, when the tensorboard package is installed
     RUN/.lock                 held by the running process (a second `train` into RUN is refused)
-    RUN/trackers.json         the W&B / MLflow run ids, with run.trackers (devias_tk.train.trackers)
+    RUN/trackers.json         the W&B / MLflow run ids, with run.trackers (devias_tk.engine.trackers)
 """
 
 from __future__ import annotations
@@ -36,17 +36,11 @@ from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.guarded import GuardedItems, GuardedLoader, collate_readable
 from devias_tk.data.lists import VideoEntry, read_class_names, read_list
 from devias_tk.data.windows import ClipGrid
-from devias_tk.errors import DeviasError
-from devias_tk.models.factory import build_model, has_scene_branch, split_config
-from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, load_scene_model
-from devias_tk.train import distributed as dist_utils
-from devias_tk.train.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
-from devias_tk.train.config import TrainConfig, build_config
-from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec, collate_train
-from devias_tk.train.faults import SampleFaults, leave_out, read_skipped, write_skipped
-from devias_tk.train.finetune import with_source
-from devias_tk.train.optim import build_optimizer, lr_at, param_groups, schedule, set_lr
-from devias_tk.train.runtime import (
+from devias_tk.engine import distributed as dist_utils
+from devias_tk.engine.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
+from devias_tk.engine.faults import SampleFaults, leave_out, read_skipped, write_skipped
+from devias_tk.engine.optim import build_optimizer, lr_at, param_groups, schedule, set_lr
+from devias_tk.engine.runtime import (
     MetricsLog,
     RunResult,
     autocast_enabled,
@@ -56,8 +50,15 @@ from devias_tk.train.runtime import (
     wrap_model,
     write_run_files,
 )
+from devias_tk.engine.sampler import EpochSampler
+from devias_tk.engine.trackers import check_trackers, open_trackers
+from devias_tk.errors import DeviasError
+from devias_tk.models.factory import build_model, has_scene_branch, split_config
+from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, load_scene_model
+from devias_tk.train.config import TrainConfig, build_config
+from devias_tk.train.data import TrainClips, TrainDataSpec, collate_train
+from devias_tk.train.finetune import with_source
 from devias_tk.train.step import ActionByMix, StepSpec, compute_loss, step_generator
-from devias_tk.train.trackers import check_trackers, open_trackers
 from devias_tk.train.validate import SELECTION, quick_eval, selection_score, validation_set
 from devias_tk.utils.atomic import atomic_write_text
 

@@ -16,13 +16,13 @@ from typing import Any
 
 from devias_tk.cache.store import VideoStore
 from devias_tk.data.lists import VideoEntry, read_list
+from devias_tk.engine.checkpoint import load_initial_weights, resume_state
+from devias_tk.engine.optim import Schedule, schedule
+from devias_tk.engine.runtime import check_same_config
 from devias_tk.errors import DeviasError
 from devias_tk.models.factory import has_scene_branch
-from devias_tk.train.checkpoint import load_initial_weights, resume_state
 from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.engine import prepare
-from devias_tk.train.optim import Schedule, schedule
-from devias_tk.train.runtime import check_same_config
 
 
 @dataclass

@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from devias_tk.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from devias_tk.engine.distributed import DistInfo, all_reduce_mean
 from devias_tk.models.scene_model import SceneModel
 from devias_tk.train import augment
 from devias_tk.train.device_clips import clips_from_frames
-from devias_tk.train.distributed import DistInfo, all_reduce_mean
 from devias_tk.train.losses import MIX_TERMS, LossConfig, baseline_loss, devias_loss
 
 

@@ -22,11 +22,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
+from devias_tk.engine import distributed as dist_utils
+from devias_tk.engine.faults import SampleFaults
+from devias_tk.engine.optim import lr_at, set_lr
+from devias_tk.engine.runtime import MetricsLog
 from devias_tk.errors import DeviasError
-from devias_tk.train import distributed as dist_utils
-from devias_tk.train.faults import SampleFaults
-from devias_tk.train.optim import lr_at, set_lr
-from devias_tk.train.runtime import MetricsLog
 
 
 @dataclass

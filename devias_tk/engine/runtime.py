@@ -20,9 +20,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from devias_tk import __version__
 from devias_tk.data.guarded import GuardedItems, GuardedLoader
+from devias_tk.engine import distributed as dist_utils
+from devias_tk.engine.trackers import Trackers
 from devias_tk.errors import DeviasError
-from devias_tk.train import distributed as dist_utils
-from devias_tk.train.trackers import Trackers
 from devias_tk.utils.atomic import atomic_write_text
 from devias_tk.utils.diskfull import disk_full_guard
 from devias_tk.utils.locks import lock_output
@@ -155,7 +155,7 @@ class Tensorboard:
 
 class MetricsLog:
     """RUN/metrics.jsonl (one JSON object per call, appended, flushed), TensorBoard scalars and the optional
-    experiment trackers (`devias_tk.train.trackers`); a no-op off the main process."""
+    experiment trackers (`devias_tk.engine.trackers`); a no-op off the main process."""
 
     def __init__(self, run_dir: Path, enabled: bool, trackers: Trackers | None = None) -> None:
         self.path = run_dir / "metrics.jsonl"
