@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from devias_tk import __version__
+from devias_tk.cache.kinds import FEATURES
 from devias_tk.cache.store import file_sha256, open_for_run
 from devias_tk.data.dataset import ClipDataset
 from devias_tk.data.guarded import GuardedItems, GuardedLoader
@@ -41,8 +42,6 @@ from devias_tk.evaluate.predict import RunModel, _collate
 from devias_tk.evaluate.videos import clip_spec
 from devias_tk.utils.progress import progress_bar
 
-KIND = "features"
-FORMAT_VERSION = 1
 IDENTITY = ("kind", "format_version", "checkpoint_sha", "views", "per_clip", "frames", "stride", "size",
             "list_sha256")
 FEATURE_DOC = {
@@ -71,7 +70,7 @@ def store_attributes(run: RunModel, views: tuple[int, int], per_clip: bool, list
                      dim: int) -> dict:
     data = run.config["data"]
     return {
-        "kind": KIND, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
+        "kind": FEATURES.name, "format_version": FEATURES.version, "toolkit_version": __version__,
         "run": str(run.checkpoint.parent.parent), "checkpoint": str(run.checkpoint),
         "checkpoint_sha": run.checkpoint_sha, "method": run.method,
         "class_names": {"actions": list(run.actions), "scenes": list(run.scenes)},

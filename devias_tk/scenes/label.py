@@ -1,9 +1,9 @@
 """`scenes label`: per-window and per-video pseudo scene distributions for every video of a list, into a store.
 
-Root attributes (besides VideoStore's `format`): kind "scene-labels", format_version (2), toolkit_version,
-model {arch, checkpoint, sha256, input_size}, class_names, num_classes, inflation, window, stride, hop,
-short_policy, crop_grid (C boxes [y0, x0, y1, x1] in normalised frame coordinates, devias_tk.data.crop_grid),
-source_list, list_sha256, num_videos.
+Root attributes (besides VideoStore's `format`): kind "scene-labels" and format_version
+(devias_tk.cache.kinds.SCENE_LABELS), toolkit_version, model {arch, checkpoint, sha256, input_size}, class_names,
+num_classes, inflation, window, stride, hop, short_policy, crop_grid (C boxes [y0, x0, y1, x1] in normalised frame
+coordinates, devias_tk.data.crop_grid), source_list, list_sha256, num_videos.
 
 Per video group `videos/<key>`:
 
@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from devias_tk import __version__
+from devias_tk.cache.kinds import SCENE_LABELS
 from devias_tk.cache.store import file_sha256, finish_run, open_for_run
 from devias_tk.data.crop_grid import DEFAULT_GRID, NormBox, square_grid
 from devias_tk.data.lists import read_list, resolve
@@ -54,8 +55,6 @@ from devias_tk.utils.device import amp_dtype_for, resolve_device
 from devias_tk.utils.progress import progress_bar
 from devias_tk.utils.workers import LOCAL, Backend, run_tasks, single_threaded_cv2
 
-KIND = "scene-labels"
-FORMAT_VERSION = 2  # 2: crop_probs and the crop_grid attribute
 TOP_K = 5
 CHUNK_WINDOWS = 1024
 IDENTITY = ("kind", "format_version", "model.sha256", "model.input_size", "inflation", "window", "stride", "hop",
@@ -65,8 +64,8 @@ IDENTITY = ("kind", "format_version", "model.sha256", "model.input_size", "infla
 def store_attributes(model: SceneModel, grid: ClipGrid, list_path: Path, num_videos: int,
                      crops: Sequence[NormBox]) -> dict:
     return {
-        "kind": KIND,
-        "format_version": FORMAT_VERSION,
+        "kind": SCENE_LABELS.name,
+        "format_version": SCENE_LABELS.version,
         "toolkit_version": __version__,
         "model": model.describe(),
         "class_names": list(model.class_names),

@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 from torch.utils.data.dataloader import default_collate
 
+from devias_tk.cache.kinds import MASK_ROWS, SCENE_ROWS
 from devias_tk.cache.rows import read_rows
 from devias_tk.cache.store import VideoStore
 from devias_tk.data import randaugment, transforms
@@ -250,12 +251,12 @@ class _WindowReads:
         return self.video.frames(window_indices(len(self.video), [self.starts[k]], self.grid)[0])
 
     def masks(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        soft, tubelet = read_rows(self.masks_store, self.key, ("soft", "tubelet"), k)
+        soft, tubelet = read_rows(self.masks_store, self.key, MASK_ROWS, k)
         return soft, tubelet
 
     def window_probs(self, k: int) -> np.ndarray:
         """Window k's distribution on every crop of the store's grid, (crops, classes)."""
-        return read_rows(self.scenes_store, self.key, ("crop_probs",), k)[0]
+        return read_rows(self.scenes_store, self.key, SCENE_ROWS, k)[0]
 
     def load_all(self) -> dict[str, np.ndarray]:
         """Every window's frames (each distinct frame decoded once) and store rows, for the memo."""
@@ -263,11 +264,10 @@ class _WindowReads:
         unique, positions = np.unique(indices, return_inverse=True)
         out = {"starts": np.asarray(self.starts), "frames": self.video.frames(unique),
                "positions": positions.reshape(indices.shape)}
-        if self.masks_store is not None:
-            group = self.masks_store.group(self.key)
-            out["soft"], out["tubelet"] = group["soft"][:], group["tubelet"][:]
-        if self.scenes_store is not None:
-            out["crop_probs"] = self.scenes_store.group(self.key)["crop_probs"][:]
+        for store, names in ((self.masks_store, MASK_ROWS), (self.scenes_store, SCENE_ROWS)):
+            if store is not None:
+                group = store.group(self.key)
+                out.update({name: group[name][:] for name in names})
         return out
 
 

@@ -31,6 +31,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from devias_tk.cache.kinds import FAME_MASKS, SCENE_LABELS, StoreKind
 from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.guarded import GuardedItems, GuardedLoader, collate_readable
@@ -63,10 +64,6 @@ from devias_tk.train.validate import SELECTION, quick_eval, selection_score, val
 from devias_tk.utils.atomic import atomic_write_text
 
 GUIDE_PIXELS_PER_PATCH = 4  # per-tubelet masks are resized to 4x4 pixels per patch before pooling
-SCENE_STORE_KIND = "scene-labels"
-SCENE_STORE_VERSION = 2  # devias_tk.scenes.label.FORMAT_VERSION: per-crop targets (crop_probs, crop_grid)
-MASK_STORE_KIND = "fame-masks"
-MASK_STORE_FORMAT_VERSION = 2  # = devias_tk.masks.extract.FORMAT_VERSION (stages do not import each other)
 
 
 @dataclass
@@ -87,8 +84,8 @@ class Prepared:
     listed: int = 0  # videos in the training list
 
 
-def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_path: Path,
-                 entries: list[VideoEntry], stage: str, format_version: int | None = None,
+def _check_store(path: str | None, kind: StoreKind, what: str, grid: ClipGrid, list_path: Path,
+                 entries: list[VideoEntry], check_version: bool = True,
                  passed: Callable[[str], None] = lambda _text: None) -> tuple[VideoStore, dict[str, str]]:
     """The store, checked against the recipe and the list, and the listed videos it lacks (`_store_gaps`)."""
     if path is None:
@@ -97,11 +94,11 @@ def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_pa
     if not store_path.exists():
         raise DeviasError(f"{store_path}: {what} not found")
     store = VideoStore(store_path)
-    if store.attrs.get("kind") != kind:
-        raise DeviasError(f"{store_path}: is a {store.attrs.get('kind')!r} store, not a {kind!r} store")
-    if format_version is not None and store.attrs.get("format_version") != format_version:
+    if store.attrs.get("kind") != kind.name:
+        raise DeviasError(f"{store_path}: is a {store.attrs.get('kind')!r} store, not a {kind.name!r} store")
+    if check_version and store.attrs.get("format_version") != kind.version:
         raise DeviasError(f"{store_path}: {what} format {store.attrs.get('format_version')}, this toolkit reads "
-                          f"format {format_version}; re-run `masks extract` (or `masks import-gt`) into a new store")
+                          f"format {kind.version}; re-run `masks extract` (or `masks import-gt`) into a new store")
     for key in ("window", "stride", "hop"):
         if store.attrs.get(key) != getattr(grid, key):
             raise DeviasError(f"{store_path}: built with {key}={store.attrs.get(key)}, the recipe uses "
@@ -109,10 +106,10 @@ def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_pa
     if store.attrs.get("list_sha256") != file_sha256(list_path):
         raise DeviasError(f"{store_path}: built from another list than {list_path} "
                           f"({store.attrs.get('source_list')}); rebuild it for this list")
-    gaps = _store_gaps(store, entries, stage)
+    gaps = _store_gaps(store, entries, kind.writer)
     held = (f"an entry for each of the {len(entries)} listed videos" if not gaps else
             f"entries for {len(entries) - len(gaps)} of the {len(entries)} listed videos")
-    passed(f"{what} {store_path}: a {kind} store (format {store.attrs.get('format_version')}), window "
+    passed(f"{what} {store_path}: a {kind.name} store (format {store.attrs.get('format_version')}), window "
            f"{grid.window} / stride {grid.stride} / hop {grid.hop} as the recipe, built from {list_path.name}, {held}")
     return store, gaps
 
@@ -185,16 +182,17 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
     needs_masks = method == "devias" or cfg.aug.mix == "fame"
     gaps: dict[str, str] = {}  # listed videos a store lacks -> the stage's reason
     if needs_masks:
-        _, gaps = _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries,
-                               "devias-tk masks extract", MASK_STORE_FORMAT_VERSION, passed)
+        _, gaps = _check_store(cfg.data.mask_store, FAME_MASKS, "mask store", grid, list_path, entries,
+                               passed=passed)
     if cfg.data.scene_source == "store" and scenes_used:
-        store, scene_gaps = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path,
-                                         entries, "devias-tk scenes label", passed=passed)
+        # the scene store's version is checked below, with what a training run needs of it
+        store, scene_gaps = _check_store(cfg.data.scene_store, SCENE_LABELS, "scene store", grid, list_path,
+                                         entries, check_version=False, passed=passed)
         for path, reason in scene_gaps.items():
             gaps[path] = f"{gaps[path]}; {reason}" if path in gaps else reason
-        if store.attrs.get("format_version") != SCENE_STORE_VERSION:
+        if store.attrs.get("format_version") != SCENE_LABELS.version:
             raise DeviasError(f"{cfg.data.scene_store}: scene store format version {store.attrs.get('format_version')}"
-                              f", training reads version {SCENE_STORE_VERSION} (scene targets per training crop); "
+                              f", training reads version {SCENE_LABELS.version} (scene targets per training crop); "
                               "re-run `devias-tk scenes label` into a new --out")
         if not store.attrs.get("crop_grid"):
             raise DeviasError(f"{cfg.data.scene_store}: labelled with --crops none (for evaluation), so it holds no "
@@ -202,7 +200,7 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
         if store.attrs.get("num_classes") != len(scenes):
             raise DeviasError(f"{cfg.data.scene_store}: {store.attrs.get('num_classes')} scene classes, "
                               f"{cfg.data.scenes} lists {len(scenes)}")
-        passed(f"scene store {cfg.data.scene_store}: format {SCENE_STORE_VERSION}, training targets per crop "
+        passed(f"scene store {cfg.data.scene_store}: format {SCENE_LABELS.version}, training targets per crop "
                f"({len(store.attrs['crop_grid'])} grid crops), {len(scenes)} classes as data.scenes")
     try:
         model_config, _ = split_config(method, {k: v for k, v in cfg.model.items() if k != "method"})
