@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from devias_tk.data.randaugment import parse_rand_augment
+from devias_tk.engine.optim import Schedule, scaled_schedule
 from devias_tk.engine.recipe import (
     RunSection,
     apply_overrides,
@@ -113,6 +114,11 @@ class TrainConfig:
     @property
     def method(self) -> str:
         return str(self.model.get("method", "devias"))
+
+    def schedule(self, videos: int, world: int) -> Schedule:
+        """The run's schedule over `videos` training videos on `world` processes (whole batches per process);
+        `optim.min_lr` is the floor of the decay as given, not scaled by the batch."""
+        return scaled_schedule(self.optim, videos // (self.optim.batch_size * world), world, scale_min_lr=False)
 
     def resolve(self, path: str | None, relative_to_root: bool) -> Path | None:
         if path is None:

@@ -18,10 +18,7 @@ training; `train` runs epochs of `compute_loss` steps and writes the run directo
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +26,6 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from devias_tk.cache.kinds import FAME_MASKS, SCENE_LABELS, StoreKind
 from devias_tk.cache.store import VideoStore, file_sha256
@@ -40,12 +36,14 @@ from devias_tk.data.windows import ClipGrid
 from devias_tk.engine import distributed as dist_utils
 from devias_tk.engine.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
 from devias_tk.engine.faults import SampleFaults, leave_out, read_skipped, write_skipped
-from devias_tk.engine.optim import build_optimizer, lr_at, param_groups, schedule, set_lr
+from devias_tk.engine.loop import LoopSpec, fit, restore, saver
+from devias_tk.engine.optim import build_optimizer, param_groups
 from devias_tk.engine.runtime import (
     MetricsLog,
     RunResult,
     autocast_enabled,
     check_same_config,
+    finish_run,
     make_loader,
     run_locked,
     wrap_model,
@@ -61,7 +59,6 @@ from devias_tk.train.data import TrainClips, TrainDataSpec, collate_train
 from devias_tk.train.finetune import with_source
 from devias_tk.train.step import ActionByMix, StepSpec, compute_loss, step_generator
 from devias_tk.train.validate import SELECTION, quick_eval, selection_score, validation_set
-from devias_tk.utils.atomic import atomic_write_text
 
 GUIDE_PIXELS_PER_PATCH = 4  # per-tubelet masks are resized to 4x4 pixels per patch before pooling
 
@@ -296,187 +293,134 @@ def _say(console: Console, is_main: bool) -> Callable[[str], None]:
     return say
 
 
+def _print(console: Console, is_main: bool, message: str) -> None:
+    if is_main:
+        console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
 def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command: str, device: torch.device,
            info: dist_utils.DistInfo, started: float) -> RunResult:
     cfg = prep.cfg
-    say = _say(console, info.is_main)
-    ckpt_dir = run_dir / "checkpoints"
-    last_path = ckpt_dir / LAST
-    resume_from, state = resume_state(run_dir, resume, say=say, is_main=info.is_main)
+    resume_from, state = resume_state(run_dir, resume, say=_say(console, info.is_main), is_main=info.is_main)
     if resume_from is not None:
-        check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
-        recorded = read_skipped(run_dir)
-        if recorded is not None and recorded.keys() != prep.skipped.keys():
-            prep = prepare(cfg, left_out=recorded)  # the training set the run started with
-
+        prep = _as_started(prep, run_dir)
     model = prep.model.to(device)
-    scene_model = prep.scene_model
-    if scene_model is not None:
-        scene_model.module.to(device)
+    if prep.scene_model is not None:
+        prep.scene_model.module.to(device)
     if cfg.run.init and resume_from is None:
         report = load_initial_weights(model, cfg.run.init, strict=cfg.run.init_strict, method=cfg.method)
-        if info.is_main:
-            console.print(f"init from {report.summary()}", markup=False, highlight=False, soft_wrap=True)
+        _print(console, info.is_main, f"init from {report.summary()}")
     optimizer = build_optimizer(
         param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay, cfg.optim.slot_lr_scale), cfg.optim.betas
     )
-    clips = TrainClips(prep.root, prep.entries, prep.data_spec, cfg.data.mask_store if prep.step_spec.needs_masks
-                       else None, cfg.data.scene_store if prep.data_spec.scene_source == "store" else None,
-                       cfg.run.seed, cache_mb=cfg.data.cache_mb)
-    dataset = GuardedItems(clips, [e.path for e in prep.entries], "replace", cfg.run.seed,
-                           groups=[e.action for e in prep.entries], timeout=cfg.data.decode_timeout)
+    dataset = _training_items(prep)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
-    plan = schedule(len(dataset), cfg.optim.batch_size, cfg.optim.accum_steps, info.world, cfg.optim.epochs,
-                    cfg.optim.warmup_epochs, cfg.optim.lr)
-    batches_per_epoch, total_updates, warmup_updates, base_lr = (plan.batches_per_epoch, plan.total_updates,
-                                                                 plan.warmup_updates, plan.base_lr)
-
-    epoch, epoch_batch, step = 0, 0, 0  # step counts batches (micro-steps) since the start of the run
-    best = -math.inf
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        epoch, epoch_batch, step = state["epoch"], state["epoch_batch"], state["step"]
-        best = state.get("best", -math.inf)
-        if info.is_main:
-            console.print(f"resuming {run_dir} at epoch {epoch}, batch {epoch_batch} (step {step})")
-        del state
-
+    pos = restore(model, optimizer, state)
+    best = [state.get("best", -math.inf) if state is not None else -math.inf]  # best.pt's score, a cell for closures
+    if state is not None and info.is_main:
+        console.print(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
+    del state
     if info.is_main:
-        write_run_files(run_dir, cfg.to_dict(), info, device, command, num_actions=len(prep.actions),
-                        num_scenes=len(prep.scenes), method=cfg.method,
-                        validation={"source": "data.val_list" if cfg.data.val_list else "held-out training videos",
-                                    "videos": len(prep.val_entries), "train_videos": len(prep.entries),
-                                    "selection": SELECTION},
-                        warnings=prep.warnings, skipped_videos=len(prep.skipped))
-        write_skipped(run_dir, prep.skipped, say)
-        what = (f"data.val_list ({len(prep.val_entries)} videos)" if cfg.data.val_list else
-                f"{len(prep.val_entries)} of {len(prep.entries) + len(prep.val_entries)} training videos held out "
-                f"(data.val_fraction={cfg.data.val_fraction}, seed {cfg.run.seed})")
-        console.print(f"validation: {what}; best.pt by the H.M. of action and scene top-1" if prep.val_entries
-                      else "validation: none (no held-out videos); no best.pt", markup=False, highlight=False)
-        for warning in prep.warnings:
-            console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+        _start_run_files(prep, run_dir, info, device, command, console)
     net = wrap_model(model, info, device, cfg.run.compile)
     autocast = autocast_enabled(cfg.run.amp, device)
-    if info.is_main:
-        console.print(f"precision: {'bf16 autocast' if autocast else 'fp32'} on {device.type} (run.amp={cfg.run.amp})",
-                      markup=False, highlight=False)
+    _print(console, info.is_main, f"precision: {'bf16 autocast' if autocast else 'fp32'} on {device.type} "
+                                  f"(run.amp={cfg.run.amp})")
     faults = SampleFaults(run_dir, prep.listed, cfg.data.max_skipped, len(prep.skipped), info)
-
-    val_loader = None
-    if prep.val_entries and info.is_main:
-        spec = ClipSpec(clip_len=cfg.data.frames, stride=cfg.data.stride, size=cfg.data.size, num_clips=1,
-                        num_crops=1, short="repeat_last")
-        val_items = GuardedItems(ClipDataset(prep.root, prep.val_entries, spec, train=False),
-                                 [e.path for e in prep.val_entries], "report", timeout=cfg.data.decode_timeout)
-        val_loader = GuardedLoader(val_items, cfg.optim.batch_size, workers=cfg.data.num_workers,
-                                   collate_fn=collate_readable, context=None, persistent=False, prefetch=2)
-
+    val_loader = _validation_loader(prep) if prep.val_entries and info.is_main else None
     trackers = open_trackers(cfg.run.trackers, run_dir, cfg.to_dict(), cfg.run.name or run_dir.name,
                              cfg.run.tracker_project, info.is_main)
     metrics = MetricsLog(run_dir, info.is_main, trackers)
+    saved = {"config": cfg.to_dict(), "method": cfg.method,
+             "class_names": {"actions": prep.actions, "scenes": prep.scenes}, "model_config": prep.model_config}
+    save = saver(run_dir, net, optimizer, info, lambda: {"best": best[0], **saved})
 
-    def checkpoint(name: str, done_epoch: int, done_batch: int) -> Path:
-        path = ckpt_dir / name
-        if info.is_main:
-            save_checkpoint(path, {
-                "model": unwrap(net).state_dict(), "optimizer": optimizer.state_dict(), "epoch": done_epoch,
-                "epoch_batch": done_batch, "step": step, "best": best, "config": cfg.to_dict(),
-                "method": cfg.method, "class_names": {"actions": prep.actions, "scenes": prep.scenes},
-                "model_config": prep.model_config,
-            }, keep_previous=name == LAST)
-        dist_utils.barrier(info)
-        return path
+    def after_epoch(epoch: int) -> None:
+        if val_loader is None:  # main process only: best.pt is written without a barrier
+            return
+        scores = quick_eval(net, val_loader, device, None, autocast)
+        score = selection_score(scores)
+        if score is not None:
+            scores[SELECTION] = score
+            console.print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+        metrics.log({"epoch": epoch, "step": pos.step, **scores}, pos.step)
+        if score is not None and score >= best[0]:  # a tie goes to the later epoch (a saturated score)
+            best[0] = score
+            save_checkpoint(run_dir / "checkpoints" / "best.pt", {
+                "model": unwrap(net).state_dict(), "epoch": epoch, "epoch_batch": 0, "step": pos.step,
+                "best": score, "best_metric": SELECTION, "val_scores": scores, **saved,
+            })
 
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-        TimeRemainingColumn(), console=console, disable=not info.is_main,
-    )
-    last: dict[str, float] = {}
-    last_good = last_path if last_path.is_file() else None
     by_mix = ActionByMix()  # action loss over mixed / unmixed samples between log steps
-    net.train()
+
+    def compute(n: torch.nn.Module, batch: Mapping[str, Any], step: int) -> tuple[torch.Tensor, dict]:
+        loss, terms = compute_loss(n, batch, prep.step_spec, step_generator(cfg.run.seed, step, device),
+                                   prep.scene_model)
+        return loss, by_mix.take(terms)
+
+    spec = LoopSpec(seed=cfg.run.seed, autocast=autocast, log_every=cfg.run.log_every, save_every=cfg.run.save_every,
+                    save_every_steps=cfg.run.save_every_steps, description="train", clips_key="crop_box")
+    last_path = run_dir / "checkpoints" / LAST
     loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device, collate_train)
     try:
-        with progress:
-            task = progress.add_task("train", total=batches_per_epoch * cfg.optim.epochs,
-                                     completed=epoch * batches_per_epoch + epoch_batch, status="")
-            window_start, window_clips = time.perf_counter(), 0
-            while epoch < cfg.optim.epochs:
-                sampler.set_epoch(epoch, epoch_batch)
-                for batch in loader:
-                    faults.take(batch, epoch, step)
-                    update = step // cfg.optim.accum_steps
-                    set_lr(optimizer, lr_at(update, total_updates, warmup_updates, base_lr, cfg.optim.min_lr))
-                    batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-                    sync = info.enabled and (step + 1) % cfg.optim.accum_steps != 0
-                    with net.no_sync() if sync else contextlib.nullcontext():
-                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                            loss, terms = compute_loss(net, batch, prep.step_spec,
-                                                       step_generator(cfg.run.seed, step, device), scene_model)
-                            terms = by_mix.take(terms)
-                        (loss / cfg.optim.accum_steps).backward()
-                    step += 1
-                    epoch_batch += 1
-                    window_clips += batch["crop_box"].shape[0] * info.world
-                    if step % cfg.optim.accum_steps == 0:
-                        if cfg.optim.clip_grad:
-                            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
-                        optimizer.step()
-                        optimizer.zero_grad(set_to_none=True)
-                    check_now = device.type == "cpu" or step % cfg.run.log_every == 0
-                    if check_now and not bool(torch.isfinite(loss)):
-                        values = {k: float(v) for k, v in terms.items()}
-                        raise DeviasError(
-                            f"non-finite loss at step {step} (epoch {epoch}, batch {epoch_batch}); terms: {values}; "
-                            f"last good checkpoint: {last_good or 'none yet'}"
-                        )
-                    if faults.should_stop(step, cfg.optim.accum_steps, check_now):
-                        raise faults.error(checkpoint(LAST, epoch, epoch_batch))
-                    if step % cfg.run.log_every == 0 or epoch_batch == batches_per_epoch:
-                        elapsed = time.perf_counter() - window_start
-                        last = {
-                            "step": step, "epoch": epoch + epoch_batch / batches_per_epoch,
-                            "lr": optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0),
-                            "loss": float(dist_utils.all_reduce_mean(loss.detach().float(), info)),
-                            **{k: float(v) for k, v in terms.items()}, **by_mix.values(info),
-                            "clips_per_s": window_clips / max(elapsed, 1e-9),
-                        }
-                        metrics.log(last, step)
-                        window_start, window_clips = time.perf_counter(), 0
-                        progress.update(task, status=f"epoch {epoch + 1}/{cfg.optim.epochs} loss {last['loss']:.3f} "
-                                                     f"lr {last['lr']:.2e} {last['clips_per_s']:.1f} clips/s")
-                    progress.update(task, advance=1)
-                    if cfg.run.save_every_steps and step % cfg.run.save_every_steps == 0 \
-                            and step % cfg.optim.accum_steps == 0 and epoch_batch < batches_per_epoch:
-                        last_good = checkpoint(LAST, epoch, epoch_batch)
-                epoch += 1
-                epoch_batch = 0
-                if val_loader is not None:  # main process only: best.pt is written without a barrier
-                    scores = quick_eval(net, val_loader, device, None, autocast)
-                    score = selection_score(scores)
-                    if score is not None:
-                        scores[SELECTION] = score
-                        console.print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-                    metrics.log({"epoch": epoch, "step": step, **scores}, step)
-                    if score is not None and score >= best:  # a tie goes to the later epoch (a saturated score)
-                        best = score
-                        save_checkpoint(ckpt_dir / "best.pt", {
-                            "model": unwrap(net).state_dict(), "epoch": epoch, "epoch_batch": 0, "step": step,
-                            "best": best, "best_metric": SELECTION, "val_scores": scores, "config": cfg.to_dict(),
-                            "method": cfg.method, "class_names": {"actions": prep.actions, "scenes": prep.scenes},
-                            "model_config": prep.model_config,
-                        })
-                if epoch % cfg.run.save_every == 0 or epoch == cfg.optim.epochs:
-                    last_good = checkpoint(LAST, epoch, 0)
+        last = fit(net, optimizer, loader, sampler, cfg.schedule(len(dataset), info.world), spec, pos, compute, save,
+                   device=device, info=info, metrics=metrics, console=console, after_epoch=after_epoch,
+                   last_good=last_path if last_path.is_file() else None, faults=faults,
+                   log_values=lambda: by_mix.values(info))
     finally:
         for opened in (loader, val_loader):
             if opened is not None:
                 opened.close()
         metrics.close()
-    checksums = dist_utils.parameter_checksums(unwrap(net), info)
-    if info.is_main:
-        atomic_write_text(run_dir / "parameter_checksums.json", json.dumps(checksums) + "\n")
-    dist_utils.shutdown(info)
-    return RunResult(run_dir, step, epoch, time.perf_counter() - started, last, checksums)
+    return finish_run(run_dir, net, info, pos.step, pos.epoch, started, last)
+
+
+def _as_started(prep: Prepared, run_dir: Path) -> Prepared:
+    """A resumed run's preparation: the same configuration as the run's (else an error), and the training set it
+    started with (the videos it left out then, whatever the stores hold now)."""
+    check_same_config(run_dir, prep.cfg.to_dict(), lambda tree: build_config(tree).to_dict())
+    recorded = read_skipped(run_dir)
+    if recorded is not None and recorded.keys() != prep.skipped.keys():
+        return prepare(prep.cfg, left_out=recorded)
+    return prep
+
+
+def _training_items(prep: Prepared) -> GuardedItems:
+    """The training clips with their cached masks and scene targets, bad videos replaced (same action)."""
+    cfg = prep.cfg
+    clips = TrainClips(prep.root, prep.entries, prep.data_spec, cfg.data.mask_store if prep.step_spec.needs_masks
+                       else None, cfg.data.scene_store if prep.data_spec.scene_source == "store" else None,
+                       cfg.run.seed, cache_mb=cfg.data.cache_mb)
+    return GuardedItems(clips, [e.path for e in prep.entries], "replace", cfg.run.seed,
+                        groups=[e.action for e in prep.entries], timeout=cfg.data.decode_timeout)
+
+
+def _validation_loader(prep: Prepared) -> GuardedLoader:
+    """The held-out (or data.val_list) videos, one centre view each, unreadable ones reported and passed over."""
+    cfg = prep.cfg
+    spec = ClipSpec(clip_len=cfg.data.frames, stride=cfg.data.stride, size=cfg.data.size, num_clips=1,
+                    num_crops=1, short="repeat_last")
+    items = GuardedItems(ClipDataset(prep.root, prep.val_entries, spec, train=False),
+                         [e.path for e in prep.val_entries], "report", timeout=cfg.data.decode_timeout)
+    return GuardedLoader(items, cfg.optim.batch_size, workers=cfg.data.num_workers, collate_fn=collate_readable,
+                         context=None, persistent=False, prefetch=2)
+
+
+def _start_run_files(prep: Prepared, run_dir: Path, info: dist_utils.DistInfo, device: torch.device, command: str,
+                     console: Console) -> None:
+    """RUN/config.yaml, run.json and skipped_videos.txt, and what the run validates on (main process)."""
+    cfg = prep.cfg
+    write_run_files(run_dir, cfg.to_dict(), info, device, command, num_actions=len(prep.actions),
+                    num_scenes=len(prep.scenes), method=cfg.method,
+                    validation={"source": "data.val_list" if cfg.data.val_list else "held-out training videos",
+                                "videos": len(prep.val_entries), "train_videos": len(prep.entries),
+                                "selection": SELECTION},
+                    warnings=prep.warnings, skipped_videos=len(prep.skipped))
+    write_skipped(run_dir, prep.skipped, _say(console, True))
+    what = (f"data.val_list ({len(prep.val_entries)} videos)" if cfg.data.val_list else
+            f"{len(prep.val_entries)} of {len(prep.entries) + len(prep.val_entries)} training videos held out "
+            f"(data.val_fraction={cfg.data.val_fraction}, seed {cfg.run.seed})")
+    console.print(f"validation: {what}; best.pt by the H.M. of action and scene top-1" if prep.val_entries
+                  else "validation: none (no held-out videos); no best.pt", markup=False, highlight=False)
+    for warning in prep.warnings:
+        console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)

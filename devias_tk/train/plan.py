@@ -17,7 +17,7 @@ from typing import Any
 from devias_tk.cache.store import VideoStore
 from devias_tk.data.lists import VideoEntry, read_list
 from devias_tk.engine.checkpoint import load_initial_weights, resume_state
-from devias_tk.engine.optim import Schedule, schedule
+from devias_tk.engine.optim import Schedule
 from devias_tk.engine.runtime import check_same_config
 from devias_tk.errors import DeviasError
 from devias_tk.models.factory import has_scene_branch
@@ -117,8 +117,7 @@ def plan_training(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto",
                               f"seed {cfg.run.seed})"
         else:
             plan.val_source = f"none (data.val_fraction={cfg.data.val_fraction}: no best.pt)"
-        plan.schedule = schedule(len(prep.entries), cfg.optim.batch_size, cfg.optim.accum_steps, processes,
-                                 cfg.optim.epochs, cfg.optim.warmup_epochs, cfg.optim.lr)
+        plan.schedule = cfg.schedule(len(prep.entries), processes)
         if plan.schedule.batches_per_epoch == 0:
             raise DeviasError(f"{len(prep.entries)} training videos are fewer than one batch of "
                               f"{cfg.optim.batch_size} x {processes} processes")
