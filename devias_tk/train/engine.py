@@ -52,7 +52,7 @@ from devias_tk.engine.runtime import (
 from devias_tk.engine.sampler import EpochSampler
 from devias_tk.engine.trackers import check_trackers, open_trackers
 from devias_tk.errors import DeviasError
-from devias_tk.models.factory import build_model, has_scene_branch, split_config
+from devias_tk.models.factory import build_model, method_record, split_config
 from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, load_scene_model
 from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.data import TrainClips, TrainDataSpec, collate_train
@@ -145,10 +145,14 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
     passed(f"train list {list_path}: {len(entries)} videos in the list format")
     actions = read_class_names(cfg.resolve(cfg.data.actions, True))
     method = cfg.method
-    scenes_used = has_scene_branch(method)
+    try:
+        record = method_record(method)
+    except ValueError as exc:
+        raise DeviasError(f"model: {exc}") from None
+    scenes_used = not record.scene_free
     online = cfg.data.scene_source == "online" and scenes_used
     scene_model = None
-    if method == "finetune":
+    if record.from_run:
         scenes = []  # the target task is actions only: no scene classes, labels or stores
     elif cfg.data.scenes is not None:
         scenes = read_class_names(cfg.resolve(cfg.data.scenes, True))
@@ -157,7 +161,7 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
         scenes = scene_model.class_names
     elif cfg.data.scene_store and Path(cfg.data.scene_store).exists():
         scenes = list(VideoStore(cfg.data.scene_store).attrs.get("class_names") or [])
-    elif cfg.method == "naive-action":
+    elif record.scene_free:
         scenes = []  # no scene head: a Naive Action run (UCF-101's stage before DEVIAS) needs no scene classes
     else:
         raise DeviasError("data.scenes is null: the scene class names come from data.scene_store, which is not set")
@@ -176,7 +180,7 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
             raise DeviasError(f"{list_path}: {len(bad)} videos have no scene label (e.g. {bad[0]}); "
                               "use data.scene_source=store with a scene-label store")
         passed("every video's scene label (data.scene_source=list) is one of the scene classes")
-    needs_masks = method == "devias" or cfg.aug.mix == "fame"
+    needs_masks = record.needs_masks or cfg.aug.mix == "fame"
     gaps: dict[str, str] = {}  # listed videos a store lacks -> the stage's reason
     if needs_masks:
         _, gaps = _check_store(cfg.data.mask_store, FAME_MASKS, "mask store", grid, list_path, entries,
@@ -201,7 +205,7 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
                f"({len(store.attrs['crop_grid'])} grid crops), {len(scenes)} classes as data.scenes")
     try:
         model_config, _ = split_config(method, {k: v for k, v in cfg.model.items() if k != "method"})
-        if method == "finetune":
+        if record.from_run:
             model_config, source_line = with_source(cfg.run.init, model_config)
             passed(source_line)
         model_config.setdefault("frames", cfg.data.frames)
@@ -210,7 +214,7 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
     except (ValueError, TypeError) as exc:
         raise DeviasError(f"model: {exc}") from None
     patch = probe.backbone.patch_size
-    if method == "devias" and cfg.loss.lambda_guide and probe.backbone.tubelet_size != 2:
+    if record.slots and cfg.loss.lambda_guide and probe.backbone.tubelet_size != 2:
         raise DeviasError("attention guidance uses per-frame-pair masks: model.tubelet_size must be 2")
     params = sum(p.numel() for p in probe.parameters())
     tokens = "x".join(map(str, probe.backbone.patch_embed.grid(cfg.data.frames, cfg.data.size, cfg.data.size)))
