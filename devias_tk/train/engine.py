@@ -52,7 +52,7 @@ from devias_tk.engine.runtime import (
 from devias_tk.engine.sampler import EpochSampler
 from devias_tk.engine.trackers import check_trackers, open_trackers
 from devias_tk.errors import DeviasError
-from devias_tk.models.factory import build_model, method_record, split_config
+from devias_tk.models.factory import Method, build_model, method_record, split_config
 from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, load_scene_model
 from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.data import TrainClips, TrainDataSpec, collate_train
@@ -144,13 +144,41 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
         raise DeviasError(f"{list_path}: no videos")
     passed(f"train list {list_path}: {len(entries)} videos in the list format")
     actions = read_class_names(cfg.resolve(cfg.data.actions, True))
-    method = cfg.method
     try:
-        record = method_record(method)
+        record = method_record(cfg.method)
     except ValueError as exc:
         raise DeviasError(f"model: {exc}") from None
-    scenes_used = not record.scene_free
-    online = cfg.data.scene_source == "online" and scenes_used
+    scenes, scene_model = _scene_classes(cfg, record)
+    _check_labels(cfg, record, list_path, entries, actions, scenes, scene_model is not None, passed)
+    grid = ClipGrid(cfg.data.frames, cfg.data.stride, cfg.data.hop)
+    gaps = _check_stores(cfg, record, grid, list_path, entries, scenes, passed)
+    model_config, probe = _probe_model(cfg, record, len(actions), len(scenes), passed)
+    data_spec, step_spec = _specs(cfg, record, probe.backbone.patch_size, len(actions), len(scenes))
+    listed = len(entries)
+    if left_out is not None:  # a resumed run: the videos it started without, and no other
+        gaps = _as_left_out(gaps, left_out, entries)
+    entries = leave_out(entries, gaps, cfg.data.max_skipped, list_path, "have no entry in the stores",
+                        "re-run the stage for the videos it has not processed, and fix or drop the failed ones")
+    if gaps:
+        passed(f"{len(gaps)} of the {listed} listed videos left out (no store entry), within data.max_skipped="
+               f"{cfg.data.max_skipped}")
+    entries, val_entries, warnings = validation_set(cfg, list_path, entries, scenes, not record.scene_free)
+    if val_entries and not cfg.data.val_list and len(entries) < cfg.optim.batch_size:
+        raise DeviasError(f"{len(entries)} training videos (after holding out {len(val_entries)} for validation) are "
+                          f"fewer than one batch of {cfg.optim.batch_size}; lower data.val_fraction or the batch size")
+    passed(f"validation: {len(val_entries)} videos" + (f" from data.val_list {cfg.data.val_list}" if cfg.data.val_list
+                                                       else " held out of the training list") +
+           f", {len(entries)} left to train on")
+    if scene_model is not None:
+        _check_online_model(cfg, scene_model, passed)
+    return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe,
+                    warnings, scene_model, gaps, listed)
+
+
+def _scene_classes(cfg: TrainConfig, record: Method) -> tuple[list[str], SceneModel | None]:
+    """The scene class names (data.scenes, the online scene model's, the scene store's, or none for a
+    scene-free method) and, for data.scene_source=online, the frozen scene model."""
+    online = cfg.data.scene_source == "online" and not record.scene_free
     scene_model = None
     if record.from_run:
         scenes = []  # the target task is actions only: no scene classes, labels or stores
@@ -167,104 +195,115 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
         raise DeviasError("data.scenes is null: the scene class names come from data.scene_store, which is not set")
     if online and scene_model is None:
         scene_model = _online_scene_model(cfg, scenes)
+    return scenes, scene_model
+
+
+def _check_labels(cfg: TrainConfig, record: Method, list_path: Path, entries: list[VideoEntry], actions: list[str],
+                  scenes: list[str], online: bool, passed: Callable[[str], None]) -> None:
+    """Every video's action label, and its scene label when training reads the list's, is one of the classes."""
     bad = [e.path for e in entries if not 0 <= e.action < len(actions)]
     if bad:
         raise DeviasError(f"{list_path}: {len(bad)} videos have no action label in 0..{len(actions) - 1} "
                           f"(e.g. {bad[0]})")
     passed(f"{len(actions)} action classes; every video's action label is one of them")
-    passed(f"{len(scenes)} scene classes" + (f" (from the scene model {cfg.data.scene_model})" if scene_model else ""))
-    grid = ClipGrid(cfg.data.frames, cfg.data.stride, cfg.data.hop)
-    if cfg.data.scene_source == "list" and scenes_used:
+    passed(f"{len(scenes)} scene classes" + (f" (from the scene model {cfg.data.scene_model})" if online else ""))
+    if cfg.data.scene_source == "list" and not record.scene_free:
         bad = [e.path for e in entries if not 0 <= e.scene < len(scenes)]
         if bad:
             raise DeviasError(f"{list_path}: {len(bad)} videos have no scene label (e.g. {bad[0]}); "
                               "use data.scene_source=store with a scene-label store")
         passed("every video's scene label (data.scene_source=list) is one of the scene classes")
-    needs_masks = record.needs_masks or cfg.aug.mix == "fame"
-    gaps: dict[str, str] = {}  # listed videos a store lacks -> the stage's reason
-    if needs_masks:
+
+
+def _check_stores(cfg: TrainConfig, record: Method, grid: ClipGrid, list_path: Path, entries: list[VideoEntry],
+                  scenes: list[str], passed: Callable[[str], None]) -> dict[str, str]:
+    """The mask and scene stores the run reads, checked; the listed videos they lack -> the stages' reasons."""
+    gaps: dict[str, str] = {}
+    if record.needs_masks or cfg.aug.mix == "fame":
         _, gaps = _check_store(cfg.data.mask_store, FAME_MASKS, "mask store", grid, list_path, entries,
                                passed=passed)
-    if cfg.data.scene_source == "store" and scenes_used:
-        # the scene store's version is checked below, with what a training run needs of it
-        store, scene_gaps = _check_store(cfg.data.scene_store, SCENE_LABELS, "scene store", grid, list_path,
-                                         entries, check_version=False, passed=passed)
-        for path, reason in scene_gaps.items():
-            gaps[path] = f"{gaps[path]}; {reason}" if path in gaps else reason
-        if store.attrs.get("format_version") != SCENE_LABELS.version:
-            raise DeviasError(f"{cfg.data.scene_store}: scene store format version {store.attrs.get('format_version')}"
-                              f", training reads version {SCENE_LABELS.version} (scene targets per training crop); "
-                              "re-run `devias-tk scenes label` into a new --out")
-        if not store.attrs.get("crop_grid"):
-            raise DeviasError(f"{cfg.data.scene_store}: labelled with --crops none (for evaluation), so it holds no "
-                              "training targets; label the training list with a crop grid")
-        if store.attrs.get("num_classes") != len(scenes):
-            raise DeviasError(f"{cfg.data.scene_store}: {store.attrs.get('num_classes')} scene classes, "
-                              f"{cfg.data.scenes} lists {len(scenes)}")
-        passed(f"scene store {cfg.data.scene_store}: format {SCENE_LABELS.version}, training targets per crop "
-               f"({len(store.attrs['crop_grid'])} grid crops), {len(scenes)} classes as data.scenes")
+    if cfg.data.scene_source != "store" or record.scene_free:
+        return gaps
+    # the scene store's version is checked below, with what a training run needs of it
+    store, scene_gaps = _check_store(cfg.data.scene_store, SCENE_LABELS, "scene store", grid, list_path,
+                                     entries, check_version=False, passed=passed)
+    for path, reason in scene_gaps.items():
+        gaps[path] = f"{gaps[path]}; {reason}" if path in gaps else reason
+    if store.attrs.get("format_version") != SCENE_LABELS.version:
+        raise DeviasError(f"{cfg.data.scene_store}: scene store format version {store.attrs.get('format_version')}"
+                          f", training reads version {SCENE_LABELS.version} (scene targets per training crop); "
+                          "re-run `devias-tk scenes label` into a new --out")
+    if not store.attrs.get("crop_grid"):
+        raise DeviasError(f"{cfg.data.scene_store}: labelled with --crops none (for evaluation), so it holds no "
+                          "training targets; label the training list with a crop grid")
+    if store.attrs.get("num_classes") != len(scenes):
+        raise DeviasError(f"{cfg.data.scene_store}: {store.attrs.get('num_classes')} scene classes, "
+                          f"{cfg.data.scenes} lists {len(scenes)}")
+    passed(f"scene store {cfg.data.scene_store}: format {SCENE_LABELS.version}, training targets per crop "
+           f"({len(store.attrs['crop_grid'])} grid crops), {len(scenes)} classes as data.scenes")
+    return gaps
+
+
+def _probe_model(cfg: TrainConfig, record: Method, num_actions: int, num_scenes: int,
+                 passed: Callable[[str], None]) -> tuple[dict[str, Any], torch.nn.Module]:
+    """The method's model configuration (a fine-tuning's from its source run) and the model, built on CPU."""
     try:
-        model_config, _ = split_config(method, {k: v for k, v in cfg.model.items() if k != "method"})
+        model_config, _ = split_config(record.name, {k: v for k, v in cfg.model.items() if k != "method"})
         if record.from_run:
             model_config, source_line = with_source(cfg.run.init, model_config)
             passed(source_line)
         model_config.setdefault("frames", cfg.data.frames)
         model_config.setdefault("img_size", cfg.data.size)
-        probe = build_model(method, num_actions=len(actions), num_scenes=len(scenes), **model_config)
+        probe = build_model(record.name, num_actions=num_actions, num_scenes=num_scenes, **model_config)
     except (ValueError, TypeError) as exc:
         raise DeviasError(f"model: {exc}") from None
-    patch = probe.backbone.patch_size
     if record.slots and cfg.loss.lambda_guide and probe.backbone.tubelet_size != 2:
         raise DeviasError("attention guidance uses per-frame-pair masks: model.tubelet_size must be 2")
     params = sum(p.numel() for p in probe.parameters())
     tokens = "x".join(map(str, probe.backbone.patch_embed.grid(cfg.data.frames, cfg.data.size, cfg.data.size)))
-    passed(f"model {method} builds: {params / 1e6:.2f} M parameters; a {cfg.data.frames}x{cfg.data.size}x"
+    passed(f"model {record.name} builds: {params / 1e6:.2f} M parameters; a {cfg.data.frames}x{cfg.data.size}x"
            f"{cfg.data.size} clip gives a {tokens} token grid")
+    return model_config, probe
+
+
+def _specs(cfg: TrainConfig, record: Method, patch: int, num_actions: int,
+           num_scenes: int) -> tuple[TrainDataSpec, StepSpec]:
+    """What a training item holds and what a step computes, from the recipe and the model's patch size."""
     grid_side = cfg.data.size // patch
     data_spec = TrainDataSpec(
-        grid=grid, size=cfg.data.size, scale=cfg.data.scale, flip=cfg.data.flip, color_jitter=cfg.data.color_jitter,
-        guide_shape=(grid_side * GUIDE_PIXELS_PER_PATCH,) * 2,
-        scene_source=cfg.data.scene_source if scenes_used else "list",  # a scene-free method reads no scene store
-        num_scenes=len(scenes),
-        rand_augment=cfg.data.rand_augment,
-        repeats=cfg.data.repeats,
+        grid=ClipGrid(cfg.data.frames, cfg.data.stride, cfg.data.hop), size=cfg.data.size, scale=cfg.data.scale,
+        flip=cfg.data.flip, color_jitter=cfg.data.color_jitter, guide_shape=(grid_side * GUIDE_PIXELS_PER_PATCH,) * 2,
+        scene_source=cfg.data.scene_source if not record.scene_free else "list",  # a scene-free method reads none
+        num_scenes=num_scenes, rand_augment=cfg.data.rand_augment, repeats=cfg.data.repeats,
         device_transforms=cfg.data.device_transforms,
     )
     step_spec = StepSpec(
-        method=method, num_actions=len(actions), mix=cfg.aug.mix, beta=cfg.aug.beta, p_aug=cfg.aug.p_aug,
+        method=record.name, num_actions=num_actions, mix=cfg.aug.mix, beta=cfg.aug.beta, p_aug=cfg.aug.p_aug,
         be_max_lambda=cfg.aug.be_max_lambda, patch_size=patch, guide_pool=GUIDE_PIXELS_PER_PATCH, loss=cfg.loss,
         clip_size=cfg.data.size,
     )
-    listed = len(entries)
-    if left_out is not None:  # a resumed run: the videos it started without, and no other
-        lost = [p for p in gaps if p not in left_out]
-        if lost:
-            raise DeviasError(f"{len(lost)} videos this run trains on have no store entry any more (e.g. {lost[0]}: "
-                              f"{gaps[lost[0]]}): the stores changed since the run started; restore them, or "
-                              "start a new run (another --out)")
-        listed_paths = {e.path for e in entries}
-        gaps = {p: r for p, r in left_out.items() if p in listed_paths}
-    entries = leave_out(entries, gaps, cfg.data.max_skipped, list_path, "have no entry in the stores",
-                        "re-run the stage for the videos it has not processed, and fix or drop the failed ones")
-    if gaps:
-        passed(f"{len(gaps)} of the {listed} listed videos left out (no store entry), within data.max_skipped="
-               f"{cfg.data.max_skipped}")
-    entries, val_entries, warnings = validation_set(cfg, list_path, entries, scenes, scenes_used)
-    if val_entries and not cfg.data.val_list and len(entries) < cfg.optim.batch_size:
-        raise DeviasError(f"{len(entries)} training videos (after holding out {len(val_entries)} for validation) are "
-                          f"fewer than one batch of {cfg.optim.batch_size}; lower data.val_fraction or the batch size")
-    passed(f"validation: {len(val_entries)} videos" + (f" from data.val_list {cfg.data.val_list}" if cfg.data.val_list
-                                                       else " held out of the training list") +
-           f", {len(entries)} left to train on")
-    if scene_model is not None and scene_model.inflation == CLIP_MODEL:
+    return data_spec, step_spec
+
+
+def _as_left_out(gaps: Mapping[str, str], left_out: Mapping[str, str], entries: list[VideoEntry]) -> dict[str, str]:
+    """A resumed run's videos left out: those it started without, and no other (a video it trains on that a store
+    has lost since is an error)."""
+    lost = [p for p in gaps if p not in left_out]
+    if lost:
+        raise DeviasError(f"{len(lost)} videos this run trains on have no store entry any more (e.g. {lost[0]}: "
+                          f"{gaps[lost[0]]}): the stores changed since the run started; restore them, or "
+                          "start a new run (another --out)")
+    listed_paths = {e.path for e in entries}
+    return {p: r for p, r in left_out.items() if p in listed_paths}
+
+
+def _check_online_model(cfg: TrainConfig, scene_model: SceneModel, passed: Callable[[str], None]) -> None:
+    if scene_model.inflation == CLIP_MODEL:
         tubelet = getattr(scene_model.module, "tubelet_size", 1)
         if cfg.data.frames % tubelet:
             raise DeviasError(f"{cfg.data.scene_model}: a clip scene model taking tubelets of {tubelet} frames; "
                               f"data.frames {cfg.data.frames} does not divide")
-    if scene_model is not None:
-        passed(f"online scene model {cfg.data.scene_model} loaded ({scene_model.inflation})")
-    return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe,
-                    warnings, scene_model, gaps, listed)
+    passed(f"online scene model {cfg.data.scene_model} loaded ({scene_model.inflation})")
 
 
 def _online_scene_model(cfg: TrainConfig, scenes: list[str] | None) -> SceneModel:
