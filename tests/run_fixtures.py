@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from devias_tk.data.lists import read_class_names
+from devias_tk.engine.checkpoint import save_checkpoint
 from devias_tk.models.factory import build_model, split_config
-from devias_tk.train.checkpoint import save_checkpoint
 from devias_tk.train.config import build_config
 
 TINY_MODEL = {"size": "tiny", "depth": 1, "embed_dim": 32, "num_heads": 2, "slot_head_dim": 16,

@@ -21,7 +21,7 @@ def test_bench_train_runs_the_real_step(method):
 
 
 def test_bench_train_cli_takes_the_recipe_shape_and_precision(tmp_path, monkeypatch):
-    from devias_tk.train import runtime
+    from devias_tk.engine import runtime
 
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     args = ["bench", "train", "--model", "tiny", "--depth", "1", "--stem", "conv3d", "--frames", "4", "--size", "32",

@@ -14,11 +14,11 @@ from checkpoint_fixtures import (
 )
 from safetensors.torch import save_file
 
+from devias_tk.engine.checkpoint import load_initial_weights
 from devias_tk.errors import DeviasError
 from devias_tk.models.checkpoints import HF_VIDEOMAE, read_checkpoint, safetensors_metadata
 from devias_tk.models.factory import build_model
 from devias_tk.models.hf_videomae import to_videomae_layout
-from devias_tk.train.checkpoint import load_initial_weights
 
 DIM, HEADS = 64, 2
 TINY = {"size": "tiny", "embed_dim": DIM, "depth": 2, "num_heads": HEADS, "frames": 4, "img_size": 32}

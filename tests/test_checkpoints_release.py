@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from devias_tk.cli import app
 from devias_tk.data.lists import read_class_names, read_list
+from devias_tk.engine.checkpoint import load_initial_weights
 from devias_tk.errors import DeviasError
 from devias_tk.evaluate.predict import load_run
 from devias_tk.models.checkpoints import DEVIAS_RELEASE, map_video_vit
 from devias_tk.models.factory import build_model
-from devias_tk.train.checkpoint import load_initial_weights
 from devias_tk.train.release_import import import_release, infer_model
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})

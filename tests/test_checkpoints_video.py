@@ -18,11 +18,11 @@ from checkpoint_fixtures import (
 )
 from rich.console import Console
 
+from devias_tk.engine.checkpoint import load_initial_weights, save_checkpoint
 from devias_tk.errors import DeviasError
 from devias_tk.models.checkpoints import compact, read_checkpoint
 from devias_tk.models.factory import build_model
 from devias_tk.train import engine
-from devias_tk.train.checkpoint import load_initial_weights, save_checkpoint
 from devias_tk.train.config import config_from
 
 DIM, HEADS = 64, 2

@@ -13,15 +13,15 @@ from run_fixtures import fabricate_run
 
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.lists import read_list
+from devias_tk.engine.checkpoint import load_checkpoint
+from devias_tk.engine.distributed import SINGLE_PROCESS
 from devias_tk.evaluate import diagnostics as dg
 from devias_tk.evaluate import runner as runner_mod
 from devias_tk.evaluate.predict import load_run
 from devias_tk.evaluate.suite import load_suite
 from devias_tk.train import engine
 from devias_tk.train import step as step_mod
-from devias_tk.train.checkpoint import load_checkpoint
 from devias_tk.train.config import config_from
-from devias_tk.train.distributed import SINGLE_PROCESS
 from devias_tk.train.losses import MIX_TERMS, LossConfig, baseline_loss, devias_loss
 
 ACTOR_SPLITS = ("test", "scuba-places", "scuba-stylized", "scuba-sinusoid", "hat-random", "hat-close", "hat-far")

@@ -1,9 +1,11 @@
-"""The package's layering, read from the source: no import cycle between modules, no upward import.
+"""The package's layering (docs/python.md), read from the source: no import cycle between modules, no upward
+import, no import between packages of one layer.
 
 Layers, bottom up: errors and the package root; utils; cache; models and data (side by side, neither
-imports the other); the stages (masks, scenes, train, evaluate, pretrain) and the synthetic benchmark's
-generator, which may use each other; bench; the command line; `python -m devias_tk`. Function-level
-imports count: a lazy import is still a dependency.
+imports the other); masks and the synthetic benchmark's generator; engine (the run machinery every trainer
+shares); the stages (scenes, train, evaluate, pretrain), which take only each other's pure algorithms
+(SHARED_ALGORITHMS), never each other's plumbing; bench; the command line; `python -m devias_tk`.
+Function-level imports count: a lazy import is still a dependency.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from pathlib import Path
 import devias_tk
 
 PACKAGE = Path(devias_tk.__file__).parent
-LAYER = {"(root)": 0, "errors": 0, "utils": 1, "cache": 2, "models": 3, "data": 3, "synthetic": 4,
-         "masks": 4, "scenes": 4, "train": 4, "evaluate": 4, "pretrain": 4,
-         "bench": 5, "cli": 6, "__main__": 7}
-STAGES = 4
+LAYER = {"(root)": 0, "errors": 0, "utils": 1, "cache": 2, "models": 3, "data": 3, "synthetic": 4, "masks": 4,
+         "engine": 5, "scenes": 6, "train": 6, "evaluate": 6, "pretrain": 6, "bench": 7, "cli": 8, "__main__": 9}
+# Algorithms (plain functions over arrays, no I/O, no run machinery) one stage may take from another.
+SHARED_ALGORITHMS = frozenset({"devias_tk.evaluate.metrics", "devias_tk.evaluate.knn"})
 
 
 def _modules() -> dict[str, Path]:
@@ -109,17 +111,32 @@ def test_no_module_imports_itself_back():
     assert _cycles(_graph()) == []
 
 
+def offending(graph: dict[str, set[str]]) -> list[str]:
+    """Imports of a package above the importer's, or beside it (one layer) other than SHARED_ALGORITHMS."""
+    bad = []
+    for module, deps in sorted(graph.items()):
+        own = _subpackage(module)
+        for dep in sorted(deps):
+            other = _subpackage(dep)
+            if other == own:
+                continue
+            if LAYER[other] > LAYER[own] or (LAYER[other] == LAYER[own] and dep not in SHARED_ALGORITHMS):
+                bad.append(f"{module} -> {dep}")
+    return bad
+
+
+def test_the_layer_check_finds_upward_and_sideways_imports():
+    graph = {"devias_tk.cache.store": {"devias_tk.engine.loop", "devias_tk.utils.atomic"},
+             "devias_tk.engine.loop": {"devias_tk.models.factory", "devias_tk.errors"},
+             "devias_tk.train.step": {"devias_tk.evaluate.metrics", "devias_tk.scenes.label"},
+             "devias_tk.pretrain.engine": {"devias_tk.train.optim"}}
+    assert offending(graph) == ["devias_tk.cache.store -> devias_tk.engine.loop",
+                                "devias_tk.pretrain.engine -> devias_tk.train.optim",
+                                "devias_tk.train.step -> devias_tk.scenes.label"]
+
+
 def test_no_upward_import():
     graph = _graph()
     unknown = {_subpackage(m) for m in graph} - set(LAYER)
     assert not unknown, f"give these subpackages a layer: {sorted(unknown)}"
-    upward = []
-    for module, deps in graph.items():
-        own = _subpackage(module)
-        for dep in deps:
-            other = _subpackage(dep)
-            if other == own:
-                continue
-            if LAYER[other] > LAYER[own] or (LAYER[other] == LAYER[own] and LAYER[own] != STAGES):
-                upward.append(f"{module} -> {dep}")
-    assert upward == []
+    assert offending(graph) == []

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from devias_tk.engine.optim import param_groups
 from devias_tk.models.factory import build_model
 from devias_tk.models.finetune import PooledFineTune, SlotFineTune
 from devias_tk.train.losses import baseline_loss
-from devias_tk.train.optim import param_groups
 
 TINY = {"size": "tiny", "depth": 1, "embed_dim": 8, "num_heads": 2, "slot_head_dim": 4, "frames": 4, "img_size": 32}
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devias_tk.engine.recipe import load_recipe
 from devias_tk.evaluate.suite import load_suite
-from devias_tk.train.config import config_from, load_recipe
+from devias_tk.train.config import config_from
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 # pretrain-*: their own test; scene-*: `scenes train --video` recipes, checked below with their own schema

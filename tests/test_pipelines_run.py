@@ -35,6 +35,7 @@ from typer.testing import CliRunner
 from devias_tk.cache.store import VideoStore
 from devias_tk.cli import app
 from devias_tk.data.lists import read_class_names, read_list
+from devias_tk.engine.checkpoint import load_checkpoint, load_initial_weights
 from devias_tk.evaluate.runner import evaluate
 from devias_tk.evaluate.suite import Suite, load_suite
 from devias_tk.pretrain import engine as pretrain_engine
@@ -42,7 +43,6 @@ from devias_tk.pretrain.config import config_from as pretrain_config
 from devias_tk.scenes.model import load_scene_model
 from devias_tk.scenes.video_config import config_from as scene_config
 from devias_tk.train import engine as train_engine
-from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights
 from devias_tk.train.config import config_from as train_config
 
 REPO = Path(__file__).resolve().parents[1]

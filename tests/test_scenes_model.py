@@ -10,12 +10,13 @@ import torch
 from typer.testing import CliRunner
 
 from devias_tk.cli import app
+from devias_tk.engine.optim import Schedule
 from devias_tk.errors import DeviasError, ListFormatError
 from devias_tk.scenes import inflate
 from devias_tk.scenes.images import ImageEntry, class_names_from_folders, read_image_list
 from devias_tk.scenes.model import FORMAT, build_image_model, load_scene_model, save_checkpoint
 from devias_tk.scenes.preprocess import eval_view, resize_size_for
-from devias_tk.scenes.train import TrainConfig, lr_at, train_scene_model
+from devias_tk.scenes.train import TrainConfig, train_scene_model
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -150,9 +151,11 @@ def test_image_lists_and_class_names(tmp_path):
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
-    lrs = [lr_at(s, 10, 2, 1.0) for s in range(10)]
-    assert lrs[:2] == [0.5, 1.0] and lrs[2] == 1.0 and all(a >= b for a, b in itertools.pairwise(lrs[2:]))
-    assert lr_at(10, 10, 2, 1.0) == 0.0
+    # the image trainer's schedule: the shared one, per step, no floor
+    schedule = Schedule(epochs=5, batches_per_epoch=2, accum_steps=1, base_lr=1.0, min_lr=0.0, warmup_epochs=1.0)
+    lrs = [schedule.lr(s) for s in range(10)]
+    assert lrs[:2] == [0.0, 0.5] and lrs[2] == 1.0 and all(a >= b for a, b in itertools.pairwise(lrs[2:]))
+    assert schedule.lr(10) == 0.0
 
 
 def test_training_writes_a_checkpoint_that_loads(tiny_benchmark, tmp_path):

@@ -21,6 +21,7 @@ from devias_tk.cli import app
 from devias_tk.data.encode import write_video
 from devias_tk.data.lists import VideoEntry, write_list
 from devias_tk.data.windows import ClipGrid
+from devias_tk.engine.checkpoint import load_checkpoint
 from devias_tk.errors import DeviasError
 from devias_tk.models.backbone import sinusoid_table
 from devias_tk.models.scene_model import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
@@ -33,7 +34,6 @@ from devias_tk.scenes.model import load_scene_model
 from devias_tk.scenes.preprocess import eval_view
 from devias_tk.scenes.train import static_clips
 from devias_tk.scenes.video_config import config_from
-from devias_tk.train.checkpoint import load_checkpoint
 
 runner = CliRunner(env={"COLUMNS": "250", "NO_COLOR": "1"})
 COLOURS = {"red": (200, 30, 30), "green": (30, 180, 40), "blue": (40, 50, 210)}

@@ -12,10 +12,10 @@ import torch
 from rich.console import Console
 from run_fixtures import fabricate_run
 
+from devias_tk.engine.checkpoint import load_checkpoint, resume_state, save_checkpoint
 from devias_tk.errors import DeviasError
 from devias_tk.evaluate.predict import load_run
 from devias_tk.train import engine
-from devias_tk.train.checkpoint import load_checkpoint, resume_state, save_checkpoint
 from devias_tk.train.config import config_from
 
 

@@ -1,7 +1,8 @@
 import pytest
 
+from devias_tk.engine.recipe import apply_overrides, load_recipe
 from devias_tk.errors import DeviasError
-from devias_tk.train.config import apply_overrides, build_config, config_from, load_recipe
+from devias_tk.train.config import build_config, config_from
 
 
 def test_recipe_with_base_and_overrides(tmp_path):
@@ -71,7 +72,7 @@ def test_shipped_recipes_parse(name):
 def test_amp_choice_decides_autocast(monkeypatch, amp, device, native, expected):
     import torch
 
-    from devias_tk.train import runtime
+    from devias_tk.engine import runtime
 
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
     assert runtime.autocast_enabled(amp, torch.device(device)) is expected
@@ -80,7 +81,7 @@ def test_amp_choice_decides_autocast(monkeypatch, amp, device, native, expected)
 def test_native_bf16_follows_the_cpu_flags(monkeypatch):
     import torch
 
-    from devias_tk.train.runtime import cpu_has_native_bf16
+    from devias_tk.engine.runtime import cpu_has_native_bf16
 
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)

@@ -10,7 +10,8 @@ from devias_tk.cache.store import VideoStore
 from devias_tk.data.lists import VideoEntry
 from devias_tk.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from devias_tk.data.windows import ClipGrid
-from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec
+from devias_tk.engine.sampler import EpochSampler
+from devias_tk.train.data import TrainClips, TrainDataSpec
 
 GRID = ClipGrid(window=4, stride=2, hop=2)
 FULL_FRAME_SCENES = {"kind": "scene-labels", "crop_grid": [[0, 0, 1, 1]]}  # one cached crop: the full frame

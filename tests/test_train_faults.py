@@ -19,13 +19,13 @@ from test_train_checkpoint import _flip_a_tensor_byte
 
 from devias_tk.cache.store import VideoStore, video_key
 from devias_tk.data.lists import read_list, write_list
+from devias_tk.engine.checkpoint import load_checkpoint
+from devias_tk.engine.faults import read_bad_samples, read_skipped
 from devias_tk.errors import DeviasError
 from devias_tk.pretrain import engine as pretrain_engine
 from devias_tk.pretrain.config import config_from as pretrain_config
 from devias_tk.train import engine
-from devias_tk.train.checkpoint import load_checkpoint
 from devias_tk.train.config import config_from
-from devias_tk.train.faults import read_bad_samples, read_skipped
 from devias_tk.utils.workers import FAULT_ENV
 
 

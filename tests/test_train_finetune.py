@@ -17,13 +17,13 @@ from devias_tk.cli import app
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.lists import read_list
 from devias_tk.data.video import Video
+from devias_tk.engine.checkpoint import load_checkpoint, load_initial_weights
 from devias_tk.errors import DeviasError
 from devias_tk.evaluate import runner
 from devias_tk.evaluate.features import extract_features
 from devias_tk.evaluate.predict import load_run
 from devias_tk.evaluate.suite import load_suite
 from devias_tk.train import engine
-from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights
 from devias_tk.train.config import config_from
 from devias_tk.train.finetune import with_source
 from devias_tk.train.plan import plan_training

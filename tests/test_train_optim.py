@@ -2,8 +2,8 @@ import math
 
 import pytest
 
+from devias_tk.engine.optim import lr_at, param_groups
 from devias_tk.models.factory import build_model
-from devias_tk.train.optim import lr_at, param_groups
 
 
 def test_warmup_then_cosine():

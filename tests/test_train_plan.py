@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from devias_tk.cache.store import VideoStore, video_key
 from devias_tk.cli import app
 from devias_tk.data.lists import read_list
-from devias_tk.train.checkpoint import save_checkpoint
+from devias_tk.engine.checkpoint import save_checkpoint
 from devias_tk.train.config import config_from
 from devias_tk.train.plan import plan_training
 

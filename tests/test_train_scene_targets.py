@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from devias_tk.cache.kinds import SCENE_LABELS
 from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.data.crop_grid import best_crop, square_grid
 from devias_tk.data.encode import write_video
@@ -236,16 +237,9 @@ def test_a_format_1_scene_store_is_refused(online_setup, tiny_benchmark, tmp_pat
     with pytest.raises(DeviasError, match=r"scene store format version 1, training reads version 2 .*"
                                           r"re-run `devias-tk scenes label`"):
         engine.prepare(config_from(recipe, ["data.scene_source=store", f"data.scene_store={tmp_path / 'old.zarr'}"]))
-    attrs.update(format_version=engine.SCENE_STORE_VERSION, crop_grid=[])  # labelled with --crops none
+    attrs.update(format_version=SCENE_LABELS.version, crop_grid=[])  # labelled with --crops none
     store = VideoStore.open_or_create(tmp_path / "eval.zarr", attrs, ("kind",))
     for e in read_list(list_path):
         store.commit(e.path, {"probs": (np.full((1, 4), 0.25, np.float16), (1, 4))}, {"num_frames": 32, "starts": [0]})
     with pytest.raises(DeviasError, match=r"labelled with --crops none \(for evaluation\), so it holds no training"):
         engine.prepare(config_from(recipe, ["data.scene_source=store", f"data.scene_store={tmp_path / 'eval.zarr'}"]))
-
-
-def test_the_versions_agree():
-    from devias_tk.bench.scene_targets import STORE_VERSION
-    from devias_tk.scenes.label import FORMAT_VERSION, KIND
-
-    assert engine.SCENE_STORE_VERSION == STORE_VERSION == FORMAT_VERSION and engine.SCENE_STORE_KIND == KIND

@@ -10,10 +10,11 @@ from importlib.machinery import ModuleSpec
 
 import pytest
 
+from devias_tk.engine import trackers
+from devias_tk.engine.trackers import flatten, parse_trackers, scalars
 from devias_tk.errors import DeviasError
-from devias_tk.train import engine, trackers
+from devias_tk.train import engine
 from devias_tk.train.config import config_from
-from devias_tk.train.trackers import flatten, parse_trackers, scalars
 
 
 class FakeWandb(types.ModuleType):

@@ -16,12 +16,12 @@ from rich.console import Console
 from scene_store_fixtures import fabricate_scene_store
 
 from devias_tk.data.lists import VideoEntry, read_list
+from devias_tk.engine.checkpoint import load_checkpoint, load_initial_weights, save_checkpoint
 from devias_tk.errors import DeviasError
 from devias_tk.evaluate import runner
 from devias_tk.evaluate.suite import load_suite
 from devias_tk.models.factory import build_model
 from devias_tk.train import engine
-from devias_tk.train.checkpoint import load_checkpoint, load_initial_weights, save_checkpoint
 from devias_tk.train.config import config_from
 from devias_tk.train.validate import holdout_counts, holdout_split, selection_score, val_list_warnings
 

@@ -13,11 +13,12 @@ from test_scenes_label import TINY_GRID, _brightness_model, grey_videos  # noqa:
 
 from devias_tk.cache.store import VideoStore
 from devias_tk.data.lists import read_list, write_list
+from devias_tk.engine import checkpoint
 from devias_tk.errors import DiskFullError
 from devias_tk.masks import extract
 from devias_tk.masks.windows import WindowSpec
 from devias_tk.scenes import label as lb
-from devias_tk.train import checkpoint, engine
+from devias_tk.train import engine
 from devias_tk.train.config import config_from
 from devias_tk.utils.diskfull import is_disk_full
 from devias_tk.utils.workers import FAULT_ENV

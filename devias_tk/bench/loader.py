@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from devias_tk.engine.optim import build_optimizer, param_groups
 from devias_tk.models.factory import build_model
 from devias_tk.train.losses import LossConfig
-from devias_tk.train.optim import build_optimizer, param_groups
 from devias_tk.train.step import StepSpec, compute_loss, step_generator
 from devias_tk.utils.laps import Laps
 
@@ -62,7 +62,8 @@ def profile_items(dataset, items: int, batch: int) -> tuple[Laps, int, tuple[flo
 
     from devias_tk.data.lists import resolve
     from devias_tk.data.windows import window_indices
-    from devias_tk.train.data import EpochSampler, collate_train
+    from devias_tk.engine.sampler import EpochSampler
+    from devias_tk.train.data import collate_train
 
     threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
     torch.set_num_threads(1)
@@ -111,7 +112,8 @@ def bench_loader(root: str, list_path: str, mask_store: str, scene_store: str, f
     from devias_tk.cache.store import VideoStore
     from devias_tk.data.lists import read_list
     from devias_tk.data.windows import ClipGrid
-    from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec, collate_train
+    from devias_tk.engine.sampler import EpochSampler
+    from devias_tk.train.data import TrainClips, TrainDataSpec, collate_train
 
     entries = read_list(list_path)
     scenes = VideoStore(scene_store).attrs["class_names"]

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 from devias_tk.bench.train import time_steps, vit_forward_flops
+from devias_tk.engine.optim import build_optimizer, param_groups
 from devias_tk.models.backbone import VideoViT
 from devias_tk.models.videomae import VideoMAEPretrainer
 from devias_tk.pretrain.mae import tube_mask
 from devias_tk.pretrain.step import MAEStepSpec, compute_loss
-from devias_tk.train.optim import build_optimizer, param_groups
 
 
 @dataclass

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from devias_tk.cache.kinds import SCENE_LABELS
 from devias_tk.cache.store import VideoStore
 from devias_tk.data.crop_grid import best_crops, iou, normalised_box, square_grid
 from devias_tk.data.lists import read_list, resolve
@@ -39,7 +40,6 @@ from devias_tk.train.data import TrainClips, TrainDataSpec
 
 BINS = ((0.08, 0.2), (0.2, 0.4), (0.4, 0.7), (0.7, 1.0))
 CENTRE = "centre"
-STORE_VERSION = 2
 
 
 @dataclass
@@ -110,8 +110,9 @@ def grid_columns(store_grid: np.ndarray, spec: str) -> np.ndarray:
 def _open_store(path: str | Path, model: SceneModel, grid: ClipGrid) -> VideoStore:
     store = VideoStore(path)
     attrs = store.attrs
-    if attrs.get("kind") != "scene-labels" or attrs.get("format_version") != STORE_VERSION:
-        raise DeviasError(f"{path}: not a format-{STORE_VERSION} scene-label store; label it with `scenes label`")
+    if (attrs.get("kind"), attrs.get("format_version")) != (SCENE_LABELS.name, SCENE_LABELS.version):
+        raise DeviasError(f"{path}: not a format-{SCENE_LABELS.version} scene-label store; "
+                          "label it with `scenes label`")
     if attrs["model"].get("sha256") != model.sha256:
         raise DeviasError(f"{path}: labelled by {attrs['model'].get('checkpoint')}, not by {model.checkpoint}")
     if [attrs.get(k) for k in ("window", "stride", "hop")] != [grid.window, grid.stride, grid.hop]:

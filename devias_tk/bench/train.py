@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
+from devias_tk.engine.optim import build_optimizer, param_groups
 from devias_tk.models.factory import build_model
 from devias_tk.train.losses import LossConfig
-from devias_tk.train.optim import build_optimizer, param_groups
 from devias_tk.train.step import StepSpec, compute_loss, step_generator
 
 

@@ -173,8 +173,8 @@ def train_bench(
         return
     import torch
 
-    from devias_tk.train.config import check_amp
-    from devias_tk.train.runtime import autocast_enabled
+    from devias_tk.engine.recipe import check_amp
+    from devias_tk.engine.runtime import autocast_enabled
 
     check_amp(amp, "--amp")
     shape = {"stem": stem} | ({"depth": depth} if depth is not None else {})

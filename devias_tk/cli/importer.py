@@ -32,7 +32,7 @@ def import_cmd(
     [bold]devias-tk eval --run runs/devias-release --suite pipelines/eval/ucf101-table2.yaml[/]
     [bold]devias-tk predict --run runs/devias-release clip.mp4[/]
     """
-    from devias_tk.train.config import apply_overrides, load_recipe
+    from devias_tk.engine.recipe import apply_overrides, load_recipe
     from devias_tk.train.release_import import import_release
 
     tree = apply_overrides(load_recipe(recipe) if recipe else {}, overrides or [])

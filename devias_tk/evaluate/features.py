@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from devias_tk import __version__
+from devias_tk.cache.kinds import FEATURES
 from devias_tk.cache.store import file_sha256, open_for_run
 from devias_tk.data.dataset import ClipDataset
 from devias_tk.data.guarded import GuardedItems, GuardedLoader
@@ -39,21 +40,11 @@ from devias_tk.data.lists import read_list
 from devias_tk.evaluate.metrics import softmax
 from devias_tk.evaluate.predict import RunModel, _collate
 from devias_tk.evaluate.videos import clip_spec
+from devias_tk.models.factory import METHODS
 from devias_tk.utils.progress import progress_bar
 
-KIND = "features"
-FORMAT_VERSION = 1
 IDENTITY = ("kind", "format_version", "checkpoint_sha", "views", "per_clip", "frames", "stride", "size",
             "list_sha256")
-FEATURE_DOC = {
-    "devias": "action / scene = the slots the unified head assigns to the roles (per view), averaged over views",
-    "one-token": "action / scene = the one learned token's output (the same vector)",
-    "two-token": "action / scene = the outputs of the action token and the scene token",
-    "naive-action": "action = the mean of the last-layer tokens (no scene feature)",
-    "naive-scene": "scene = the mean of the last-layer tokens (no action feature)",
-    "finetune": "action = the input of the fine-tuned classifier (fused action and scene slots, or the pooled "
-                "tokens); no scene feature (per clip: DEVIAS's slots and roles)",
-}
 
 
 @dataclass
@@ -71,11 +62,11 @@ def store_attributes(run: RunModel, views: tuple[int, int], per_clip: bool, list
                      dim: int) -> dict:
     data = run.config["data"]
     return {
-        "kind": KIND, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
+        "kind": FEATURES.name, "format_version": FEATURES.version, "toolkit_version": __version__,
         "run": str(run.checkpoint.parent.parent), "checkpoint": str(run.checkpoint),
         "checkpoint_sha": run.checkpoint_sha, "method": run.method,
         "class_names": {"actions": list(run.actions), "scenes": list(run.scenes)},
-        "features": FEATURE_DOC.get(run.method.removesuffix("-unified"), "action / scene features of the model"),
+        "features": METHODS[run.method].features if run.method in METHODS else "action / scene features of the model",
         "dim": dim, "views": list(views), "per_clip": per_clip, "frames": data["frames"], "stride": data["stride"],
         "size": data["size"], "source_list": list_path.name, "list_sha256": file_sha256(list_path),
         "num_videos": num_videos,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from devias_tk.cache.kinds import FEATURES
 from devias_tk.cache.store import VideoStore
 from devias_tk.data.dataset import ClipSpec
 from devias_tk.data.lists import VideoEntry, read_list
@@ -68,7 +69,7 @@ def store_features(path: Path, name: str, scene_store: Path | None = None) -> tu
     if not Path(path).exists():
         raise DeviasError(f"{path}: feature store not found")
     store = VideoStore(path)
-    if store.attrs.get("kind") != "features":
+    if store.attrs.get("kind") != FEATURES.name:
         raise DeviasError(f"{path}: is a {store.attrs.get('kind')!r} store, not a features store "
                           "(`devias-tk features`)")
     videos = sorted(store.done())

@@ -16,9 +16,9 @@ from torch import nn
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.guarded import DEFAULT_TIMEOUT, GuardedItems, GuardedLoader
 from devias_tk.data.lists import VideoEntry
+from devias_tk.engine.checkpoint import load_checkpoint, run_checkpoint
 from devias_tk.evaluate.metrics import average_views
 from devias_tk.models.factory import build_model
-from devias_tk.train.checkpoint import load_checkpoint, run_checkpoint
 from devias_tk.utils.atomic import atomic_path, atomic_write_text
 from devias_tk.utils.progress import progress_bar
 

@@ -15,6 +15,8 @@ from devias_tk.cache.store import file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.lists import VideoEntry, read_list
 from devias_tk.data.scene_labels import store_scene_labels
+from devias_tk.engine.distributed import SINGLE_PROCESS, DistInfo, from_main, gather_to_main, shutdown
+from devias_tk.engine.runtime import start_process
 from devias_tk.errors import DeviasError
 from devias_tk.evaluate import diagnostics, figures
 from devias_tk.evaluate.compare import partial_note
@@ -22,8 +24,7 @@ from devias_tk.evaluate.metrics import confusion_matrix, harmonic_mean, topk_acc
 from devias_tk.evaluate.predict import RunModel, cached_predictions, load_run, predict_entries, save_predictions
 from devias_tk.evaluate.shards import merge_shards, shard
 from devias_tk.evaluate.suite import METRICS, SplitSpec, Suite
-from devias_tk.train.distributed import SINGLE_PROCESS, DistInfo, from_main, gather_to_main, shutdown
-from devias_tk.train.runtime import start_process
+from devias_tk.models.factory import METHODS
 from devias_tk.utils.atomic import atomic_write_text
 
 PREDICTIONS = "predictions"  # RUN/eval/predictions/: per-split predictions shared by every suite
@@ -209,17 +210,16 @@ def run_label(config: dict[str, Any], model: torch.nn.Module | None = None) -> s
     configuration (and for a fine-tuning run its `model`'s source and fusion)."""
     if config.get("run", {}).get("name"):
         return str(config["run"]["name"])
-    names = {"devias": "DEVIAS", "naive-action": "Naive Action", "naive-scene": "Naive Scene", "one-token": "One-Token",
-             "one-token-unified": "One-Token (unified head)", "two-token": "Two-Token",
-             "two-token-unified": "Two-Token (unified head)"}
     method = config["model"].get("method", "devias")
-    if method == "finetune":
+    record = METHODS.get(method)
+    if record is not None and record.from_run:
         source = getattr(model, "source", None) or config["model"].get("source", "")
         fusion = getattr(model, "fusion", None)
-        return f"{names.get(source, source)} fine-tuned".strip() + (f" ({fusion})" if fusion else "")
-    label = names.get(method, method)
+        named = METHODS[source].label if source in METHODS else source
+        return f"{named} {record.label}".strip() + (f" ({fusion})" if fusion else "")
+    label = record.label if record is not None else method
     mix = config.get("aug", {}).get("mix", "none")
-    if method != "devias" and mix in ("fame", "be"):
+    if not (record is not None and record.needs_masks) and mix in ("fame", "be"):  # DEVIAS's mix is the method's
         label += f" w/ {mix.upper()}"
     return label
 
@@ -361,7 +361,7 @@ def _figures(run: RunModel, results: list[SplitResult], spec: ClipSpec, out_dir:
         if (run.checkpoint.parent.parent / "metrics.jsonl").is_file() else None
     if curves is not None:
         paths.append(curves)
-    if run.method == "devias":
+    if run.method in METHODS and METHODS[run.method].slots:
         examples = _attention_examples(run, results, spec, device)
         if examples:
             paths.append(figures.attention_grid(examples, out_dir / "slot_attention.png"))

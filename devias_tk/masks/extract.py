@@ -7,8 +7,8 @@ Per video group (see devias_tk.cache.store for the store layout):
                size and area-pooled to the grid of short side `tubelet_size`
 - attrs: path, num_frames, fps, source_height/width, starts (window start frames), padded
 
-Root attributes: kind "fame-masks", format_version, toolkit_version, algorithm, params (the
-FameParams, motion_comp included), window, stride, hop, size, tubelet_size, short_policy,
+Root attributes: kind "fame-masks" and format_version (devias_tk.cache.kinds.FAME_MASKS), toolkit_version,
+algorithm, params (the FameParams, motion_comp included), window, stride, hop, size, tubelet_size, short_policy,
 source_list, list_sha256, num_videos. Format history: 1 computed the tubelet masks on frames
 resized to `tubelet_size` (too coarse for FAME's colour model and blur); 2 computes them at `size`
 and pools. A store of another format is refused: re-run `masks extract` into a new store.
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from devias_tk import __version__
+from devias_tk.cache.kinds import FAME_MASKS
 from devias_tk.cache.store import VideoStore, file_sha256, finish_run, open_for_run
 from devias_tk.data.lists import VideoEntry, read_list, resolve
 from devias_tk.data.video import Video
@@ -40,9 +41,7 @@ from devias_tk.utils.workers import FAULT_ENV as FAULT_ENV  # re-exported: the f
 from devias_tk.utils.workers import LOCAL, Backend, run_tasks, single_threaded_cv2
 from devias_tk.utils.workers import inject_fault as _inject_fault
 
-KIND = "fame-masks"
 CHUNK_WINDOWS = 32
-FORMAT_VERSION = 2  # keep devias_tk.train.engine.MASK_STORE_FORMAT_VERSION equal
 IDENTITY = ("kind", "format_version", "params", "window", "stride", "hop", "size", "tubelet_size",
             "short_policy", "list_sha256")
 
@@ -53,16 +52,16 @@ def check_format_version(path: str | Path, command: str = "masks extract") -> No
         return
     attrs = VideoStore(path).attrs
     found = attrs.get("format_version")
-    if attrs.get("kind") == KIND and found != FORMAT_VERSION:
+    if attrs.get("kind") == FAME_MASKS.name and found != FAME_MASKS.version:
         raise DeviasError(
-            f"{path}: mask store format {found}, this toolkit writes format {FORMAT_VERSION} (per-tubelet masks "
+            f"{path}: mask store format {found}, this toolkit writes format {FAME_MASKS.version} (per-tubelet masks "
             f"now computed at the working size, then pooled); re-run `{command}` into a new store (another --out)")
 
 
 def store_attributes(spec: WindowSpec, params: fame.FameParams, list_path: Path, num_videos: int) -> dict:
     return {
-        "kind": KIND,
-        "format_version": FORMAT_VERSION,
+        "kind": FAME_MASKS.name,
+        "format_version": FAME_MASKS.version,
         "toolkit_version": __version__,
         "algorithm": ("FAME soft masks (motion seeds + 1000-bin HSV colour model)" if params.colour_model else
                       "FAME's blurred, min-max normalised motion map (no colour model)")

@@ -15,11 +15,12 @@ import cv2
 import numpy as np
 
 from devias_tk import __version__
+from devias_tk.cache.kinds import FAME_MASKS
 from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.data.lists import read_list
 from devias_tk.data.transforms import short_side_size
 from devias_tk.errors import DeviasError
-from devias_tk.masks.extract import FORMAT_VERSION, IDENTITY, KIND, check_format_version
+from devias_tk.masks.extract import IDENTITY, check_format_version
 from devias_tk.masks.fame import to_uint8
 from devias_tk.masks.quality import gt_mask_path
 from devias_tk.masks.windows import SHORT_POLICY, WindowSpec, window_indices, window_starts
@@ -52,7 +53,7 @@ def import_ground_truth(list_path: str | Path, gt_dir: str | Path, out: str | Pa
     spec.validate()
     entries = read_list(list_path)
     check_format_version(out, "masks import-gt")
-    attrs = {"kind": KIND, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
+    attrs = {"kind": FAME_MASKS.name, "format_version": FAME_MASKS.version, "toolkit_version": __version__,
              "algorithm": ALGORITHM, "params": {"source": "ground truth"}, **dataclasses.asdict(spec),
              "short_policy": SHORT_POLICY, "source_list": Path(list_path).name,
              "list_sha256": file_sha256(list_path), "num_videos": len(entries)}

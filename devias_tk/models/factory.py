@@ -1,4 +1,5 @@
-"""`build_model(method, ...)`: every method from one flat config, plus parameter-grouping helpers.
+"""Every method as one record (`Method`, in `METHODS`), `build_model(method, ...)` from one flat config, plus
+parameter-grouping helpers. Adding a baseline: its model file and its record here (docs/python.md).
 
 A flat config (what a recipe file or `key=value` overrides give) is split into the backbone's keys
 (`BACKBONE_KEYS`) and the method's own; an unknown key raises ValueError naming the allowed ones.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -28,33 +30,54 @@ def _tokens(num_tokens: int, unified: bool) -> Callable[..., nn.Module]:
     return lambda bb, a, s, **kw: TokenClassifier(bb, a, s, num_tokens=num_tokens, unified=unified, **kw)
 
 
-# method -> (constructor(backbone, num_actions, num_scenes, **kw), the method's own config keys)
-METHODS: dict[str, tuple[Callable[..., nn.Module], frozenset[str]]] = {
-    "devias": (DEVIAS, DEVIAS_KEYS),
-    "naive-action": (_pooled("action"), _HEAD_KEYS),
-    "naive-scene": (_pooled("scene"), _HEAD_KEYS),
-    "one-token": (_tokens(1, False), _HEAD_KEYS),
-    "one-token-unified": (_tokens(1, True), _HEAD_KEYS),
-    "two-token": (_tokens(2, False), _HEAD_KEYS),
-    "two-token-unified": (_tokens(2, True), _HEAD_KEYS),
-    "finetune": (build_finetune, FINETUNE_KEYS),
-}
-# methods without a scene output: they need no scene classes, labels or stores
-SCENE_FREE = frozenset({"naive-action", "finetune"})
+@dataclass(frozen=True)
+class Method:
+    """What the toolkit knows of a method, in one place: how to build it and what every stage asks of it."""
+
+    name: str  # model.method
+    build: Callable[..., nn.Module]  # (backbone, num_actions, num_scenes, **own keys) -> the model
+    keys: frozenset[str]  # its own model.* keys besides the backbone's
+    label: str  # its name in reports and `eval compare` (a mix it trained with is added: "Two-Token w/ FAME")
+    features: str  # what `features` stores as its action / scene features
+    loss_terms: tuple[str, ...] = ("action", "scene")  # the loss parts a training step logs
+    slots: bool = False  # a slot model: matched slot losses (devias_loss) and slot attention to show
+    needs_masks: bool = False  # trains on FAME masks whatever aug.mix (AMD and guidance targets)
+    scene_free: bool = False  # no scene output: needs no scene classes, labels or stores
+    from_run: bool = False  # starts from a trained run (run.init, devias_tk.train.finetune): actions only
 
 
-def has_scene_branch(method: str) -> bool:
-    """Whether `method` predicts scenes (and so needs scene classes and scene targets to train)."""
-    return method not in SCENE_FREE
+_TOKEN = "action / scene = the one learned token's output (the same vector)"
+_TOKENS = "action / scene = the outputs of the action token and the scene token"
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("devias", DEVIAS, DEVIAS_KEYS, "DEVIAS",
+           "action / scene = the slots the unified head assigns to the roles (per view), averaged over views",
+           loss_terms=("action", "scene", "cos", "amd", "guide"), slots=True, needs_masks=True),
+    Method("naive-action", _pooled("action"), _HEAD_KEYS, "Naive Action",
+           "action = the mean of the last-layer tokens (no scene feature)", scene_free=True),
+    Method("naive-scene", _pooled("scene"), _HEAD_KEYS, "Naive Scene",
+           "scene = the mean of the last-layer tokens (no action feature)"),
+    Method("one-token", _tokens(1, False), _HEAD_KEYS, "One-Token", _TOKEN),
+    Method("one-token-unified", _tokens(1, True), _HEAD_KEYS, "One-Token (unified head)", _TOKEN),
+    Method("two-token", _tokens(2, False), _HEAD_KEYS, "Two-Token", _TOKENS),
+    Method("two-token-unified", _tokens(2, True), _HEAD_KEYS, "Two-Token (unified head)", _TOKENS),
+    Method("finetune", build_finetune, FINETUNE_KEYS, "fine-tuned",
+           "action = the input of the fine-tuned classifier (fused action and scene slots, or the pooled tokens); "
+           "no scene feature (per clip: DEVIAS's slots and roles)", scene_free=True, from_run=True),
+)}
+
+
+def method_record(method: str) -> Method:
+    """The record of `method` (model.method); ValueError naming the known ones."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    return METHODS[method]
 
 
 def split_config(method: str, config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """(keys `method` uses, keys only other methods use). Lets one recipe switch methods by override;
     a key no method knows is left in the first part so that `build_model` names it."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    own = BACKBONE_KEYS | METHODS[method][1]
-    others = frozenset().union(*(keys for _, keys in METHODS.values())) - own
+    own = BACKBONE_KEYS | method_record(method).keys
+    others = frozenset().union(*(m.keys for m in METHODS.values())) - own
     kept = {k: v for k, v in config.items() if k not in others}
     return kept, sorted(k for k in config if k in others)
 
@@ -67,9 +90,8 @@ def build_model(method: str, *, num_actions: int, num_scenes: int, **config: Any
     drop_path (0.0), init_values (None), grad_checkpointing (False). Method keys: see `DEVIAS`
     (`DEVIAS_KEYS`), `devias_tk.models.finetune` (`FINETUNE_KEYS`) and, for the baselines, head_dropout.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    build, own_keys = METHODS[method]
+    record = method_record(method)
+    build, own_keys = record.build, record.keys
     unknown = set(config) - BACKBONE_KEYS - own_keys
     if unknown:
         allowed = ", ".join(sorted(BACKBONE_KEYS | own_keys))

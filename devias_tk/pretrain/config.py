@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devias_tk.engine.recipe import RunSection as TrainRunSection
+from devias_tk.engine.recipe import apply_overrides, build_section, check_amp, check_fault_limits, load_recipe
 from devias_tk.errors import DeviasError
 from devias_tk.models.backbone import BACKBONE_KEYS
-from devias_tk.train.config import RunSection as TrainRunSection
-from devias_tk.train.config import apply_overrides, build_section, check_amp, check_fault_limits, load_recipe
 
 METHOD = "videomae-pretrain"  # the `method` recorded in a pre-training checkpoint
 

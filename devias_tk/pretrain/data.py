@@ -3,7 +3,7 @@ that every listed video opens before any work.
 
 Items are decoded with the training loader's pieces (`Video`, the shared window grid, `transforms`);
 no store is needed. Randomness (window, crop, flip, mask) is a function of (seed, epoch, index), and
-`EpochSampler` (devias_tk.train.data) hands out (epoch, index) pairs, so a resumed run sees the very
+`EpochSampler` (devias_tk.engine.sampler) hands out (epoch, index) pairs, so a resumed run sees the very
 same samples and masks.
 """
 

@@ -11,14 +11,13 @@
     RUN/figures/recon-eNNNN.png original / masked input / reconstruction of fixed clips at chosen epochs
     RUN/figures/loss.png        the loss curve
     RUN/video_check.json        the list's unreadable videos (checked once; skipped ones also in skipped_videos.txt)
-    RUN/skipped_videos.txt      videos left out before work, with the reason (devias_tk.train.faults)
+    RUN/skipped_videos.txt      videos left out before work, with the reason (devias_tk.engine.faults)
     RUN/bad_samples.jsonl       samples replaced mid-run (a video that failed to decode in a loader worker)
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,23 @@ from devias_tk.cache.store import file_sha256
 from devias_tk.data.guarded import GuardedItems
 from devias_tk.data.lists import VideoEntry, read_list
 from devias_tk.data.windows import ClipGrid
+from devias_tk.engine import distributed as dist_utils
+from devias_tk.engine.checkpoint import LAST, load_initial_weights, resume_state, unwrap
+from devias_tk.engine.faults import SampleFaults, leave_out, write_skipped
+from devias_tk.engine.loop import LoopSpec, fit, restore, saver
+from devias_tk.engine.optim import build_optimizer, param_groups, scaled_schedule
+from devias_tk.engine.runtime import (
+    MetricsLog,
+    RunResult,
+    autocast_enabled,
+    check_same_config,
+    finish_run,
+    make_loader,
+    run_locked,
+    wrap_model,
+    write_run_files,
+)
+from devias_tk.engine.sampler import EpochSampler
 from devias_tk.errors import DeviasError
 from devias_tk.models.backbone import VideoViT
 from devias_tk.models.checkpoints import (
@@ -50,22 +66,6 @@ from devias_tk.pretrain.data import PretrainClips, PretrainDataSpec, fixed_clips
 from devias_tk.pretrain.export import load_run_checkpoint
 from devias_tk.pretrain.mae import masked_input, num_masked, reconstruct, unnormalize
 from devias_tk.pretrain.step import MAEStepSpec, compute_loss
-from devias_tk.train import distributed as dist_utils
-from devias_tk.train.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
-from devias_tk.train.data import EpochSampler
-from devias_tk.train.faults import SampleFaults, leave_out, write_skipped
-from devias_tk.train.loop import LoopSpec, Position, fit, restore, scaled_schedule
-from devias_tk.train.optim import build_optimizer, param_groups
-from devias_tk.train.runtime import (
-    MetricsLog,
-    RunResult,
-    autocast_enabled,
-    check_same_config,
-    make_loader,
-    run_locked,
-    wrap_model,
-    write_run_files,
-)
 from devias_tk.utils.atomic import atomic_write_text
 
 CHECK_FILE = "video_check.json"
@@ -243,16 +243,9 @@ def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, comm
     metrics = MetricsLog(run_dir, info.is_main)
     make_figures = FigureMaker(prep, entries, run_dir, device, autocast) if info.is_main else None
 
-    def save(name: str, at: Position) -> Path:
-        path = run_dir / "checkpoints" / name
-        if info.is_main:
-            save_checkpoint(path, {
-                "model": unwrap(net).state_dict(), "optimizer": optimizer.state_dict(), "epoch": at.epoch,
-                "epoch_batch": at.epoch_batch, "step": at.step, "config": cfg.to_dict(), "method": METHOD,
-                "model_config": prep.backbone_config, "mae_config": prep.mae_config,
-            }, keep_previous=name == LAST)
-        dist_utils.barrier(info)
-        return path
+    save = saver(run_dir, net, optimizer, info, lambda: {
+        "config": cfg.to_dict(), "method": METHOD, "model_config": prep.backbone_config, "mae_config": prep.mae_config,
+    })
 
     def after_epoch(epoch: int) -> None:
         if make_figures is not None:
@@ -271,8 +264,4 @@ def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, comm
     finally:
         loader.close()
         metrics.close()
-    checksums = dist_utils.parameter_checksums(unwrap(net), info)
-    if info.is_main:
-        atomic_write_text(run_dir / "parameter_checksums.json", json.dumps(checksums) + "\n")
-    dist_utils.shutdown(info)
-    return RunResult(run_dir, pos.step, pos.epoch, time.perf_counter() - started, last, checksums)
+    return finish_run(run_dir, net, info, pos.step, pos.epoch, started, last)

@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
+from devias_tk.engine.checkpoint import load_checkpoint
 from devias_tk.errors import DeviasError
 from devias_tk.models.videomae import videomae_state_dict
 from devias_tk.pretrain.config import METHOD
-from devias_tk.train.checkpoint import load_checkpoint
 from devias_tk.utils.atomic import atomic_path
 
 

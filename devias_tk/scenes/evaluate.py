@@ -6,16 +6,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from devias_tk.cache.kinds import SCENE_LABELS
 from devias_tk.cache.store import VideoStore
 from devias_tk.data.lists import UNKNOWN, VideoEntry
 from devias_tk.errors import DeviasError
 
-KIND = "scene-labels"
-
 
 def open_scene_store(path: str | os.PathLike) -> VideoStore:
     store = VideoStore(path)
-    if store.attrs.get("kind") != KIND:
+    if store.attrs.get("kind") != SCENE_LABELS.name:
         raise DeviasError(f"{path}: not a scene-label store (kind {store.attrs.get('kind')!r})")
     return store
 

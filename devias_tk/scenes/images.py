@@ -108,33 +108,23 @@ def augment_image(image: np.ndarray, size: int, aug: Augment, rng: np.random.Gen
 
 
 class ImageDataset(Dataset):
-    """Items are (uint8 (S, S, 3) tensor, label): augmented when `augment` is given, else the eval view."""
+    """Items are (uint8 (S, S, 3) tensor of the eval view, label); training images come from `KeyedImages`."""
 
-    def __init__(self, root: str | os.PathLike, entries: Sequence[ImageEntry], input_size: int, resize_size: int,
-                 augment: Augment | None = None) -> None:
-        self.root = Path(root)
-        self.entries = list(entries)
-        self.input_size = input_size
-        self.resize_size = resize_size
-        self.augment = augment
+    def __init__(self, root: str | os.PathLike, entries: Sequence[ImageEntry], input_size: int,
+                 resize_size: int) -> None:
+        self.root, self.entries, self.input_size, self.resize_size = Path(root), list(entries), input_size, resize_size
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         entry = self.entries[index]
-        image = load_image(image_file(self.root, entry))
-        if self.augment is not None:
-            # Seeded from torch's generator: DataLoader workers differ, runs repeat under torch.manual_seed.
-            rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
-            view = augment_image(image, self.input_size, self.augment, rng)
-        else:
-            view = eval_view(image[None], self.input_size, self.resize_size)[0]
+        view = eval_view(load_image(image_file(self.root, entry))[None], self.input_size, self.resize_size)[0]
         return torch.from_numpy(view), entry.label
 
 
 class KeyedImages(Dataset):
-    """Training items keyed by (epoch, index[, salt]) from `EpochSampler` (devias_tk.train.data): {"image": uint8
+    """Training items keyed by (epoch, index[, salt]) from `EpochSampler` (devias_tk.engine.sampler): {"image": uint8
     (S, S, 3), "label", "index"}. The crop, flip and jitter are drawn from (seed, epoch, index, salt) alone, so a
     resumed run sees the very same images; an unreadable file raises (the guarded loader replaces the sample)."""
 

@@ -1,9 +1,9 @@
 """`scenes label`: per-window and per-video pseudo scene distributions for every video of a list, into a store.
 
-Root attributes (besides VideoStore's `format`): kind "scene-labels", format_version (2), toolkit_version,
-model {arch, checkpoint, sha256, input_size}, class_names, num_classes, inflation, window, stride, hop,
-short_policy, crop_grid (C boxes [y0, x0, y1, x1] in normalised frame coordinates, devias_tk.data.crop_grid),
-source_list, list_sha256, num_videos.
+Root attributes (besides VideoStore's `format`): kind "scene-labels" and format_version
+(devias_tk.cache.kinds.SCENE_LABELS), toolkit_version, model {arch, checkpoint, sha256, input_size}, class_names,
+num_classes, inflation, window, stride, hop, short_policy, crop_grid (C boxes [y0, x0, y1, x1] in normalised frame
+coordinates, devias_tk.data.crop_grid), source_list, list_sha256, num_videos.
 
 Per video group `videos/<key>`:
 
@@ -42,7 +42,8 @@ import numpy as np
 import torch
 
 from devias_tk import __version__
-from devias_tk.cache.store import file_sha256, finish_run, open_for_run
+from devias_tk.cache.kinds import SCENE_LABELS
+from devias_tk.cache.store import VideoStore, file_sha256, finish_run, open_for_run
 from devias_tk.data.crop_grid import DEFAULT_GRID, NormBox, square_grid
 from devias_tk.data.lists import read_list, resolve
 from devias_tk.data.windows import SHORT_POLICY, ClipGrid
@@ -54,8 +55,6 @@ from devias_tk.utils.device import amp_dtype_for, resolve_device
 from devias_tk.utils.progress import progress_bar
 from devias_tk.utils.workers import LOCAL, Backend, run_tasks, single_threaded_cv2
 
-KIND = "scene-labels"
-FORMAT_VERSION = 2  # 2: crop_probs and the crop_grid attribute
 TOP_K = 5
 CHUNK_WINDOWS = 1024
 IDENTITY = ("kind", "format_version", "model.sha256", "model.input_size", "inflation", "window", "stride", "hop",
@@ -65,8 +64,8 @@ IDENTITY = ("kind", "format_version", "model.sha256", "model.input_size", "infla
 def store_attributes(model: SceneModel, grid: ClipGrid, list_path: Path, num_videos: int,
                      crops: Sequence[NormBox]) -> dict:
     return {
-        "kind": KIND,
-        "format_version": FORMAT_VERSION,
+        "kind": SCENE_LABELS.name,
+        "format_version": SCENE_LABELS.version,
         "toolkit_version": __version__,
         "model": model.describe(),
         "class_names": list(model.class_names),
@@ -216,22 +215,9 @@ def label(
     grid = grid or ClipGrid()
     grid.validate()
     crops = [tuple(float(v) for v in b) for b in (square_grid(crops) if isinstance(crops, str) else crops)]
-    num_views = 1 + len(crops)
     started = time.perf_counter()
     dev = resolve_device(device)
-    if not isinstance(model, SceneModel):
-        model = load_scene_model(model)
-    module = model.module.to(dev).eval()
-    amp = amp_dtype_for(dev)
-    clip_model = model.inflation == CLIP_MODEL
-    tubelet = getattr(model.module, "tubelet_size", 1)
-    if clip_model and grid.window % tubelet:
-        raise DeviasError(f"the clip scene model takes clips in tubelets of {tubelet} frames; "
-                          f"window {grid.window} does not divide")
-    if clip_model and model.frames is not None and model.frames != grid.window:
-        # the fixed positions of tokens past the trained clip length were never seen in training
-        raise DeviasError(f"{model.checkpoint}: a clip scene model trained on {model.frames}-frame clips; label with "
-                          f"--window {model.frames} (not {grid.window}), or train it with that clip length")
+    model = _checked_model(model if isinstance(model, SceneModel) else load_scene_model(model), grid)
     entries = read_list(list_path)
     attrs = store_attributes(model, grid, Path(list_path), len(entries), crops)
     store, mine, todo = open_for_run(out, attrs, IDENTITY, entries, shard, retry_failed, log, writer="scenes label")
@@ -239,73 +225,104 @@ def label(
         summary = LabelSummary(Path(out), len(mine), len(mine) - len(todo), 0)
         tasks = [DecodeTask(e.path, str(resolve(root, e)), grid, model.input_size, model.resize_size, tuple(crops))
                  for e in todo]
-        timings = {"decode_s": 0.0, "infer_s": 0.0, "write_s": 0.0}
-        batcher = (FrameBatcher(max(1, batch // grid.window), model.num_classes, item="windows") if clip_model
-                   else FrameBatcher(batch, model.num_classes))
-
-        def commit_finished(advance: Callable) -> None:
-            for p in batcher.finished():
-                t0 = time.perf_counter()
-                arrays = video_arrays(p.probs, None if clip_model else p.decoded["positions"], num_views)
-                k = len(arrays["probs"])
-                chunk = min(CHUNK_WINDOWS, k)  # one file per array for any video shorter than ~70 minutes
-                written = {"probs": (arrays["probs"], (chunk, model.num_classes)),
-                           "top5": (arrays["top5"], (chunk, TOP_K)),
-                           "video_probs": (arrays["video_probs"], (model.num_classes,))}
-                if crops:  # an empty grid (--crops none): a store for evaluation, without training targets
-                    written["crop_probs"] = (arrays["crop_probs"], (chunk, len(crops), model.num_classes))
-                try:
-                    store.commit(
-                        p.video, written,
-                        {"num_frames": p.decoded["num_frames"], "starts": p.decoded["starts"],
-                         "padded": p.decoded["padded"], "video_top5": arrays["video_top5"].tolist()},
-                    )
-                except DiskFullError as exc:  # the store keeps what is done; a re-run resumes there
-                    raise store.out_of_space(exc.needed, len(tasks) - summary.done) from None
-                timings["write_s"] += time.perf_counter() - t0
-                summary.done += 1
-                summary.clips += k
-                if p.decoded["padded"]:
-                    summary.padded.append(p.video)
-                advance(1, 0, count=k)
-
-        def run_batches(advance: Callable, final: bool) -> None:
-            for images, pieces in batcher.batches(final):
-                t0 = time.perf_counter()
-                x = torch.from_numpy(images).to(dev, non_blocking=True)
-                if clip_model:
-                    probs = clip_model_probs(module, x, model.mean, model.std, amp).cpu().numpy()
-                else:
-                    probs = image_probs(module, x, model.mean, model.std, amp).cpu().numpy()
-                timings["infer_s"] += time.perf_counter() - t0
-                summary.frames += len(images) * (grid.window if clip_model else 1)
-                row = 0
-                for p, lo, hi in pieces:
-                    p.probs[lo:hi] = probs[row : row + hi - lo]
-                    p.filled += hi - lo
-                    row += hi - lo
-                commit_finished(advance)
-
+        work = _Labelling(model, dev, grid, len(crops), batch, store, summary, len(tasks))
         if tasks:
             bar = (progress_bar("scenes", len(tasks), "videos", show_failures=True, count_unit="clips")
                    if show_progress else contextlib.nullcontext(lambda *_a, **_k: None))
             with bar as advance:
                 for result in run_tasks(decode_for_labels, tasks, jobs, timeout, single_threaded_cv2, backend):
-                    task: DecodeTask = result.item
                     value = result.value if result.ok else {"ok": False, "reason": result.error}
-                    if value["ok"]:
-                        timings["decode_s"] += value["decode_s"]
-                        views = value.pop("views")
-                        if clip_model:
-                            value["windows"] = WindowClips(views, value["positions"])
-                        else:
-                            value["frames"] = views.reshape(-1, *views.shape[2:])  # view-major
-                        batcher.add(task.video, value)
-                        run_batches(advance, final=False)
-                    else:
-                        store.record_failure(task.video, value["reason"])
-                        advance(1, 1)
-                run_batches(advance, final=True)
-        return finish_run(store, summary, mine, timings, started)
+                    work.take(result.item.video, value, advance)
+                work.run_batches(advance, final=True)
+        return finish_run(store, summary, mine, work.timings, started)
     finally:
         store.release()
+
+
+def _checked_model(model: SceneModel, grid: ClipGrid) -> SceneModel:
+    """A clip scene model must take the window whole, in its tubelets, at the clip length it was trained on."""
+    tubelet = getattr(model.module, "tubelet_size", 1)
+    if model.inflation == CLIP_MODEL and grid.window % tubelet:
+        raise DeviasError(f"the clip scene model takes clips in tubelets of {tubelet} frames; "
+                          f"window {grid.window} does not divide")
+    if model.inflation == CLIP_MODEL and model.frames is not None and model.frames != grid.window:
+        # the fixed positions of tokens past the trained clip length were never seen in training
+        raise DeviasError(f"{model.checkpoint}: a clip scene model trained on {model.frames}-frame clips; label with "
+                          f"--window {model.frames} (not {grid.window}), or train it with that clip length")
+    return model
+
+
+class _Labelling:
+    """The main process's side of `label`: decoded videos batched through the model, each finished video's
+    distributions committed to the store, the time spent on each."""
+
+    def __init__(self, model: SceneModel, dev: torch.device, grid: ClipGrid, num_crops: int, batch: int,
+                 store: VideoStore, summary: LabelSummary, num_tasks: int) -> None:
+        self.model, self.dev, self.grid, self.num_crops = model, dev, grid, num_crops
+        self.module = model.module.to(dev).eval()
+        self.amp = amp_dtype_for(dev)
+        self.clip_model = model.inflation == CLIP_MODEL
+        self.store, self.summary, self.num_tasks = store, summary, num_tasks
+        self.timings = {"decode_s": 0.0, "infer_s": 0.0, "write_s": 0.0}
+        self.batcher = (FrameBatcher(max(1, batch // grid.window), model.num_classes, item="windows")
+                        if self.clip_model else FrameBatcher(batch, model.num_classes))
+
+    def take(self, video: str, value: dict, advance: Callable) -> None:
+        """One worker's result: a decoded video joins the batches (and full batches run), a failure is recorded."""
+        if not value["ok"]:
+            self.store.record_failure(video, value["reason"])
+            advance(1, 1)
+            return
+        self.timings["decode_s"] += value["decode_s"]
+        views = value.pop("views")
+        if self.clip_model:
+            value["windows"] = WindowClips(views, value["positions"])
+        else:
+            value["frames"] = views.reshape(-1, *views.shape[2:])  # view-major
+        self.batcher.add(video, value)
+        self.run_batches(advance, final=False)
+
+    def run_batches(self, advance: Callable, final: bool) -> None:
+        model = self.model
+        for images, pieces in self.batcher.batches(final):
+            t0 = time.perf_counter()
+            x = torch.from_numpy(images).to(self.dev, non_blocking=True)
+            if self.clip_model:
+                probs = clip_model_probs(self.module, x, model.mean, model.std, self.amp).cpu().numpy()
+            else:
+                probs = image_probs(self.module, x, model.mean, model.std, self.amp).cpu().numpy()
+            self.timings["infer_s"] += time.perf_counter() - t0
+            self.summary.frames += len(images) * (self.grid.window if self.clip_model else 1)
+            row = 0
+            for p, lo, hi in pieces:
+                p.probs[lo:hi] = probs[row : row + hi - lo]
+                p.filled += hi - lo
+                row += hi - lo
+            self.commit_finished(advance)
+
+    def commit_finished(self, advance: Callable) -> None:
+        num_classes, summary = self.model.num_classes, self.summary
+        for p in self.batcher.finished():
+            t0 = time.perf_counter()
+            arrays = video_arrays(p.probs, None if self.clip_model else p.decoded["positions"], 1 + self.num_crops)
+            k = len(arrays["probs"])
+            chunk = min(CHUNK_WINDOWS, k)  # one file per array for any video shorter than ~70 minutes
+            written = {"probs": (arrays["probs"], (chunk, num_classes)),
+                       "top5": (arrays["top5"], (chunk, TOP_K)),
+                       "video_probs": (arrays["video_probs"], (num_classes,))}
+            if self.num_crops:  # an empty grid (--crops none): a store for evaluation, without training targets
+                written["crop_probs"] = (arrays["crop_probs"], (chunk, self.num_crops, num_classes))
+            try:
+                self.store.commit(
+                    p.video, written,
+                    {"num_frames": p.decoded["num_frames"], "starts": p.decoded["starts"],
+                     "padded": p.decoded["padded"], "video_top5": arrays["video_top5"].tolist()},
+                )
+            except DiskFullError as exc:  # the store keeps what is done; a re-run resumes there
+                raise self.store.out_of_space(exc.needed, self.num_tasks - summary.done) from None
+            self.timings["write_s"] += time.perf_counter() - t0
+            summary.done += 1
+            summary.clips += k
+            if p.decoded["padded"]:
+                summary.padded.append(p.video)
+            advance(1, 0, count=k)

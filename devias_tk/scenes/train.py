@@ -1,34 +1,40 @@
 """`scenes train`: an image scene classifier from a Places365-style list, saved as a self-describing checkpoint.
 
-From scratch (`pretrained=False`: nothing is downloaded). AdamW without weight decay on biases, norms
-and position/class tokens; linear warm-up then cosine decay per step; label smoothing; random resized
-crop, flip and brightness/contrast jitter. Validation top-1/top-5 on the eval view (short-side resize,
-centre crop) after every epoch. The checkpoint holds the last epoch's weights.
+From scratch (`pretrained=False`: nothing is downloaded). Runs on the loop every trainer shares
+(devias_tk.engine.loop): AdamW without weight decay on biases, norms and position/class tokens
+(`engine.optim.param_groups`), the shared schedule (linear warm-up from 0, cosine decay to 0, per step), the
+global generator re-seeded per step; label smoothing; random resized crop, flip and brightness/contrast jitter
+drawn from (seed, epoch, index) (`KeyedImages` over `EpochSampler`: whole batches per epoch). Validation
+top-1/top-5 on the eval view (short-side resize, centre crop) after every epoch. The checkpoint holds the last
+epoch's weights.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
+from rich.console import Console
 from torch import nn
 from torch.utils.data import DataLoader
 
 from devias_tk.data.lists import read_class_names
+from devias_tk.engine.distributed import SINGLE_PROCESS
+from devias_tk.engine.loop import LoopSpec, Position, fit
+from devias_tk.engine.optim import Schedule, build_optimizer, param_groups
+from devias_tk.engine.runtime import MetricsLog
+from devias_tk.engine.sampler import EpochSampler
 from devias_tk.errors import DeviasError
-from devias_tk.scenes.images import Augment, ImageDataset, class_names_from_folders, read_image_list
+from devias_tk.scenes.images import Augment, ImageDataset, KeyedImages, class_names_from_folders, read_image_list
 from devias_tk.scenes.inflate import normalise
 from devias_tk.scenes.model import build_image_model, default_normalisation, save_checkpoint
 from devias_tk.scenes.preprocess import DEFAULT_CROP_PCT, resize_size_for
 from devias_tk.utils.device import resolve_device
-from devias_tk.utils.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -55,27 +61,9 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def _param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
-    skip = set(getattr(module, "no_weight_decay", lambda: set())())
-    decay, no_decay = [], []
-    for name, p in module.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim <= 1 or name in skip else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 def static_clips(images: torch.Tensor, frames: int) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, frames, H, W): each image repeated along time (a view, no copy)."""
     return images.unsqueeze(2).expand(-1, -1, frames, -1, -1)
-
-
-def lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    """Linear warm-up over `warmup` steps, then cosine decay to 0 at `total`."""
-    if step < warmup:
-        return base * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 @torch.inference_mode()
@@ -115,7 +103,6 @@ def train_scene_model(
     """Train on `train_list` (images under `root`), validate on `val_list` each epoch, save to `out`."""
     started = time.perf_counter()
     torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
     dev = resolve_device(device)
     train_entries = read_image_list(train_list)
     names = read_class_names(classes) if classes else class_names_from_folders(train_entries, str(train_list))
@@ -129,52 +116,36 @@ def train_scene_model(
     module.to(dev)
     mean, std = default_normalisation(config.arch)
 
+    batch = min(config.batch, len(train_entries))  # a list shorter than a batch trains as one batch per epoch
+    sampler = EpochSampler(len(train_entries), batch, config.seed)
     workers = max(0, jobs)
     loader_kw = {"num_workers": workers, "persistent_workers": workers > 0, "pin_memory": dev.type == "cuda"}
-    train_loader = DataLoader(ImageDataset(root, train_entries, config.input_size, resize, config.augment),
-                              batch_size=config.batch, shuffle=True, drop_last=len(train_entries) > config.batch,
-                              **loader_kw)
+    train_loader = DataLoader(KeyedImages(root, train_entries, config.input_size, config.augment, config.seed),
+                              batch_size=batch, sampler=sampler, **loader_kw)
     val_loader = (DataLoader(ImageDataset(root, val_entries, config.input_size, resize), batch_size=config.batch,
                              **loader_kw) if val_entries else None)
-    optimizer = torch.optim.AdamW(_param_groups(module, config.weight_decay), lr=config.lr, betas=(0.9, 0.999))
+    # timm's no-weight-decay names (position embedding, class token) beside the 1-D parameters
+    no_decay = set(getattr(module, "no_weight_decay", lambda: set())())
+    optimizer = build_optimizer(param_groups(module, config.weight_decay, 1.0, 1.0, no_decay), (0.9, 0.999))
+    schedule = Schedule(config.epochs, sampler.batches_per_epoch, 1, config.lr, 0.0, config.warmup_epochs,
+                        total_batch=batch)
+    epochs = _EpochRecords(module, optimizer, val_loader, mean, std, dev, config.epochs, log)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    steps_per_epoch = len(train_loader)
-    total = steps_per_epoch * config.epochs
-    warmup = min(total, round(config.warmup_epochs * steps_per_epoch))
-    amp = torch.bfloat16 if dev.type == "cuda" else None
-    result = TrainResult(Path(out), names)
-    step = 0
-    for epoch in range(config.epochs):
-        module.train()
-        epoch_start = time.perf_counter()
-        loss_sum = correct = seen = 0.0
-        bar = (progress_bar(f"epoch {epoch + 1}/{config.epochs}", steps_per_epoch, "batches", show_status=True)
-               if show_progress else contextlib.nullcontext(lambda *_a, **_k: None))
-        with bar as advance:
-            for images, labels in train_loader:
-                lr = lr_at(step, total, warmup, config.lr)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                images, labels = images.to(dev, non_blocking=True), labels.to(dev, non_blocking=True)
-                with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
-                    logits = module(normalise(images, mean, std))
-                    loss = criterion(logits.float(), labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                loss_sum += loss.item() * len(labels)
-                correct += (logits.argmax(1) == labels).sum().item()
-                seen += len(labels)
-                advance(1, status=f"loss {loss_sum / seen:.3f}")
-        record = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "train_top1": 100.0 * correct / max(1, seen),
-                  "lr": lr, "seconds": time.perf_counter() - epoch_start}
-        if val_loader is not None:
-            record["val_top1"], record["val_top5"] = evaluate_images(module, val_loader, mean, std, dev)
-        result.epochs.append(record)
-        log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.3f}, train top-1 {record['train_top1']:.1f}%"
-            + (f", val top-1 {record['val_top1']:.1f}% top-5 {record['val_top5']:.1f}%" if val_loader else "")
-            + f", {record['seconds']:.1f} s")
+
+    def compute(net: nn.Module, batch: Mapping[str, Any], _step: int) -> tuple[torch.Tensor, dict]:
+        labels = batch["label"]
+        logits = net(normalise(batch["image"], mean, std))
+        loss = criterion(logits.float(), labels)
+        epochs.take(loss, logits, labels)
+        return loss, {}
+
+    spec = LoopSpec(seed=config.seed, autocast=dev.type == "cuda", log_every=1, save_every=config.epochs,
+                    description="scenes train", clips_key="image")
+    console = Console(stderr=True, quiet=not show_progress)
+    fit(module, optimizer, train_loader, sampler, schedule, spec, Position(), compute, lambda _name, _at: Path(out),
+        device=dev, info=SINGLE_PROCESS, metrics=MetricsLog(Path(out).parent, False), console=console,
+        after_epoch=epochs.close)
+    result = TrainResult(Path(out), names, epochs.records)
     final = result.epochs[-1] if result.epochs else {}
     metrics = {"epochs": result.epochs, "train_images": len(train_entries), "val_images": len(val_entries),
                **{k: final[k] for k in ("val_top1", "val_top5") if k in final}}
@@ -186,3 +157,36 @@ def train_scene_model(
                     train=train_info)
     result.seconds = time.perf_counter() - started
     return result
+
+
+class _EpochRecords:
+    """Per epoch: the mean training loss and top-1 of its steps, the last lr, validation top-1 / top-5, seconds."""
+
+    def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, val_loader: DataLoader | None,
+                 mean: tuple[float, ...], std: tuple[float, ...], device: torch.device, epochs: int,
+                 log: Callable[[str], None]) -> None:
+        self.module, self.optimizer, self.val_loader, self.mean, self.std = module, optimizer, val_loader, mean, std
+        self.device, self.epochs, self.log = device, epochs, log
+        self.records: list[dict] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self.loss_sum, self.correct, self.seen, self.started = 0.0, 0, 0, time.perf_counter()
+
+    def take(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        self.loss_sum += loss.item() * len(labels)
+        self.correct += int((logits.argmax(1) == labels).sum().item())
+        self.seen += len(labels)
+
+    def close(self, epoch: int) -> None:
+        record = {"epoch": epoch, "loss": self.loss_sum / max(1, self.seen),
+                  "train_top1": 100.0 * self.correct / max(1, self.seen), "lr": self.optimizer.param_groups[0]["lr"],
+                  "seconds": time.perf_counter() - self.started}
+        if self.val_loader is not None:
+            record["val_top1"], record["val_top5"] = evaluate_images(self.module, self.val_loader, self.mean,
+                                                                     self.std, self.device)
+        self.records.append(record)
+        self.log(f"epoch {epoch}/{self.epochs}: loss {record['loss']:.3f}, train top-1 {record['train_top1']:.1f}%"
+                 + (f", val top-1 {record['val_top1']:.1f}% top-5 {record['val_top5']:.1f}%" if self.val_loader
+                    else "") + f", {record['seconds']:.1f} s")
+        self._reset()

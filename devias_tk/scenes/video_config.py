@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devias_tk.errors import DeviasError
-from devias_tk.scenes.preprocess import DEFAULT_CROP_PCT
-from devias_tk.train.config import (
+from devias_tk.engine.recipe import (
     RunSection,
     apply_overrides,
     build_section,
@@ -27,6 +25,8 @@ from devias_tk.train.config import (
     check_fault_limits,
     load_recipe,
 )
+from devias_tk.errors import DeviasError
+from devias_tk.scenes.preprocess import DEFAULT_CROP_PCT
 
 METHOD = "video-scene-model"  # the `method` recorded in the run's checkpoints
 

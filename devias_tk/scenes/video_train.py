@@ -19,8 +19,6 @@ at i + 1, the final norm and the head at depth + 1.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,23 @@ from torch.utils.data import DataLoader
 
 from devias_tk.data.guarded import GuardedItems
 from devias_tk.data.lists import read_class_names
+from devias_tk.engine import distributed as dist_utils
+from devias_tk.engine.checkpoint import LAST, init_file, load_checkpoint, resume_state, unwrap
+from devias_tk.engine.faults import SampleFaults
+from devias_tk.engine.loop import LoopSpec, fit, restore, saver
+from devias_tk.engine.optim import build_optimizer, param_groups, scaled_schedule
+from devias_tk.engine.runtime import (
+    MetricsLog,
+    RunResult,
+    autocast_enabled,
+    check_same_config,
+    finish_run,
+    make_loader,
+    run_locked,
+    wrap_model,
+    write_run_files,
+)
+from devias_tk.engine.sampler import EpochSampler
 from devias_tk.errors import DeviasError
 from devias_tk.models.checkpoints import (
     KeyMap,
@@ -61,24 +76,6 @@ from devias_tk.scenes.mix import MixSpec, mix_batch, soft_cross_entropy
 from devias_tk.scenes.preprocess import resize_size_for
 from devias_tk.scenes.train import evaluate_images, static_clips
 from devias_tk.scenes.video_config import METHOD, VideoSceneConfig, build_config
-from devias_tk.train import distributed as dist_utils
-from devias_tk.train.checkpoint import LAST, init_file, load_checkpoint, resume_state, unwrap
-from devias_tk.train.checkpoint import save_checkpoint as save_state
-from devias_tk.train.data import EpochSampler
-from devias_tk.train.faults import SampleFaults
-from devias_tk.train.loop import LoopSpec, Position, fit, restore, scaled_schedule
-from devias_tk.train.optim import build_optimizer, param_groups
-from devias_tk.train.runtime import (
-    MetricsLog,
-    RunResult,
-    autocast_enabled,
-    check_same_config,
-    make_loader,
-    run_locked,
-    wrap_model,
-    write_run_files,
-)
-from devias_tk.utils.atomic import atomic_write_text
 
 MODEL_FILE = "scene_model.pt"
 
@@ -237,16 +234,9 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                              batch_size=cfg.optim.batch_size, num_workers=min(d.num_workers, 2))
                   if prep.val and info.is_main else None)
 
-    def save(name: str, at: Position) -> Path:
-        path = run_dir / "checkpoints" / name
-        if info.is_main:
-            save_state(path, {
-                "model": unwrap(net).state_dict(), "optimizer": optimizer.state_dict(), "epoch": at.epoch,
-                "epoch_batch": at.epoch_batch, "step": at.step, "config": cfg.to_dict(), "method": METHOD,
-                "class_names": prep.class_names, "val_history": history,
-            }, keep_previous=name == LAST)
-        dist_utils.barrier(info)
-        return path
+    save = saver(run_dir, net, optimizer, info, lambda: {
+        "config": cfg.to_dict(), "method": METHOD, "class_names": prep.class_names, "val_history": history,
+    })
 
     def after_epoch(epoch: int) -> None:
         if val_loader is not None:
@@ -273,7 +263,6 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     finally:
         loader.close()
         metrics.close()
-    checksums = dist_utils.parameter_checksums(unwrap(net), info)
     if info.is_main:
         final = history[-1] if history else {}
         save_checkpoint(run_dir / MODEL_FILE, unwrap(net), arch=VIDEO_ARCH, model_kwargs=cfg.module_kwargs(),
@@ -282,6 +271,4 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                         metrics={"epochs": history, "train_images": len(prep.train), "val_images": len(prep.val),
                                  **{k: final[k] for k in ("val_top1", "val_top5") if k in final}},
                         train={**cfg.to_dict(), "run_dir": str(run_dir)})
-        atomic_write_text(run_dir / "parameter_checksums.json", json.dumps(checksums) + "\n")
-    dist_utils.shutdown(info)
-    return RunResult(run_dir, pos.step, pos.epoch, time.perf_counter() - started, last, checksums)
+    return finish_run(run_dir, net, info, pos.step, pos.epoch, started, last)

@@ -28,9 +28,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler, get_worker_info
+from torch.utils.data import Dataset, get_worker_info
 from torch.utils.data.dataloader import default_collate
 
+from devias_tk.cache.kinds import MASK_ROWS, SCENE_ROWS
 from devias_tk.cache.rows import read_rows
 from devias_tk.cache.store import VideoStore
 from devias_tk.data import randaugment, transforms
@@ -250,12 +251,12 @@ class _WindowReads:
         return self.video.frames(window_indices(len(self.video), [self.starts[k]], self.grid)[0])
 
     def masks(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        soft, tubelet = read_rows(self.masks_store, self.key, ("soft", "tubelet"), k)
+        soft, tubelet = read_rows(self.masks_store, self.key, MASK_ROWS, k)
         return soft, tubelet
 
     def window_probs(self, k: int) -> np.ndarray:
         """Window k's distribution on every crop of the store's grid, (crops, classes)."""
-        return read_rows(self.scenes_store, self.key, ("crop_probs",), k)[0]
+        return read_rows(self.scenes_store, self.key, SCENE_ROWS, k)[0]
 
     def load_all(self) -> dict[str, np.ndarray]:
         """Every window's frames (each distinct frame decoded once) and store rows, for the memo."""
@@ -263,11 +264,10 @@ class _WindowReads:
         unique, positions = np.unique(indices, return_inverse=True)
         out = {"starts": np.asarray(self.starts), "frames": self.video.frames(unique),
                "positions": positions.reshape(indices.shape)}
-        if self.masks_store is not None:
-            group = self.masks_store.group(self.key)
-            out["soft"], out["tubelet"] = group["soft"][:], group["tubelet"][:]
-        if self.scenes_store is not None:
-            out["crop_probs"] = self.scenes_store.group(self.key)["crop_probs"][:]
+        for store, names in ((self.masks_store, MASK_ROWS), (self.scenes_store, SCENE_ROWS)):
+            if store is not None:
+                group = store.group(self.key)
+                out.update({name: group[name][:] for name in names})
         return out
 
 
@@ -304,33 +304,3 @@ def collate_train(items: list[dict]) -> dict:
     flatten = [name for name, value in batch.items() if torch.is_tensor(value) and value.dim() >= 2
                and (name == "frames" or ("crop_box" in items[0] and items[0]["crop_box"].dim() == 2))]
     return {**batch, **{name: batch[name].flatten(0, 1) for name in flatten}}
-
-
-class EpochSampler(Sampler[tuple[int, int]]):
-    """A seeded permutation per epoch, split across ranks, whole batches only, resumable mid-epoch.
-
-    Yields (epoch, index) pairs. Every rank gets the same number of full batches; `skip_batches`
-    drops the batches a resumed run has already trained on.
-    """
-
-    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
-        self.size, self.batch_size, self.seed, self.rank, self.world = size, batch_size, seed, rank, world
-        self.epoch, self.skip = 0, 0
-        if self.batches_per_epoch == 0:
-            raise DeviasError(f"{size} training videos are fewer than one batch of {batch_size} x {world} processes")
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return self.size // (self.batch_size * self.world)
-
-    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        self.epoch, self.skip = epoch, skip_batches
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(self.size, generator=generator).tolist()
-        mine = order[self.rank :: self.world][: self.batches_per_epoch * self.batch_size]
-        return iter([(self.epoch, i) for i in mine[self.skip * self.batch_size :]])
-
-    def __len__(self) -> int:
-        return (self.batches_per_epoch - self.skip) * self.batch_size

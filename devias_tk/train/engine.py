@@ -13,15 +13,12 @@ training; `train` runs epochs of `compute_loss` steps and writes the run directo
     RUN/bad_samples.jsonl     samples replaced mid-run (a video that failed to decode, hung or crashed)
     RUN/tensorboard/          scalars, when the tensorboard package is installed
     RUN/.lock                 held by the running process (a second `train` into RUN is refused)
-    RUN/trackers.json         the W&B / MLflow run ids, with run.trackers (devias_tk.train.trackers)
+    RUN/trackers.json         the W&B / MLflow run ids, with run.trackers (devias_tk.engine.trackers)
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,43 +26,41 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from devias_tk.cache.kinds import FAME_MASKS, SCENE_LABELS, StoreKind
 from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.guarded import GuardedItems, GuardedLoader, collate_readable
 from devias_tk.data.lists import VideoEntry, read_class_names, read_list
 from devias_tk.data.windows import ClipGrid
-from devias_tk.errors import DeviasError
-from devias_tk.models.factory import build_model, has_scene_branch, split_config
-from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, load_scene_model
-from devias_tk.train import distributed as dist_utils
-from devias_tk.train.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
-from devias_tk.train.config import TrainConfig, build_config
-from devias_tk.train.data import EpochSampler, TrainClips, TrainDataSpec, collate_train
-from devias_tk.train.faults import SampleFaults, leave_out, read_skipped, write_skipped
-from devias_tk.train.finetune import with_source
-from devias_tk.train.optim import build_optimizer, lr_at, param_groups, schedule, set_lr
-from devias_tk.train.runtime import (
+from devias_tk.engine import distributed as dist_utils
+from devias_tk.engine.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
+from devias_tk.engine.faults import SampleFaults, leave_out, read_skipped, write_skipped
+from devias_tk.engine.loop import LoopSpec, fit, restore, saver
+from devias_tk.engine.optim import build_optimizer, param_groups
+from devias_tk.engine.runtime import (
     MetricsLog,
     RunResult,
     autocast_enabled,
     check_same_config,
+    finish_run,
     make_loader,
     run_locked,
     wrap_model,
     write_run_files,
 )
+from devias_tk.engine.sampler import EpochSampler
+from devias_tk.engine.trackers import check_trackers, open_trackers
+from devias_tk.errors import DeviasError
+from devias_tk.models.factory import Method, build_model, method_record, split_config
+from devias_tk.models.scene_model import CLIP_MODEL, SceneModel, load_scene_model
+from devias_tk.train.config import TrainConfig, build_config
+from devias_tk.train.data import TrainClips, TrainDataSpec, collate_train
+from devias_tk.train.finetune import with_source
 from devias_tk.train.step import ActionByMix, StepSpec, compute_loss, step_generator
-from devias_tk.train.trackers import check_trackers, open_trackers
 from devias_tk.train.validate import SELECTION, quick_eval, selection_score, validation_set
-from devias_tk.utils.atomic import atomic_write_text
 
 GUIDE_PIXELS_PER_PATCH = 4  # per-tubelet masks are resized to 4x4 pixels per patch before pooling
-SCENE_STORE_KIND = "scene-labels"
-SCENE_STORE_VERSION = 2  # devias_tk.scenes.label.FORMAT_VERSION: per-crop targets (crop_probs, crop_grid)
-MASK_STORE_KIND = "fame-masks"
-MASK_STORE_FORMAT_VERSION = 2  # = devias_tk.masks.extract.FORMAT_VERSION (stages do not import each other)
 
 
 @dataclass
@@ -86,8 +81,8 @@ class Prepared:
     listed: int = 0  # videos in the training list
 
 
-def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_path: Path,
-                 entries: list[VideoEntry], stage: str, format_version: int | None = None,
+def _check_store(path: str | None, kind: StoreKind, what: str, grid: ClipGrid, list_path: Path,
+                 entries: list[VideoEntry], check_version: bool = True,
                  passed: Callable[[str], None] = lambda _text: None) -> tuple[VideoStore, dict[str, str]]:
     """The store, checked against the recipe and the list, and the listed videos it lacks (`_store_gaps`)."""
     if path is None:
@@ -96,11 +91,11 @@ def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_pa
     if not store_path.exists():
         raise DeviasError(f"{store_path}: {what} not found")
     store = VideoStore(store_path)
-    if store.attrs.get("kind") != kind:
-        raise DeviasError(f"{store_path}: is a {store.attrs.get('kind')!r} store, not a {kind!r} store")
-    if format_version is not None and store.attrs.get("format_version") != format_version:
+    if store.attrs.get("kind") != kind.name:
+        raise DeviasError(f"{store_path}: is a {store.attrs.get('kind')!r} store, not a {kind.name!r} store")
+    if check_version and store.attrs.get("format_version") != kind.version:
         raise DeviasError(f"{store_path}: {what} format {store.attrs.get('format_version')}, this toolkit reads "
-                          f"format {format_version}; re-run `masks extract` (or `masks import-gt`) into a new store")
+                          f"format {kind.version}; re-run `masks extract` (or `masks import-gt`) into a new store")
     for key in ("window", "stride", "hop"):
         if store.attrs.get(key) != getattr(grid, key):
             raise DeviasError(f"{store_path}: built with {key}={store.attrs.get(key)}, the recipe uses "
@@ -108,10 +103,10 @@ def _check_store(path: str | None, kind: str, what: str, grid: ClipGrid, list_pa
     if store.attrs.get("list_sha256") != file_sha256(list_path):
         raise DeviasError(f"{store_path}: built from another list than {list_path} "
                           f"({store.attrs.get('source_list')}); rebuild it for this list")
-    gaps = _store_gaps(store, entries, stage)
+    gaps = _store_gaps(store, entries, kind.writer)
     held = (f"an entry for each of the {len(entries)} listed videos" if not gaps else
             f"entries for {len(entries) - len(gaps)} of the {len(entries)} listed videos")
-    passed(f"{what} {store_path}: a {kind} store (format {store.attrs.get('format_version')}), window "
+    passed(f"{what} {store_path}: a {kind.name} store (format {store.attrs.get('format_version')}), window "
            f"{grid.window} / stride {grid.stride} / hop {grid.hop} as the recipe, built from {list_path.name}, {held}")
     return store, gaps
 
@@ -149,11 +144,43 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
         raise DeviasError(f"{list_path}: no videos")
     passed(f"train list {list_path}: {len(entries)} videos in the list format")
     actions = read_class_names(cfg.resolve(cfg.data.actions, True))
-    method = cfg.method
-    scenes_used = has_scene_branch(method)
-    online = cfg.data.scene_source == "online" and scenes_used
+    try:
+        record = method_record(cfg.method)
+    except ValueError as exc:
+        raise DeviasError(f"model: {exc}") from None
+    scenes, scene_model = _scene_classes(cfg, record)
+    _check_labels(cfg, record, list_path, entries, actions, scenes, scene_model is not None, passed)
+    grid = ClipGrid(cfg.data.frames, cfg.data.stride, cfg.data.hop)
+    gaps = _check_stores(cfg, record, grid, list_path, entries, scenes, passed)
+    model_config, probe = _probe_model(cfg, record, len(actions), len(scenes), passed)
+    data_spec, step_spec = _specs(cfg, record, probe.backbone.patch_size, len(actions), len(scenes))
+    listed = len(entries)
+    if left_out is not None:  # a resumed run: the videos it started without, and no other
+        gaps = _as_left_out(gaps, left_out, entries)
+    entries = leave_out(entries, gaps, cfg.data.max_skipped, list_path, "have no entry in the stores",
+                        "re-run the stage for the videos it has not processed, and fix or drop the failed ones")
+    if gaps:
+        passed(f"{len(gaps)} of the {listed} listed videos left out (no store entry), within data.max_skipped="
+               f"{cfg.data.max_skipped}")
+    entries, val_entries, warnings = validation_set(cfg, list_path, entries, scenes, not record.scene_free)
+    if val_entries and not cfg.data.val_list and len(entries) < cfg.optim.batch_size:
+        raise DeviasError(f"{len(entries)} training videos (after holding out {len(val_entries)} for validation) are "
+                          f"fewer than one batch of {cfg.optim.batch_size}; lower data.val_fraction or the batch size")
+    passed(f"validation: {len(val_entries)} videos" + (f" from data.val_list {cfg.data.val_list}" if cfg.data.val_list
+                                                       else " held out of the training list") +
+           f", {len(entries)} left to train on")
+    if scene_model is not None:
+        _check_online_model(cfg, scene_model, passed)
+    return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe,
+                    warnings, scene_model, gaps, listed)
+
+
+def _scene_classes(cfg: TrainConfig, record: Method) -> tuple[list[str], SceneModel | None]:
+    """The scene class names (data.scenes, the online scene model's, the scene store's, or none for a
+    scene-free method) and, for data.scene_source=online, the frozen scene model."""
+    online = cfg.data.scene_source == "online" and not record.scene_free
     scene_model = None
-    if method == "finetune":
+    if record.from_run:
         scenes = []  # the target task is actions only: no scene classes, labels or stores
     elif cfg.data.scenes is not None:
         scenes = read_class_names(cfg.resolve(cfg.data.scenes, True))
@@ -162,109 +189,121 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
         scenes = scene_model.class_names
     elif cfg.data.scene_store and Path(cfg.data.scene_store).exists():
         scenes = list(VideoStore(cfg.data.scene_store).attrs.get("class_names") or [])
-    elif cfg.method == "naive-action":
+    elif record.scene_free:
         scenes = []  # no scene head: a Naive Action run (UCF-101's stage before DEVIAS) needs no scene classes
     else:
         raise DeviasError("data.scenes is null: the scene class names come from data.scene_store, which is not set")
     if online and scene_model is None:
         scene_model = _online_scene_model(cfg, scenes)
+    return scenes, scene_model
+
+
+def _check_labels(cfg: TrainConfig, record: Method, list_path: Path, entries: list[VideoEntry], actions: list[str],
+                  scenes: list[str], online: bool, passed: Callable[[str], None]) -> None:
+    """Every video's action label, and its scene label when training reads the list's, is one of the classes."""
     bad = [e.path for e in entries if not 0 <= e.action < len(actions)]
     if bad:
         raise DeviasError(f"{list_path}: {len(bad)} videos have no action label in 0..{len(actions) - 1} "
                           f"(e.g. {bad[0]})")
     passed(f"{len(actions)} action classes; every video's action label is one of them")
-    passed(f"{len(scenes)} scene classes" + (f" (from the scene model {cfg.data.scene_model})" if scene_model else ""))
-    grid = ClipGrid(cfg.data.frames, cfg.data.stride, cfg.data.hop)
-    if cfg.data.scene_source == "list" and scenes_used:
+    passed(f"{len(scenes)} scene classes" + (f" (from the scene model {cfg.data.scene_model})" if online else ""))
+    if cfg.data.scene_source == "list" and not record.scene_free:
         bad = [e.path for e in entries if not 0 <= e.scene < len(scenes)]
         if bad:
             raise DeviasError(f"{list_path}: {len(bad)} videos have no scene label (e.g. {bad[0]}); "
                               "use data.scene_source=store with a scene-label store")
         passed("every video's scene label (data.scene_source=list) is one of the scene classes")
-    needs_masks = method == "devias" or cfg.aug.mix == "fame"
-    gaps: dict[str, str] = {}  # listed videos a store lacks -> the stage's reason
-    if needs_masks:
-        _, gaps = _check_store(cfg.data.mask_store, MASK_STORE_KIND, "mask store", grid, list_path, entries,
-                               "devias-tk masks extract", MASK_STORE_FORMAT_VERSION, passed)
-    if cfg.data.scene_source == "store" and scenes_used:
-        store, scene_gaps = _check_store(cfg.data.scene_store, SCENE_STORE_KIND, "scene store", grid, list_path,
-                                         entries, "devias-tk scenes label", passed=passed)
-        for path, reason in scene_gaps.items():
-            gaps[path] = f"{gaps[path]}; {reason}" if path in gaps else reason
-        if store.attrs.get("format_version") != SCENE_STORE_VERSION:
-            raise DeviasError(f"{cfg.data.scene_store}: scene store format version {store.attrs.get('format_version')}"
-                              f", training reads version {SCENE_STORE_VERSION} (scene targets per training crop); "
-                              "re-run `devias-tk scenes label` into a new --out")
-        if not store.attrs.get("crop_grid"):
-            raise DeviasError(f"{cfg.data.scene_store}: labelled with --crops none (for evaluation), so it holds no "
-                              "training targets; label the training list with a crop grid")
-        if store.attrs.get("num_classes") != len(scenes):
-            raise DeviasError(f"{cfg.data.scene_store}: {store.attrs.get('num_classes')} scene classes, "
-                              f"{cfg.data.scenes} lists {len(scenes)}")
-        passed(f"scene store {cfg.data.scene_store}: format {SCENE_STORE_VERSION}, training targets per crop "
-               f"({len(store.attrs['crop_grid'])} grid crops), {len(scenes)} classes as data.scenes")
+
+
+def _check_stores(cfg: TrainConfig, record: Method, grid: ClipGrid, list_path: Path, entries: list[VideoEntry],
+                  scenes: list[str], passed: Callable[[str], None]) -> dict[str, str]:
+    """The mask and scene stores the run reads, checked; the listed videos they lack -> the stages' reasons."""
+    gaps: dict[str, str] = {}
+    if record.needs_masks or cfg.aug.mix == "fame":
+        _, gaps = _check_store(cfg.data.mask_store, FAME_MASKS, "mask store", grid, list_path, entries,
+                               passed=passed)
+    if cfg.data.scene_source != "store" or record.scene_free:
+        return gaps
+    # the scene store's version is checked below, with what a training run needs of it
+    store, scene_gaps = _check_store(cfg.data.scene_store, SCENE_LABELS, "scene store", grid, list_path,
+                                     entries, check_version=False, passed=passed)
+    for path, reason in scene_gaps.items():
+        gaps[path] = f"{gaps[path]}; {reason}" if path in gaps else reason
+    if store.attrs.get("format_version") != SCENE_LABELS.version:
+        raise DeviasError(f"{cfg.data.scene_store}: scene store format version {store.attrs.get('format_version')}"
+                          f", training reads version {SCENE_LABELS.version} (scene targets per training crop); "
+                          "re-run `devias-tk scenes label` into a new --out")
+    if not store.attrs.get("crop_grid"):
+        raise DeviasError(f"{cfg.data.scene_store}: labelled with --crops none (for evaluation), so it holds no "
+                          "training targets; label the training list with a crop grid")
+    if store.attrs.get("num_classes") != len(scenes):
+        raise DeviasError(f"{cfg.data.scene_store}: {store.attrs.get('num_classes')} scene classes, "
+                          f"{cfg.data.scenes} lists {len(scenes)}")
+    passed(f"scene store {cfg.data.scene_store}: format {SCENE_LABELS.version}, training targets per crop "
+           f"({len(store.attrs['crop_grid'])} grid crops), {len(scenes)} classes as data.scenes")
+    return gaps
+
+
+def _probe_model(cfg: TrainConfig, record: Method, num_actions: int, num_scenes: int,
+                 passed: Callable[[str], None]) -> tuple[dict[str, Any], torch.nn.Module]:
+    """The method's model configuration (a fine-tuning's from its source run) and the model, built on CPU."""
     try:
-        model_config, _ = split_config(method, {k: v for k, v in cfg.model.items() if k != "method"})
-        if method == "finetune":
+        model_config, _ = split_config(record.name, {k: v for k, v in cfg.model.items() if k != "method"})
+        if record.from_run:
             model_config, source_line = with_source(cfg.run.init, model_config)
             passed(source_line)
         model_config.setdefault("frames", cfg.data.frames)
         model_config.setdefault("img_size", cfg.data.size)
-        probe = build_model(method, num_actions=len(actions), num_scenes=len(scenes), **model_config)
+        probe = build_model(record.name, num_actions=num_actions, num_scenes=num_scenes, **model_config)
     except (ValueError, TypeError) as exc:
         raise DeviasError(f"model: {exc}") from None
-    patch = probe.backbone.patch_size
-    if method == "devias" and cfg.loss.lambda_guide and probe.backbone.tubelet_size != 2:
+    if record.slots and cfg.loss.lambda_guide and probe.backbone.tubelet_size != 2:
         raise DeviasError("attention guidance uses per-frame-pair masks: model.tubelet_size must be 2")
     params = sum(p.numel() for p in probe.parameters())
     tokens = "x".join(map(str, probe.backbone.patch_embed.grid(cfg.data.frames, cfg.data.size, cfg.data.size)))
-    passed(f"model {method} builds: {params / 1e6:.2f} M parameters; a {cfg.data.frames}x{cfg.data.size}x"
+    passed(f"model {record.name} builds: {params / 1e6:.2f} M parameters; a {cfg.data.frames}x{cfg.data.size}x"
            f"{cfg.data.size} clip gives a {tokens} token grid")
+    return model_config, probe
+
+
+def _specs(cfg: TrainConfig, record: Method, patch: int, num_actions: int,
+           num_scenes: int) -> tuple[TrainDataSpec, StepSpec]:
+    """What a training item holds and what a step computes, from the recipe and the model's patch size."""
     grid_side = cfg.data.size // patch
     data_spec = TrainDataSpec(
-        grid=grid, size=cfg.data.size, scale=cfg.data.scale, flip=cfg.data.flip, color_jitter=cfg.data.color_jitter,
-        guide_shape=(grid_side * GUIDE_PIXELS_PER_PATCH,) * 2,
-        scene_source=cfg.data.scene_source if scenes_used else "list",  # a scene-free method reads no scene store
-        num_scenes=len(scenes),
-        rand_augment=cfg.data.rand_augment,
-        repeats=cfg.data.repeats,
+        grid=ClipGrid(cfg.data.frames, cfg.data.stride, cfg.data.hop), size=cfg.data.size, scale=cfg.data.scale,
+        flip=cfg.data.flip, color_jitter=cfg.data.color_jitter, guide_shape=(grid_side * GUIDE_PIXELS_PER_PATCH,) * 2,
+        scene_source=cfg.data.scene_source if not record.scene_free else "list",  # a scene-free method reads none
+        num_scenes=num_scenes, rand_augment=cfg.data.rand_augment, repeats=cfg.data.repeats,
         device_transforms=cfg.data.device_transforms,
     )
     step_spec = StepSpec(
-        method=method, num_actions=len(actions), mix=cfg.aug.mix, beta=cfg.aug.beta, p_aug=cfg.aug.p_aug,
+        method=record.name, num_actions=num_actions, mix=cfg.aug.mix, beta=cfg.aug.beta, p_aug=cfg.aug.p_aug,
         be_max_lambda=cfg.aug.be_max_lambda, patch_size=patch, guide_pool=GUIDE_PIXELS_PER_PATCH, loss=cfg.loss,
         clip_size=cfg.data.size,
     )
-    listed = len(entries)
-    if left_out is not None:  # a resumed run: the videos it started without, and no other
-        lost = [p for p in gaps if p not in left_out]
-        if lost:
-            raise DeviasError(f"{len(lost)} videos this run trains on have no store entry any more (e.g. {lost[0]}: "
-                              f"{gaps[lost[0]]}): the stores changed since the run started; restore them, or "
-                              "start a new run (another --out)")
-        listed_paths = {e.path for e in entries}
-        gaps = {p: r for p, r in left_out.items() if p in listed_paths}
-    entries = leave_out(entries, gaps, cfg.data.max_skipped, list_path, "have no entry in the stores",
-                        "re-run the stage for the videos it has not processed, and fix or drop the failed ones")
-    if gaps:
-        passed(f"{len(gaps)} of the {listed} listed videos left out (no store entry), within data.max_skipped="
-               f"{cfg.data.max_skipped}")
-    entries, val_entries, warnings = validation_set(cfg, list_path, entries, scenes, scenes_used)
-    if val_entries and not cfg.data.val_list and len(entries) < cfg.optim.batch_size:
-        raise DeviasError(f"{len(entries)} training videos (after holding out {len(val_entries)} for validation) are "
-                          f"fewer than one batch of {cfg.optim.batch_size}; lower data.val_fraction or the batch size")
-    passed(f"validation: {len(val_entries)} videos" + (f" from data.val_list {cfg.data.val_list}" if cfg.data.val_list
-                                                       else " held out of the training list") +
-           f", {len(entries)} left to train on")
-    if scene_model is not None and scene_model.inflation == CLIP_MODEL:
+    return data_spec, step_spec
+
+
+def _as_left_out(gaps: Mapping[str, str], left_out: Mapping[str, str], entries: list[VideoEntry]) -> dict[str, str]:
+    """A resumed run's videos left out: those it started without, and no other (a video it trains on that a store
+    has lost since is an error)."""
+    lost = [p for p in gaps if p not in left_out]
+    if lost:
+        raise DeviasError(f"{len(lost)} videos this run trains on have no store entry any more (e.g. {lost[0]}: "
+                          f"{gaps[lost[0]]}): the stores changed since the run started; restore them, or "
+                          "start a new run (another --out)")
+    listed_paths = {e.path for e in entries}
+    return {p: r for p, r in left_out.items() if p in listed_paths}
+
+
+def _check_online_model(cfg: TrainConfig, scene_model: SceneModel, passed: Callable[[str], None]) -> None:
+    if scene_model.inflation == CLIP_MODEL:
         tubelet = getattr(scene_model.module, "tubelet_size", 1)
         if cfg.data.frames % tubelet:
             raise DeviasError(f"{cfg.data.scene_model}: a clip scene model taking tubelets of {tubelet} frames; "
                               f"data.frames {cfg.data.frames} does not divide")
-    if scene_model is not None:
-        passed(f"online scene model {cfg.data.scene_model} loaded ({scene_model.inflation})")
-    return Prepared(cfg, root, entries, val_entries, actions, scenes, data_spec, step_spec, model_config, probe,
-                    warnings, scene_model, gaps, listed)
+    passed(f"online scene model {cfg.data.scene_model} loaded ({scene_model.inflation})")
 
 
 def _online_scene_model(cfg: TrainConfig, scenes: list[str] | None) -> SceneModel:
@@ -297,187 +336,134 @@ def _say(console: Console, is_main: bool) -> Callable[[str], None]:
     return say
 
 
+def _print(console: Console, is_main: bool, message: str) -> None:
+    if is_main:
+        console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
 def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command: str, device: torch.device,
            info: dist_utils.DistInfo, started: float) -> RunResult:
     cfg = prep.cfg
-    say = _say(console, info.is_main)
-    ckpt_dir = run_dir / "checkpoints"
-    last_path = ckpt_dir / LAST
-    resume_from, state = resume_state(run_dir, resume, say=say, is_main=info.is_main)
+    resume_from, state = resume_state(run_dir, resume, say=_say(console, info.is_main), is_main=info.is_main)
     if resume_from is not None:
-        check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
-        recorded = read_skipped(run_dir)
-        if recorded is not None and recorded.keys() != prep.skipped.keys():
-            prep = prepare(cfg, left_out=recorded)  # the training set the run started with
-
+        prep = _as_started(prep, run_dir)
     model = prep.model.to(device)
-    scene_model = prep.scene_model
-    if scene_model is not None:
-        scene_model.module.to(device)
+    if prep.scene_model is not None:
+        prep.scene_model.module.to(device)
     if cfg.run.init and resume_from is None:
         report = load_initial_weights(model, cfg.run.init, strict=cfg.run.init_strict, method=cfg.method)
-        if info.is_main:
-            console.print(f"init from {report.summary()}", markup=False, highlight=False, soft_wrap=True)
+        _print(console, info.is_main, f"init from {report.summary()}")
     optimizer = build_optimizer(
         param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay, cfg.optim.slot_lr_scale), cfg.optim.betas
     )
-    clips = TrainClips(prep.root, prep.entries, prep.data_spec, cfg.data.mask_store if prep.step_spec.needs_masks
-                       else None, cfg.data.scene_store if prep.data_spec.scene_source == "store" else None,
-                       cfg.run.seed, cache_mb=cfg.data.cache_mb)
-    dataset = GuardedItems(clips, [e.path for e in prep.entries], "replace", cfg.run.seed,
-                           groups=[e.action for e in prep.entries], timeout=cfg.data.decode_timeout)
+    dataset = _training_items(prep)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
-    plan = schedule(len(dataset), cfg.optim.batch_size, cfg.optim.accum_steps, info.world, cfg.optim.epochs,
-                    cfg.optim.warmup_epochs, cfg.optim.lr)
-    batches_per_epoch, total_updates, warmup_updates, base_lr = (plan.batches_per_epoch, plan.total_updates,
-                                                                 plan.warmup_updates, plan.base_lr)
-
-    epoch, epoch_batch, step = 0, 0, 0  # step counts batches (micro-steps) since the start of the run
-    best = -math.inf
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        epoch, epoch_batch, step = state["epoch"], state["epoch_batch"], state["step"]
-        best = state.get("best", -math.inf)
-        if info.is_main:
-            console.print(f"resuming {run_dir} at epoch {epoch}, batch {epoch_batch} (step {step})")
-        del state
-
+    pos = restore(model, optimizer, state)
+    best = [state.get("best", -math.inf) if state is not None else -math.inf]  # best.pt's score, a cell for closures
+    if state is not None and info.is_main:
+        console.print(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
+    del state
     if info.is_main:
-        write_run_files(run_dir, cfg.to_dict(), info, device, command, num_actions=len(prep.actions),
-                        num_scenes=len(prep.scenes), method=cfg.method,
-                        validation={"source": "data.val_list" if cfg.data.val_list else "held-out training videos",
-                                    "videos": len(prep.val_entries), "train_videos": len(prep.entries),
-                                    "selection": SELECTION},
-                        warnings=prep.warnings, skipped_videos=len(prep.skipped))
-        write_skipped(run_dir, prep.skipped, say)
-        what = (f"data.val_list ({len(prep.val_entries)} videos)" if cfg.data.val_list else
-                f"{len(prep.val_entries)} of {len(prep.entries) + len(prep.val_entries)} training videos held out "
-                f"(data.val_fraction={cfg.data.val_fraction}, seed {cfg.run.seed})")
-        console.print(f"validation: {what}; best.pt by the H.M. of action and scene top-1" if prep.val_entries
-                      else "validation: none (no held-out videos); no best.pt", markup=False, highlight=False)
-        for warning in prep.warnings:
-            console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+        _start_run_files(prep, run_dir, info, device, command, console)
     net = wrap_model(model, info, device, cfg.run.compile)
     autocast = autocast_enabled(cfg.run.amp, device)
-    if info.is_main:
-        console.print(f"precision: {'bf16 autocast' if autocast else 'fp32'} on {device.type} (run.amp={cfg.run.amp})",
-                      markup=False, highlight=False)
+    _print(console, info.is_main, f"precision: {'bf16 autocast' if autocast else 'fp32'} on {device.type} "
+                                  f"(run.amp={cfg.run.amp})")
     faults = SampleFaults(run_dir, prep.listed, cfg.data.max_skipped, len(prep.skipped), info)
-
-    val_loader = None
-    if prep.val_entries and info.is_main:
-        spec = ClipSpec(clip_len=cfg.data.frames, stride=cfg.data.stride, size=cfg.data.size, num_clips=1,
-                        num_crops=1, short="repeat_last")
-        val_items = GuardedItems(ClipDataset(prep.root, prep.val_entries, spec, train=False),
-                                 [e.path for e in prep.val_entries], "report", timeout=cfg.data.decode_timeout)
-        val_loader = GuardedLoader(val_items, cfg.optim.batch_size, workers=cfg.data.num_workers,
-                                   collate_fn=collate_readable, context=None, persistent=False, prefetch=2)
-
+    val_loader = _validation_loader(prep) if prep.val_entries and info.is_main else None
     trackers = open_trackers(cfg.run.trackers, run_dir, cfg.to_dict(), cfg.run.name or run_dir.name,
                              cfg.run.tracker_project, info.is_main)
     metrics = MetricsLog(run_dir, info.is_main, trackers)
+    saved = {"config": cfg.to_dict(), "method": cfg.method,
+             "class_names": {"actions": prep.actions, "scenes": prep.scenes}, "model_config": prep.model_config}
+    save = saver(run_dir, net, optimizer, info, lambda: {"best": best[0], **saved})
 
-    def checkpoint(name: str, done_epoch: int, done_batch: int) -> Path:
-        path = ckpt_dir / name
-        if info.is_main:
-            save_checkpoint(path, {
-                "model": unwrap(net).state_dict(), "optimizer": optimizer.state_dict(), "epoch": done_epoch,
-                "epoch_batch": done_batch, "step": step, "best": best, "config": cfg.to_dict(),
-                "method": cfg.method, "class_names": {"actions": prep.actions, "scenes": prep.scenes},
-                "model_config": prep.model_config,
-            }, keep_previous=name == LAST)
-        dist_utils.barrier(info)
-        return path
+    def after_epoch(epoch: int) -> None:
+        if val_loader is None:  # main process only: best.pt is written without a barrier
+            return
+        scores = quick_eval(net, val_loader, device, None, autocast)
+        score = selection_score(scores)
+        if score is not None:
+            scores[SELECTION] = score
+            console.print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+        metrics.log({"epoch": epoch, "step": pos.step, **scores}, pos.step)
+        if score is not None and score >= best[0]:  # a tie goes to the later epoch (a saturated score)
+            best[0] = score
+            save_checkpoint(run_dir / "checkpoints" / "best.pt", {
+                "model": unwrap(net).state_dict(), "epoch": epoch, "epoch_batch": 0, "step": pos.step,
+                "best": score, "best_metric": SELECTION, "val_scores": scores, **saved,
+            })
 
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-        TimeRemainingColumn(), console=console, disable=not info.is_main,
-    )
-    last: dict[str, float] = {}
-    last_good = last_path if last_path.is_file() else None
     by_mix = ActionByMix()  # action loss over mixed / unmixed samples between log steps
-    net.train()
+
+    def compute(n: torch.nn.Module, batch: Mapping[str, Any], step: int) -> tuple[torch.Tensor, dict]:
+        loss, terms = compute_loss(n, batch, prep.step_spec, step_generator(cfg.run.seed, step, device),
+                                   prep.scene_model)
+        return loss, by_mix.take(terms)
+
+    spec = LoopSpec(seed=cfg.run.seed, autocast=autocast, log_every=cfg.run.log_every, save_every=cfg.run.save_every,
+                    save_every_steps=cfg.run.save_every_steps, description="train", clips_key="crop_box")
+    last_path = run_dir / "checkpoints" / LAST
     loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device, collate_train)
     try:
-        with progress:
-            task = progress.add_task("train", total=batches_per_epoch * cfg.optim.epochs,
-                                     completed=epoch * batches_per_epoch + epoch_batch, status="")
-            window_start, window_clips = time.perf_counter(), 0
-            while epoch < cfg.optim.epochs:
-                sampler.set_epoch(epoch, epoch_batch)
-                for batch in loader:
-                    faults.take(batch, epoch, step)
-                    update = step // cfg.optim.accum_steps
-                    set_lr(optimizer, lr_at(update, total_updates, warmup_updates, base_lr, cfg.optim.min_lr))
-                    batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-                    sync = info.enabled and (step + 1) % cfg.optim.accum_steps != 0
-                    with net.no_sync() if sync else contextlib.nullcontext():
-                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                            loss, terms = compute_loss(net, batch, prep.step_spec,
-                                                       step_generator(cfg.run.seed, step, device), scene_model)
-                            terms = by_mix.take(terms)
-                        (loss / cfg.optim.accum_steps).backward()
-                    step += 1
-                    epoch_batch += 1
-                    window_clips += batch["crop_box"].shape[0] * info.world
-                    if step % cfg.optim.accum_steps == 0:
-                        if cfg.optim.clip_grad:
-                            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
-                        optimizer.step()
-                        optimizer.zero_grad(set_to_none=True)
-                    check_now = device.type == "cpu" or step % cfg.run.log_every == 0
-                    if check_now and not bool(torch.isfinite(loss)):
-                        values = {k: float(v) for k, v in terms.items()}
-                        raise DeviasError(
-                            f"non-finite loss at step {step} (epoch {epoch}, batch {epoch_batch}); terms: {values}; "
-                            f"last good checkpoint: {last_good or 'none yet'}"
-                        )
-                    if faults.should_stop(step, cfg.optim.accum_steps, check_now):
-                        raise faults.error(checkpoint(LAST, epoch, epoch_batch))
-                    if step % cfg.run.log_every == 0 or epoch_batch == batches_per_epoch:
-                        elapsed = time.perf_counter() - window_start
-                        last = {
-                            "step": step, "epoch": epoch + epoch_batch / batches_per_epoch,
-                            "lr": optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0),
-                            "loss": float(dist_utils.all_reduce_mean(loss.detach().float(), info)),
-                            **{k: float(v) for k, v in terms.items()}, **by_mix.values(info),
-                            "clips_per_s": window_clips / max(elapsed, 1e-9),
-                        }
-                        metrics.log(last, step)
-                        window_start, window_clips = time.perf_counter(), 0
-                        progress.update(task, status=f"epoch {epoch + 1}/{cfg.optim.epochs} loss {last['loss']:.3f} "
-                                                     f"lr {last['lr']:.2e} {last['clips_per_s']:.1f} clips/s")
-                    progress.update(task, advance=1)
-                    if cfg.run.save_every_steps and step % cfg.run.save_every_steps == 0 \
-                            and step % cfg.optim.accum_steps == 0 and epoch_batch < batches_per_epoch:
-                        last_good = checkpoint(LAST, epoch, epoch_batch)
-                epoch += 1
-                epoch_batch = 0
-                if val_loader is not None:  # main process only: best.pt is written without a barrier
-                    scores = quick_eval(net, val_loader, device, None, autocast)
-                    score = selection_score(scores)
-                    if score is not None:
-                        scores[SELECTION] = score
-                        console.print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-                    metrics.log({"epoch": epoch, "step": step, **scores}, step)
-                    if score is not None and score >= best:  # a tie goes to the later epoch (a saturated score)
-                        best = score
-                        save_checkpoint(ckpt_dir / "best.pt", {
-                            "model": unwrap(net).state_dict(), "epoch": epoch, "epoch_batch": 0, "step": step,
-                            "best": best, "best_metric": SELECTION, "val_scores": scores, "config": cfg.to_dict(),
-                            "method": cfg.method, "class_names": {"actions": prep.actions, "scenes": prep.scenes},
-                            "model_config": prep.model_config,
-                        })
-                if epoch % cfg.run.save_every == 0 or epoch == cfg.optim.epochs:
-                    last_good = checkpoint(LAST, epoch, 0)
+        last = fit(net, optimizer, loader, sampler, cfg.schedule(len(dataset), info.world), spec, pos, compute, save,
+                   device=device, info=info, metrics=metrics, console=console, after_epoch=after_epoch,
+                   last_good=last_path if last_path.is_file() else None, faults=faults,
+                   log_values=lambda: by_mix.values(info))
     finally:
         for opened in (loader, val_loader):
             if opened is not None:
                 opened.close()
         metrics.close()
-    checksums = dist_utils.parameter_checksums(unwrap(net), info)
-    if info.is_main:
-        atomic_write_text(run_dir / "parameter_checksums.json", json.dumps(checksums) + "\n")
-    dist_utils.shutdown(info)
-    return RunResult(run_dir, step, epoch, time.perf_counter() - started, last, checksums)
+    return finish_run(run_dir, net, info, pos.step, pos.epoch, started, last)
+
+
+def _as_started(prep: Prepared, run_dir: Path) -> Prepared:
+    """A resumed run's preparation: the same configuration as the run's (else an error), and the training set it
+    started with (the videos it left out then, whatever the stores hold now)."""
+    check_same_config(run_dir, prep.cfg.to_dict(), lambda tree: build_config(tree).to_dict())
+    recorded = read_skipped(run_dir)
+    if recorded is not None and recorded.keys() != prep.skipped.keys():
+        return prepare(prep.cfg, left_out=recorded)
+    return prep
+
+
+def _training_items(prep: Prepared) -> GuardedItems:
+    """The training clips with their cached masks and scene targets, bad videos replaced (same action)."""
+    cfg = prep.cfg
+    clips = TrainClips(prep.root, prep.entries, prep.data_spec, cfg.data.mask_store if prep.step_spec.needs_masks
+                       else None, cfg.data.scene_store if prep.data_spec.scene_source == "store" else None,
+                       cfg.run.seed, cache_mb=cfg.data.cache_mb)
+    return GuardedItems(clips, [e.path for e in prep.entries], "replace", cfg.run.seed,
+                        groups=[e.action for e in prep.entries], timeout=cfg.data.decode_timeout)
+
+
+def _validation_loader(prep: Prepared) -> GuardedLoader:
+    """The held-out (or data.val_list) videos, one centre view each, unreadable ones reported and passed over."""
+    cfg = prep.cfg
+    spec = ClipSpec(clip_len=cfg.data.frames, stride=cfg.data.stride, size=cfg.data.size, num_clips=1,
+                    num_crops=1, short="repeat_last")
+    items = GuardedItems(ClipDataset(prep.root, prep.val_entries, spec, train=False),
+                         [e.path for e in prep.val_entries], "report", timeout=cfg.data.decode_timeout)
+    return GuardedLoader(items, cfg.optim.batch_size, workers=cfg.data.num_workers, collate_fn=collate_readable,
+                         context=None, persistent=False, prefetch=2)
+
+
+def _start_run_files(prep: Prepared, run_dir: Path, info: dist_utils.DistInfo, device: torch.device, command: str,
+                     console: Console) -> None:
+    """RUN/config.yaml, run.json and skipped_videos.txt, and what the run validates on (main process)."""
+    cfg = prep.cfg
+    write_run_files(run_dir, cfg.to_dict(), info, device, command, num_actions=len(prep.actions),
+                    num_scenes=len(prep.scenes), method=cfg.method,
+                    validation={"source": "data.val_list" if cfg.data.val_list else "held-out training videos",
+                                "videos": len(prep.val_entries), "train_videos": len(prep.entries),
+                                "selection": SELECTION},
+                    warnings=prep.warnings, skipped_videos=len(prep.skipped))
+    write_skipped(run_dir, prep.skipped, _say(console, True))
+    what = (f"data.val_list ({len(prep.val_entries)} videos)" if cfg.data.val_list else
+            f"{len(prep.val_entries)} of {len(prep.entries) + len(prep.val_entries)} training videos held out "
+            f"(data.val_fraction={cfg.data.val_fraction}, seed {cfg.run.seed})")
+    console.print(f"validation: {what}; best.pt by the H.M. of action and scene top-1" if prep.val_entries
+                  else "validation: none (no held-out videos); no best.pt", markup=False, highlight=False)
+    for warning in prep.warnings:
+        console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)

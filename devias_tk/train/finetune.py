@@ -16,11 +16,11 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+from devias_tk.engine.checkpoint import init_file, load_checkpoint
 from devias_tk.errors import DeviasError
 from devias_tk.models.backbone import BACKBONE_KEYS, PRESETS, VideoViT
 from devias_tk.models.devias import DEVIAS
 from devias_tk.models.finetune import SLOT_SOURCE_KEYS, SOURCES
-from devias_tk.train.checkpoint import init_file, load_checkpoint
 
 FREE_KEYS = frozenset({"drop_path", "grad_checkpointing", "frames", "img_size"})  # no weight depends on them
 _PRESET_KEYS = ("embed_dim", "depth", "num_heads")  # `size` only fills these

@@ -16,13 +16,13 @@ from typing import Any
 
 from devias_tk.cache.store import VideoStore
 from devias_tk.data.lists import VideoEntry, read_list
+from devias_tk.engine.checkpoint import load_initial_weights, resume_state
+from devias_tk.engine.optim import Schedule
+from devias_tk.engine.runtime import check_same_config
 from devias_tk.errors import DeviasError
-from devias_tk.models.factory import has_scene_branch
-from devias_tk.train.checkpoint import load_initial_weights, resume_state
+from devias_tk.models.factory import METHODS
 from devias_tk.train.config import TrainConfig, build_config
 from devias_tk.train.engine import prepare
-from devias_tk.train.optim import Schedule, schedule
-from devias_tk.train.runtime import check_same_config
 
 
 @dataclass
@@ -84,9 +84,10 @@ def store_coverage(what: str, path: str, entries: list[VideoEntry]) -> StoreCove
 def _stores(cfg: TrainConfig) -> list[tuple[str, str]]:
     """(what, path) of the stores this configuration reads."""
     out = []
-    if cfg.data.mask_store and (cfg.method == "devias" or cfg.aug.mix == "fame"):
+    record = METHODS.get(cfg.method)  # an unknown method: prepare names it
+    if cfg.data.mask_store and ((record is not None and record.needs_masks) or cfg.aug.mix == "fame"):
         out.append(("mask store", cfg.data.mask_store))
-    if cfg.data.scene_store and cfg.data.scene_source == "store" and has_scene_branch(cfg.method):
+    if cfg.data.scene_store and cfg.data.scene_source == "store" and not (record is not None and record.scene_free):
         out.append(("scene store", cfg.data.scene_store))
     return out
 
@@ -117,8 +118,7 @@ def plan_training(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto",
                               f"seed {cfg.run.seed})"
         else:
             plan.val_source = f"none (data.val_fraction={cfg.data.val_fraction}: no best.pt)"
-        plan.schedule = schedule(len(prep.entries), cfg.optim.batch_size, cfg.optim.accum_steps, processes,
-                                 cfg.optim.epochs, cfg.optim.warmup_epochs, cfg.optim.lr)
+        plan.schedule = cfg.schedule(len(prep.entries), processes)
         if plan.schedule.batches_per_epoch == 0:
             raise DeviasError(f"{len(prep.entries)} training videos are fewer than one batch of "
                               f"{cfg.optim.batch_size} x {processes} processes")

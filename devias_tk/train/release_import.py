@@ -23,15 +23,15 @@ import torch
 
 from devias_tk.cache.store import file_sha256
 from devias_tk.data.lists import read_class_names
+from devias_tk.engine.checkpoint import save_checkpoint
+from devias_tk.engine.distributed import DistInfo
+from devias_tk.engine.runtime import write_run_files
 from devias_tk.errors import DeviasError
 from devias_tk.models import checkpoints as ckpt
 from devias_tk.models import release
 from devias_tk.models.checkpoints import DEVIAS_RELEASE, LoadReport
 from devias_tk.models.factory import build_model, split_config
-from devias_tk.train.checkpoint import save_checkpoint
 from devias_tk.train.config import build_config
-from devias_tk.train.distributed import DistInfo
-from devias_tk.train.runtime import write_run_files
 
 
 @dataclass

@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 from devias_tk.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from devias_tk.engine.distributed import DistInfo, all_reduce_mean
+from devias_tk.models.factory import METHODS
 from devias_tk.models.scene_model import SceneModel
 from devias_tk.train import augment
 from devias_tk.train.device_clips import clips_from_frames
-from devias_tk.train.distributed import DistInfo, all_reduce_mean
 from devias_tk.train.losses import MIX_TERMS, LossConfig, baseline_loss, devias_loss
 
 
@@ -34,7 +35,7 @@ class StepSpec:
 
     @property
     def needs_masks(self) -> bool:
-        return self.method == "devias" or self.mix == "fame"
+        return METHODS[self.method].needs_masks or self.mix == "fame"
 
 
 def step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
@@ -73,7 +74,7 @@ def compute_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], spec: Step
     if mixed is not None:  # monitoring only: the criteria add the action loss over mixed / unmixed samples
         targets["mixed"] = mixed.mixed
     out = model(clips)
-    if spec.method != "devias":
+    if not METHODS[spec.method].slots:
         return baseline_loss(out, targets, spec.num_actions, spec.loss)
     if out.get("mask_logits") is not None and spec.loss.lambda_mask:
         targets["amd"] = augment.amd_target(hard, spec.patch_size)

@@ -20,9 +20,9 @@ from torch import nn
 from devias_tk.cache.store import file_sha256
 from devias_tk.data.lists import VideoEntry, read_list
 from devias_tk.data.scene_labels import with_store_scenes
+from devias_tk.engine.checkpoint import unwrap
 from devias_tk.errors import DeviasError
 from devias_tk.evaluate.metrics import harmonic_mean
-from devias_tk.train.checkpoint import unwrap
 from devias_tk.train.config import TrainConfig
 
 SELECTION = "val_hm"  # the logged score best.pt is chosen on

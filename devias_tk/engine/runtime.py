@@ -20,9 +20,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from devias_tk import __version__
 from devias_tk.data.guarded import GuardedItems, GuardedLoader
+from devias_tk.engine import distributed as dist_utils
+from devias_tk.engine.checkpoint import unwrap
+from devias_tk.engine.trackers import Trackers
 from devias_tk.errors import DeviasError
-from devias_tk.train import distributed as dist_utils
-from devias_tk.train.trackers import Trackers
 from devias_tk.utils.atomic import atomic_write_text
 from devias_tk.utils.diskfull import disk_full_guard
 from devias_tk.utils.locks import lock_output
@@ -155,7 +156,7 @@ class Tensorboard:
 
 class MetricsLog:
     """RUN/metrics.jsonl (one JSON object per call, appended, flushed), TensorBoard scalars and the optional
-    experiment trackers (`devias_tk.train.trackers`); a no-op off the main process."""
+    experiment trackers (`devias_tk.engine.trackers`); a no-op off the main process."""
 
     def __init__(self, run_dir: Path, enabled: bool, trackers: Trackers | None = None) -> None:
         self.path = run_dir / "metrics.jsonl"
@@ -176,6 +177,17 @@ class MetricsLog:
             self.file.close()
         self.board.close()
         self.trackers.close()
+
+
+def finish_run(run_dir: Path, net: torch.nn.Module, info: dist_utils.DistInfo, steps: int, epochs: int,
+               started: float, last: dict[str, float]) -> RunResult:
+    """A finished run's end: the per-rank parameter checksums (RUN/parameter_checksums.json, main process), the
+    process group closed, and what the stage reports."""
+    checksums = dist_utils.parameter_checksums(unwrap(net), info)
+    if info.is_main:
+        atomic_write_text(run_dir / "parameter_checksums.json", json.dumps(checksums) + "\n")
+    dist_utils.shutdown(info)
+    return RunResult(run_dir, steps, epochs, time.perf_counter() - started, last, checksums)
 
 
 def wrap_model(model: torch.nn.Module, info: dist_utils.DistInfo, device: torch.device,

@@ -1,4 +1,4 @@
-"""The epoch loop a training-like stage runs: per-step learning rate, autocast, gradient accumulation
+"""The epoch loop every trainer runs: per-step learning rate, autocast, gradient accumulation
 (with DDP's no_sync), clipping, a non-finite-loss stop, JSON-lines logging, live progress and
 checkpoints, resumable mid-epoch.
 
@@ -22,11 +22,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
+from devias_tk.engine import distributed as dist_utils
+from devias_tk.engine.checkpoint import LAST, save_checkpoint, unwrap
+from devias_tk.engine.faults import SampleFaults
+from devias_tk.engine.optim import Schedule, set_lr
+from devias_tk.engine.runtime import MetricsLog
 from devias_tk.errors import DeviasError
-from devias_tk.train import distributed as dist_utils
-from devias_tk.train.faults import SampleFaults
-from devias_tk.train.optim import lr_at, set_lr
-from devias_tk.train.runtime import MetricsLog
 
 
 @dataclass
@@ -34,34 +35,6 @@ class Position:
     epoch: int = 0
     epoch_batch: int = 0  # batches of `epoch` already trained
     step: int = 0  # batches (micro-steps) since the start of the run
-
-
-@dataclass(frozen=True)
-class Schedule:
-    epochs: int
-    batches_per_epoch: int
-    accum_steps: int
-    base_lr: float  # already scaled to the total batch
-    min_lr: float
-    warmup_epochs: float
-    clip_grad: float | None = None
-
-    @property
-    def updates_per_epoch(self) -> int:
-        return max(1, self.batches_per_epoch // self.accum_steps)
-
-    def lr(self, step: int) -> float:
-        """Warm-up then cosine, per optimizer update."""
-        total = self.updates_per_epoch * self.epochs
-        warmup = round(self.warmup_epochs * self.updates_per_epoch)
-        return lr_at(step // self.accum_steps, total, warmup, self.base_lr, self.min_lr)
-
-
-def scaled_schedule(optim: Any, batches_per_epoch: int, world: int) -> Schedule:
-    """The recipe's `optim` section as a Schedule, learning rates scaled by the total batch / 256."""
-    scale = optim.batch_size * optim.accum_steps * world / 256
-    return Schedule(optim.epochs, batches_per_epoch, optim.accum_steps, optim.lr * scale, optim.min_lr * scale,
-                    optim.warmup_epochs, optim.clip_grad)
 
 
 def restore(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict | None) -> Position:
@@ -84,6 +57,25 @@ class LoopSpec:
     clips_key: str = "clip"
 
 
+def saver(run_dir: Path, net: nn.Module, optimizer: torch.optim.Optimizer, info: dist_utils.DistInfo,
+          fields: Callable[[], dict[str, Any]]) -> Callable[[str, Position], Path]:
+    """The loop's `save(name, position)`: RUN/checkpoints/<name> with the model, the optimizer, the position and
+    the stage's `fields()` (written by the main process; last.pt keeps the one it replaces as previous.pt), then
+    a barrier, so no process runs ahead of a checkpoint."""
+
+    def save(name: str, at: Position) -> Path:
+        path = run_dir / "checkpoints" / name
+        if info.is_main:
+            save_checkpoint(path, {
+                "model": unwrap(net).state_dict(), "optimizer": optimizer.state_dict(), "epoch": at.epoch,
+                "epoch_batch": at.epoch_batch, "step": at.step, **fields(),
+            }, keep_previous=name == LAST)
+        dist_utils.barrier(info)
+        return path
+
+    return save
+
+
 def progress_bar(console: Console, enabled: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
@@ -98,10 +90,12 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
         spec: LoopSpec, pos: Position, compute: Compute, save: Callable[[str, Position], Path], *,
         device: torch.device, info: dist_utils.DistInfo, metrics: MetricsLog, console: Console,
         after_epoch: Callable[[int], None] | None = None, last_good: Path | None = None,
-        faults: SampleFaults | None = None) -> dict[str, float]:
+        faults: SampleFaults | None = None, log_values: Callable[[], dict[str, float]] | None = None,
+        ) -> dict[str, float]:
     """Train from `pos` to the end of `schedule.epochs`; returns the last logged values. `sampler` has
     `set_epoch(epoch, skip_batches)`; `pos` is updated in place. `faults`: the replaced samples of a guarded
-    loader, recorded; past their budget the run is saved (last.pt) and stops with their error."""
+    loader, recorded; past their budget the run is saved (last.pt) and stops with their error. `log_values`:
+    the stage's own values of a log step (monitoring collected between log steps), logged after the terms."""
     bpe = schedule.batches_per_epoch
     last: dict[str, float] = {}
     net.train()
@@ -145,7 +139,8 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
                         "step": pos.step, "epoch": pos.epoch + pos.epoch_batch / bpe,
                         "lr": optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0),
                         "loss": float(dist_utils.all_reduce_mean(loss.detach().float(), info)),
-                        **{k: float(v) for k, v in terms.items()}, "clips_per_s": window_clips / max(elapsed, 1e-9),
+                        **{k: float(v) for k, v in terms.items()}, **(log_values() if log_values else {}),
+                        "clips_per_s": window_clips / max(elapsed, 1e-9),
                     }
                     metrics.log(last, pos.step)
                     window_start, window_clips = time.perf_counter(), 0

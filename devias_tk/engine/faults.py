@@ -21,8 +21,8 @@ import torch.distributed as dist
 
 from devias_tk.data.guarded import FAULT_KEY
 from devias_tk.data.lists import VideoEntry
+from devias_tk.engine.distributed import DistInfo
 from devias_tk.errors import DeviasError
-from devias_tk.train.distributed import DistInfo
 from devias_tk.utils.atomic import atomic_write_text
 from devias_tk.utils.diskfull import disk_full_guard
 
