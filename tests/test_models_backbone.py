@@ -209,3 +209,25 @@ def test_stem_width_sets_the_channels_of_each_stage():
     wide = PatchEmbed3d(3, 192, patch_size=16, tubelet_size=2, stem="conv3d", stem_width=32)
     assert _stem_channels(wide) == [32, 64, 128, 192]  # doubling, capped at the embedding width
     assert wide(torch.randn(1, 3, 2, 32, 32)).shape == (1, 4, 192)
+
+
+@pytest.mark.parametrize("stem", ["conv", "conv3d", "hmlp"])
+def test_channels_last_stem_matches_the_plain_layout(stem):
+    # On CPU the stem runs on channels-last input; tokens and gradients must equal the plain layout's.
+    torch.manual_seed(0)
+    embed = PatchEmbed3d(3, 48, 8, 2, stem=stem).eval()
+    clip = torch.randn(2, 3, 4, 32, 32, requires_grad=True)
+    layouts = []
+    embed.stem.register_forward_pre_hook(
+        lambda _m, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last_3d)))
+    fast = embed(clip)
+    assert layouts == [True]
+    fast.square().sum().backward()
+    grads_fast = [p.grad.clone() for p in embed.parameters()]
+    embed.zero_grad()
+    plain = embed.proj(embed.stem(clip)).flatten(2).transpose(1, 2)  # the layout PyTorch picks by default
+    plain.square().sum().backward()
+    assert fast.shape == plain.shape == (2, 2 * 4 * 4, 48)
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+    for got, want in zip(grads_fast, (p.grad for p in embed.parameters()), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-4)
