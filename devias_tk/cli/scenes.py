@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -100,20 +101,22 @@ def train(
     given = {"arch": arch, "input_size": size, "epochs": epochs, "batch": batch, "lr": lr,
              "weight_decay": weight_decay, "warmup_epochs": warmup_epochs, "drop_path": drop_path, "seed": seed}
     config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
-    result = train_scene_model(root, list_file, out, val_list=val, classes=classes, config=config,
-                               jobs=resolve_jobs(jobs), device=device or "auto", log=console.print)
-    last = result.epochs[-1] if result.epochs else {}
-    text = (f"wrote {out}: {config.arch} at {config.input_size}px, {len(result.class_names)} classes, "
-            f"{result.seconds:.0f} s")
-    if "val_top1" in last:
-        text += f"; validation top-1 {last['val_top1']:.1f}%, top-5 {last['val_top5']:.1f}%"
-    console.print(text)
+    from devias_tk.utils.runlog import log, run_log
+
+    # An image model's run is one file, so its log sits beside it: OUT with .log.txt for its suffix
+    with run_log(out.with_suffix(".log.txt"), console, " ".join(sys.argv)):
+        result = train_scene_model(root, list_file, out, val_list=val, classes=classes, config=config,
+                                   jobs=resolve_jobs(jobs), device=device or "auto", log=log.info)
+        last = result.epochs[-1] if result.epochs else {}
+        text = (f"wrote {out}: {config.arch} at {config.input_size}px, {len(result.class_names)} classes, "
+                f"{result.seconds:.0f} s")
+        if "val_top1" in last:
+            text += f"; validation top-1 {last['val_top1']:.1f}%, top-5 {last['val_top5']:.1f}%"
+        log.info(text)
 
 
 def _train_video(flags: dict, arch: str | None, jobs: int, recipe: Path | None, out: Path, resume: str,
                  overrides: list[str]) -> None:
-    import sys
-
     from devias_tk.scenes.video_config import config_from
     from devias_tk.scenes.video_train import MODEL_FILE, train_video
 
