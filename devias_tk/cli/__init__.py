@@ -97,8 +97,18 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Console: warnings and errors only (the run's log.txt "
+                               "still gets every message)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Console: debug messages too."),
 ) -> None:
     """DEVIAS toolkit."""
+    import logging
+
+    from devias_tk.utils.runlog import set_console_level
+
+    if quiet and verbose:
+        raise typer.BadParameter("give -q or -v, not both")
+    set_console_level(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
 
 
 def main() -> None:

@@ -11,8 +11,6 @@ import typer
 from rich.table import Table
 
 from devias_tk.cli.common import console, err_console, resolve_jobs, user_errors
-from devias_tk.masks.windows import WindowSpec
-from devias_tk.synthetic import benchmark
 
 app = typer.Typer(help="Throughput benchmarks of each stage.", no_args_is_help=True)
 
@@ -22,6 +20,8 @@ def _ensure_dataset(root: Path | None, preset: str) -> Path:
         return root
     root = Path("data") / preset
     if not (root / "meta.json").exists():
+        from devias_tk.synthetic import benchmark  # OpenCV and numpy: not at parse time
+
         err_console.print(f"generating the '{preset}' synthetic benchmark in {root} (once)")
         benchmark.generate(root, benchmark.PRESETS[preset], seed=0, jobs=resolve_jobs(0), preset=preset)
     return root
@@ -44,6 +44,7 @@ def masks(
     Example: [bold]devias-tk bench masks -j 1 -j 2[/]
     """
     from devias_tk.bench.masks import bench_masks
+    from devias_tk.masks.windows import WindowSpec
 
     root = _ensure_dataset(root, "ucf-like")
     list_file = list_file or root / "lists" / "train.txt"

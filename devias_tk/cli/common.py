@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from devias_tk.errors import DeviasError
-from devias_tk.utils.progress import default_jobs
 
 console = Console()
 err_console = Console(stderr=True)
@@ -22,6 +21,8 @@ JOBS_HELP = "Parallel worker processes (default: all CPU cores)."
 
 
 def resolve_jobs(jobs: int | None) -> int:
+    from devias_tk.utils.progress import default_jobs  # joblib (and numpy) only when a command runs
+
     return default_jobs() if jobs is None or jobs <= 0 else jobs
 
 

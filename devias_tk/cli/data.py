@@ -5,18 +5,21 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from devias_tk.cli.common import JOBS_HELP, console, err_console, resolve_jobs, user_errors
-from devias_tk.data import check as check_mod
-from devias_tk.data import inspect as inspect_mod
-from devias_tk.data.formats import common, diving48, generic, hat, hvu, kinetics400, scuba, ssv2, ucf101
+from devias_tk.cli.defaults import BENCHMARK_PRESETS, SCUBA_LIST
 from devias_tk.data.lists import read_list
-from devias_tk.synthetic import benchmark
 from devias_tk.utils.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    from devias_tk.data.formats.common import Conversion
+    from devias_tk.data.inspect import SplitReport
+
+# The stage modules (OpenCV, decord, numpy) are imported inside each command so that parsing and --help stay light.
 
 app = typer.Typer(help="Datasets: the embedded synthetic benchmark, list converters, checks, inspection, bias check.",
                   no_args_is_help=True)
@@ -30,7 +33,7 @@ def _dir_size(path: Path) -> int:
 @user_errors
 def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write the benchmark into (created; resumed if interrupted).")],
-    preset: Annotated[str, typer.Option(help=f"Size preset: {', '.join(benchmark.PRESETS)}.")] = "default",
+    preset: Annotated[str, typer.Option(help=f"Size preset: {', '.join(BENCHMARK_PRESETS)}.")] = "default",
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives identical files.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
     rho: Annotated[float | None, typer.Option(
@@ -48,6 +51,8 @@ def synth(
     Example: [bold]devias-tk data synth data/synthetic --preset default[/]
     Unbiased twin: [bold]devias-tk data synth data/synthetic-unbiased --unbiased[/]
     """
+    from devias_tk.synthetic import benchmark
+
     if preset not in benchmark.PRESETS:
         raise typer.BadParameter(f"unknown preset {preset!r}; choose from {', '.join(benchmark.PRESETS)}")
     cfg = benchmark.PRESETS[preset]
@@ -135,7 +140,7 @@ def resize_cmd(
         raise typer.Exit(1)
 
 
-def _cooccurrence_table(report: inspect_mod.SplitReport, actions: list[str], scenes: list[str]) -> Table:
+def _cooccurrence_table(report: SplitReport, actions: list[str], scenes: list[str]) -> Table:
     table = Table(title=f"{report.name}: action x scene (columns: scene index)", title_justify="left")
     table.add_column("action")
     used_cols = [s for s in range(len(scenes)) if report.cooccurrence[:, s].any()]
@@ -174,6 +179,8 @@ def inspect_cmd(
 
     Example: [bold]devias-tk data inspect data/synthetic[/]
     """
+    from devias_tk.data import inspect as inspect_mod
+
     reports, actions, scenes = inspect_mod.inspect_splits(root, lists or None, resolve_jobs(jobs), check)
     reference = next((r for r in reports if r.name == "train"), reports[0])
     home = reference.home_scenes()
@@ -230,12 +237,12 @@ def bias_cmd(
     High accuracy on seen splits with near-chance accuracy on unseen splits means action labels can
     be read off the scene. Example: [bold]devias-tk data bias data/synthetic[/]
     """
+    from devias_tk.data import inspect as inspect_mod
+
     train = train or Path(root) / "lists" / "train.txt"
     others = lists or [p for p in inspect_mod.find_lists(Path(root)) if p.resolve() != train.resolve()]
     names = inspect_mod.load_names(Path(root), "actions.txt", [], "action")
     if not names:
-        from devias_tk.data.lists import read_list
-
         names = [str(i) for i in range(max(e.action for e in read_list(train)) + 1)]
     from devias_tk.data import bias  # torch: imported only by the command that trains
 
@@ -267,7 +274,9 @@ def _names(path: Path | None) -> list[str] | None:
     return read_class_names(path) if path is not None else None
 
 
-def _write_and_report(conv: common.Conversion, root: Path, out: Path, keep_missing: bool) -> None:
+def _write_and_report(conv: Conversion, root: Path, out: Path, keep_missing: bool) -> None:
+    from devias_tk.data.formats import common, hat
+
     written = common.write_conversion(out, conv)
     table = Table(title=f"lists written under {out}", title_justify="left")
     for col in ("list", "entries", "missing"):
@@ -308,6 +317,8 @@ def lists_ucf101(
 
     Example: [bold]devias-tk data lists ucf101 --root data/ucf101 --split 1[/]
     """
+    from devias_tk.data.formats import ucf101
+
     conv = ucf101.convert(root, splits_dir or root / "ucfTrainTestlist", split or [1], videos, keep_missing)
     _write_and_report(conv, root, out or root, keep_missing)
 
@@ -326,6 +337,8 @@ def lists_kinetics400(
 
     Example: [bold]devias-tk data lists kinetics400 --root data/kinetics400 --csv data/kinetics400/annotations/train.csv --csv data/kinetics400/annotations/val.csv --videos videos[/]
     """
+    from devias_tk.data.formats import kinetics400
+
     conv = kinetics400.convert(root, csv, videos, _names(classes), keep_missing)
     _write_and_report(conv, root, out or root, keep_missing)
 
@@ -348,6 +361,8 @@ def lists_hvu(
 
     Example: [bold]devias-tk data lists hvu --root data/hvu --csv data/hvu/HVU_Train_V1.0.csv --csv data/hvu/HVU_Val_V1.0.csv --categories data/hvu/HVU_Tags_Categories_V1.0.csv --videos videos --seen-from HVU_Train_V1.0[/]
     """
+    from devias_tk.data.formats import common, hvu
+
     if bool(subset) == bool(csv):
         raise typer.BadParameter("give either --subset or --csv")
     if csv:
@@ -370,7 +385,7 @@ def lists_hvu(
 def lists_scuba(
     root: Annotated[Path, typer.Option(help=ROOT_HELP)],
     source: Annotated[list[str], typer.Option(help="Background source: NAME (frames in ROOT/NAME, list ROOT/NAME/<list-name>) or NAME:FRAMES_DIR:LIST_FILE; repeatable.")],
-    list_name: Annotated[str, typer.Option(help="List file name inside each ROOT/NAME for the short --source form.")] = scuba.DEFAULT_LIST,
+    list_name: Annotated[str, typer.Option(help="List file name inside each ROOT/NAME for the short --source form.")] = SCUBA_LIST,
     actions: Annotated[Path | None, typer.Option(help="Class names of the labels ('<index> <name>', e.g. UCF-101's actions.txt); checked and written.")] = None,
     label_base: Annotated[int, typer.Option(help="Index of the first class in the lists' labels.")] = 0,
     out: Annotated[Path | None, typer.Option(help=OUT_HELP)] = None,
@@ -380,6 +395,8 @@ def lists_scuba(
 
     Example: [bold]devias-tk data lists scuba --root data/scuba --source places365 --source vqgan --source sinusoid --actions data/ucf101/actions.txt[/]
     """
+    from devias_tk.data.formats import scuba
+
     sources = [scuba.parse_source(s, root, list_name) for s in source]
     conv = scuba.convert(root, sources, _names(actions), label_base, keep_missing)
     _write_and_report(conv, root, out or root, keep_missing)
@@ -402,6 +419,8 @@ def lists_hat(
 
     Example: [bold]devias-tk data lists hat --root data/hat/ucf101[/]
     """
+    from devias_tk.data.formats import hat
+
     list_csv = list_csv or (root / "list.csv" if (root / "list.csv").is_file() else None)
     swap_files = hat.find_swap_files(swaps or [root])
     if list_csv is None and not swap_files:
@@ -426,6 +445,8 @@ def lists_ssv2(
 
     Example: [bold]devias-tk data lists ssv2 --root data/ssv2 --labels data/ssv2/labels/something-something-v2-labels.json --json data/ssv2/labels/something-something-v2-train.json --json data/ssv2/labels/something-something-v2-validation.json --first-classes 88[/]
     """
+    from devias_tk.data.formats import ssv2
+
     conv = ssv2.convert(root, labels, json_files, videos, first_classes, keep_missing)
     _write_and_report(conv, root, out or root, keep_missing)
 
@@ -444,6 +465,8 @@ def lists_diving48(
 
     Example: [bold]devias-tk data lists diving48 --root data/diving48 --json data/diving48/Diving48_V2_train.json --json data/diving48/Diving48_V2_test.json[/]
     """
+    from devias_tk.data.formats import diving48
+
     conv = diving48.convert(root, json_files, videos, vocab, keep_missing)
     _write_and_report(conv, root, out or root, keep_missing)
 
@@ -464,6 +487,8 @@ def lists_generic(
 
     Example: [bold]devias-tk data lists generic data/k400/train.csv --root data/k400 --prefix videos_train[/]
     """
+    from devias_tk.data.formats import generic
+
     conv = generic.convert(root, lists, prefix, label_base, rawframes, _names(actions), keep_missing)
     _write_and_report(conv, root, out or root, keep_missing)
 
@@ -541,6 +566,7 @@ def check_cmd(
 
     Exit status 1 when any problem is found. Example: [bold]devias-tk data check --root data/ucf101 --list data/ucf101/lists/testlist01.txt --decode[/]
     """
+    from devias_tk.data import check as check_mod
     from devias_tk.utils.progress import progress_bar
 
     reports = []

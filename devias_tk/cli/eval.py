@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -48,32 +50,36 @@ def evaluate_run(
         console.print(ctx.get_help())
         raise typer.Exit(0 if run is None and not suite else 2)
     from devias_tk.evaluate.suite import load_suite, parse_views
+    from devias_tk.utils.runlog import LOG_FILE, run_log
 
     specs = [load_suite(s) for s in suite]  # every suite parsed before any work
-    for spec in specs:
-        _evaluate_one(run, spec, parse_views(views) if views else None, device, batch, workers, checkpoint)
+    # Under torchrun rank 0 writes the report, so it alone appends to the run's log
+    rank0 = os.environ.get("RANK", "0") == "0"
+    with run_log(run / LOG_FILE if rank0 and run.is_dir() else None, console, " ".join(sys.argv)):
+        for spec in specs:
+            _evaluate_one(run, spec, parse_views(views) if views else None, device, batch, workers, checkpoint)
 
 
 def _evaluate_one(run: Path, spec: Suite, views: tuple[int, int] | None, device: str, batch: int, workers: int, checkpoint: str) -> None:
     from devias_tk.evaluate.runner import evaluate, markdown_table
+    from devias_tk.utils.runlog import log
 
     report = evaluate(run, spec, views, device, batch, workers, checkpoint)
     if report is None:  # a rank other than 0 under torchrun: rank 0 prints and writes the report
         return
-    console.print(f"definition: {report['definition']}", markup=False, highlight=False, soft_wrap=True)
+    log.info(f"definition: {report['definition']}")
     for name, why in report["absent_splits"].items():
-        console.print(f"absent split {name}: {why}", markup=False, highlight=False, soft_wrap=True)
-    console.print(markdown_table([(report["label"], report)]), markup=False, highlight=False, soft_wrap=True)
+        log.info(f"absent split {name}: {why}")
+    log.info(markdown_table([(report["label"], report)]))
     if report.get("diagnostics"):
         from devias_tk.evaluate.diagnostics import markdown
 
-        console.print(f"diagnostics against the ground-truth actor masks ({report['diagnostics_view']}):",
-                      markup=False, highlight=False, soft_wrap=True)
-        console.print(markdown(report["diagnostics"]), markup=False, highlight=False, soft_wrap=True)
+        log.info(f"diagnostics against the ground-truth actor masks ({report['diagnostics_view']}):")
+        log.info(markdown(report["diagnostics"]))
     for warning in report["warnings"]:
-        console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+        log.warning(f"warning: {warning}")
     partial = " (partial: see the note above)" if report["hm_partial"] else ""
-    console.print(f"H.M. {report['hm']}{partial}; report: {run / 'eval' / spec.name / 'report.md'}")
+    log.info(f"H.M. {report['hm']}{partial}; report: {run / 'eval' / spec.name / 'report.md'}")
 
 
 @app.command()

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from devias_tk.cache.store import VideoStore
 from devias_tk.cli.common import (
     BACKEND_HELP,
     JOBS_HELP,
@@ -23,10 +21,8 @@ from devias_tk.cli.common import (
 )
 from devias_tk.data.lists import read_list
 from devias_tk.errors import DeviasError
-from devias_tk.masks import extract as extract_mod
-from devias_tk.masks import quality, sheet
-from devias_tk.masks.fame import FameParams
-from devias_tk.masks.windows import WindowSpec, window_indices
+
+# numpy, zarr and OpenCV come with the stage modules, imported inside each command: --help stays light.
 
 app = typer.Typer(help="FAME pseudo-human masks, extracted once into a Zarr store.", no_args_is_help=True)
 
@@ -67,6 +63,10 @@ def extract(
     stored area-pooled to --tubelet-size. Resumable: re-running skips finished videos. Example:
     [bold]devias-tk masks extract --root data/synthetic --list data/synthetic/lists/train.txt --out data/masks/train.zarr[/]
     """
+    from devias_tk.masks import extract as extract_mod
+    from devias_tk.masks.fame import FameParams
+    from devias_tk.masks.windows import WindowSpec
+
     spec = WindowSpec(window=window, stride=stride, hop=hop or stride, size=size,
                       tubelet_size=tubelet_size or max(1, size // 4))
     try:
@@ -95,6 +95,9 @@ def show(
 
     Example: [bold]devias-tk masks show data/masks/train.zarr --root data/synthetic --video videos/Walk/v_Walk_g08_c01.avi --out walk.png[/]
     """
+    from devias_tk.cache.store import VideoStore
+    from devias_tk.masks import sheet
+
     path = sheet.mask_sheet(VideoStore(store), root, video, out, window_index, beta)
     console.print(f"wrote {path}")
 
@@ -117,6 +120,12 @@ def eval_cmd(
     benchmark writes. Example:
     [bold]devias-tk masks eval data/masks/train.zarr --root data/synthetic --list data/synthetic/lists/train.txt[/]
     """
+    import numpy as np
+
+    from devias_tk.cache.store import VideoStore
+    from devias_tk.masks import quality
+    from devias_tk.masks.windows import WindowSpec, window_indices
+
     betas = beta or [0.3]
     vs = VideoStore(store)
     spec = WindowSpec(**{k: vs.attrs[k] for k in ("window", "stride", "hop", "size", "tubelet_size")})
@@ -169,6 +178,7 @@ def import_gt(
     [bold]devias-tk masks import-gt --root data/synthetic --list data/synthetic/lists/train.txt --out data/masks-gt.zarr[/]
     """
     from devias_tk.masks.ground_truth import import_ground_truth
+    from devias_tk.masks.windows import WindowSpec
 
     spec = WindowSpec(window=window, stride=stride, hop=hop or stride, size=size, tubelet_size=max(1, size // 4))
     written = import_ground_truth(list_file, gt_dir or root / "gt_masks", out, spec)

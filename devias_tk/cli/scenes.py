@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -19,11 +20,11 @@ from devias_tk.cli.common import (
     resolve_jobs,
     user_errors,
 )
-from devias_tk.data.crop_grid import DEFAULT_GRID
+from devias_tk.cli.defaults import CROP_GRID
 from devias_tk.data.lists import read_list
-from devias_tk.data.windows import ClipGrid
 from devias_tk.errors import DeviasError
-from devias_tk.masks.extract import parse_shard
+
+# numpy, zarr, torch and OpenCV come with the stage modules, imported inside each command: --help stays light.
 
 app = typer.Typer(help="Scene model training and cached pseudo scene labels.", no_args_is_help=True)
 
@@ -100,20 +101,22 @@ def train(
     given = {"arch": arch, "input_size": size, "epochs": epochs, "batch": batch, "lr": lr,
              "weight_decay": weight_decay, "warmup_epochs": warmup_epochs, "drop_path": drop_path, "seed": seed}
     config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
-    result = train_scene_model(root, list_file, out, val_list=val, classes=classes, config=config,
-                               jobs=resolve_jobs(jobs), device=device or "auto", log=console.print)
-    last = result.epochs[-1] if result.epochs else {}
-    text = (f"wrote {out}: {config.arch} at {config.input_size}px, {len(result.class_names)} classes, "
-            f"{result.seconds:.0f} s")
-    if "val_top1" in last:
-        text += f"; validation top-1 {last['val_top1']:.1f}%, top-5 {last['val_top5']:.1f}%"
-    console.print(text)
+    from devias_tk.utils.runlog import log, run_log
+
+    # An image model's run is one file, so its log sits beside it: OUT with .log.txt for its suffix
+    with run_log(out.with_suffix(".log.txt"), console, " ".join(sys.argv)):
+        result = train_scene_model(root, list_file, out, val_list=val, classes=classes, config=config,
+                                   jobs=resolve_jobs(jobs), device=device or "auto", log=log.info)
+        last = result.epochs[-1] if result.epochs else {}
+        text = (f"wrote {out}: {config.arch} at {config.input_size}px, {len(result.class_names)} classes, "
+                f"{result.seconds:.0f} s")
+        if "val_top1" in last:
+            text += f"; validation top-1 {last['val_top1']:.1f}%, top-5 {last['val_top5']:.1f}%"
+        log.info(text)
 
 
 def _train_video(flags: dict, arch: str | None, jobs: int, recipe: Path | None, out: Path, resume: str,
                  overrides: list[str]) -> None:
-    import sys
-
     from devias_tk.scenes.video_config import config_from
     from devias_tk.scenes.video_train import MODEL_FILE, train_video
 
@@ -149,7 +152,7 @@ def label_cmd(
                                             "terms, n x n squares whose side is that fraction of the frame's "
                                             "height and width (1:1 = the full frame only; none = no training "
                                             "targets, for lists only evaluated). Each crop adds one forward per "
-                                            "distinct frame (a clip model: per window).")] = DEFAULT_GRID,
+                                            "distinct frame (a clip model: per window).")] = CROP_GRID,
     shard: Annotated[str, typer.Option(help="Process shard i of n of the list ('i/n').")] = "0/1",
     max_failures: Annotated[int, typer.Option(help="Exit with status 1 when more videos fail than this.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds one video's decode may take before its worker is killed.")] = 300.0,
@@ -170,6 +173,8 @@ def label_cmd(
     [bold]devias-tk scenes label --root UCF-101 --list lists/train.txt --model resnet50_places365.pth.tar --classes categories_places365.txt --out scenes/train.zarr[/]
     [bold]devias-tk scenes label --root HAT --list hat/lists/hat-rand-1.txt --list hat/lists/hat-far-1.txt --model scene.pt --out caches/scenes-{list}.zarr --crops none[/]
     """
+    from devias_tk.data.windows import ClipGrid
+    from devias_tk.masks.extract import parse_shard
     from devias_tk.scenes.label import label
     from devias_tk.scenes.model import load_scene_model
 

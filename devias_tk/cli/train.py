@@ -10,7 +10,6 @@ import typer
 from rich.markup import escape
 
 from devias_tk.cli.common import console, err_console, user_errors
-from devias_tk.train.config import config_from
 
 
 @user_errors
@@ -32,6 +31,8 @@ def train_cmd(
     [bold]devias-tk train --recipe pipelines/synthetic.yaml --out runs/devias run.trackers=wandb,mlflow[/] (also log to W&B / MLflow when installed)
     [bold]devias-tk train --recipe pipelines/finetune-diving48.yaml --out runs/ft-diving48 run.init=runs/k400-devias[/] (downstream fine-tuning of a trained run: model.method=finetune)
     """
+    from devias_tk.train.config import config_from  # torch and timm: only once the command runs
+
     cfg = config_from(recipe, overrides or [])
     if dry_run:
         _dry_run(cfg, out, resume, processes)

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 import yaml
+from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
 from devias_tk import __version__
@@ -27,6 +28,7 @@ from devias_tk.errors import DeviasError
 from devias_tk.utils.atomic import atomic_write_text
 from devias_tk.utils.diskfull import disk_full_guard
 from devias_tk.utils.locks import lock_output
+from devias_tk.utils.runlog import LOG_FILE, file_only, run_log
 
 
 @dataclass
@@ -76,28 +78,35 @@ RESUME_FREE = (("data", "max_skipped"), ("data", "decode_timeout"))  # may chang
 
 
 def run_locked(run_dir: str | Path, device: str, threads: int, seed: int, prepare: Callable[[], Any],
-               body: Callable[[Any, Path, torch.device, dist_utils.DistInfo, float], RunResult]) -> RunResult:
+               body: Callable[[Any, Path, torch.device, dist_utils.DistInfo, float], RunResult],
+               console: Console | None = None, command: str = "") -> RunResult:
     """A training-like stage's start: device and process group, the seed (the model is initialised while
     preparing), every check of `prepare()`, then `body(prepared, run_dir, device, info, started)` with the run
-    directory locked."""
+    directory locked and its messages going to `console` and RUN/log.txt (main process)."""
     started = time.perf_counter()
     device_, info = start_process(device, threads)
     torch.manual_seed(seed)
     prepared = prepare()
-    with locked_run(Path(run_dir), info):
+    with locked_run(Path(run_dir), info, console, command):
         return body(prepared, Path(run_dir), device_, info, started)
 
 
 @contextlib.contextmanager
-def locked_run(run_dir: Path, info: dist_utils.DistInfo) -> Iterator[None]:
+def locked_run(run_dir: Path, info: dist_utils.DistInfo, console: Console | None = None,
+               command: str = "") -> Iterator[None]:
     """Hold the run directory's writer lock (RUN/.lock, main process) for the block: a second `train` /
-    `pretrain` into the same RUN stops with the holder's pid, host and command."""
+    `pretrain` into the same RUN stops with the holder's pid, host and command. The main process's messages
+    go to `console` and are appended to RUN/log.txt (devias_tk.utils.runlog); other ranks print nothing."""
     lock = None
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         lock = lock_output(run_dir / ".lock", f"{run_dir}")
     try:
-        yield
+        if info.is_main:
+            with run_log(run_dir / LOG_FILE, console, command):
+                yield
+        else:
+            yield
     finally:
         if lock is not None:
             lock.release()
@@ -187,7 +196,10 @@ def finish_run(run_dir: Path, net: torch.nn.Module, info: dist_utils.DistInfo, s
     if info.is_main:
         atomic_write_text(run_dir / "parameter_checksums.json", json.dumps(checksums) + "\n")
     dist_utils.shutdown(info)
-    return RunResult(run_dir, steps, epochs, time.perf_counter() - started, last, checksums)
+    seconds = time.perf_counter() - started
+    file_only(f"finished: {steps} steps, {epochs} epochs in {seconds:.0f} s; "
+              f"last loss {last.get('loss', float('nan')):.4f}")
+    return RunResult(run_dir, steps, epochs, seconds, last, checksums)
 
 
 def wrap_model(model: torch.nn.Module, info: dist_utils.DistInfo, device: torch.device,

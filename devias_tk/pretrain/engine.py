@@ -67,6 +67,7 @@ from devias_tk.pretrain.export import load_run_checkpoint
 from devias_tk.pretrain.mae import masked_input, num_masked, reconstruct, unnormalize
 from devias_tk.pretrain.step import MAEStepSpec, compute_loss
 from devias_tk.utils.atomic import atomic_write_text
+from devias_tk.utils.runlog import log
 
 CHECK_FILE = "video_check.json"
 FIGURE_SEED = 7919  # fixes the figure clips' masks, apart from the training masks
@@ -138,7 +139,7 @@ def load_init(model: VideoMAEPretrainer, path: str | Path, strict: bool) -> Load
     return report
 
 
-def _readable(prep: Prepared, run_dir: Path, console: Console) -> tuple[list[VideoEntry], dict[str, str]]:
+def _readable(prep: Prepared, run_dir: Path) -> tuple[list[VideoEntry], dict[str, str]]:
     """The listed videos that open, and the others (path -> reason); refuses past data.max_skipped. The probe
     is cached in the run directory against the list's checksum, so a resumed run does not probe again."""
     cfg = prep.cfg
@@ -148,7 +149,7 @@ def _readable(prep: Prepared, run_dir: Path, console: Console) -> tuple[list[Vid
     if saved.get("list_sha256") == sha:
         failed = saved["unreadable"]
     else:
-        console.print(f"checking that the {len(prep.entries)} listed videos open")
+        log.info(f"checking that the {len(prep.entries)} listed videos open")
         failed = unreadable_videos(prep.root, prep.entries, max(1, cfg.data.num_workers))
     entries = leave_out(prep.entries, failed, cfg.data.max_skipped, cfg.list_path, "cannot be read",
                         "drop them from the list (`devias-tk data check` lists them all)")
@@ -200,21 +201,22 @@ def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: str = "auto", con
     console = console or Console(stderr=True)
     return run_locked(run_dir, cfg.run.device, cfg.run.threads, cfg.run.seed, lambda: prepare(cfg),
                       lambda prep, run, device, info, started: _pretrain(prep, run, resume, console, command, device,
-                                                                         info, started))
+                                                                         info, started),
+                      console=console, command=command)
 
 
 def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, command: str, device: torch.device,
               info: dist_utils.DistInfo, started: float) -> RunResult:
     cfg = prep.cfg
     resume_from, state = resume_state(run_dir, resume, load_run_checkpoint,
-                                      lambda m: console.print(m, style="bold yellow", markup=False, highlight=False),
+                                      log.warning,
                                       info.is_main)
     if resume_from is not None:
         check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
 
     if info.is_main:
-        entries, failed = _readable(prep, run_dir, console)
-        write_skipped(run_dir, failed, lambda m: console.print(f"[yellow]{m}[/]"))
+        entries, failed = _readable(prep, run_dir)
+        write_skipped(run_dir, failed, log.warning)
     dist_utils.barrier(info)
     if not info.is_main:
         failed = json.loads((run_dir / CHECK_FILE).read_text())["unreadable"]
@@ -225,10 +227,10 @@ def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, comm
     if cfg.run.init and state is None:
         report = load_init(model, cfg.run.init, cfg.run.init_strict)
         if info.is_main:
-            console.print(f"init from {report.summary()}", markup=False, highlight=False, soft_wrap=True)
+            log.info(f"init from {report.summary()}")
     pos = restore(model, optimizer, state)
     if state is not None and info.is_main:
-        console.print(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
+        log.info(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
     dataset = GuardedItems(PretrainClips(prep.root, entries, prep.data_spec, cfg.run.seed), [e.path for e in entries],
                            "replace", cfg.run.seed, timeout=cfg.data.decode_timeout)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)

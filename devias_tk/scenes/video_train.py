@@ -76,6 +76,7 @@ from devias_tk.scenes.mix import MixSpec, mix_batch, soft_cross_entropy
 from devias_tk.scenes.preprocess import resize_size_for
 from devias_tk.scenes.train import evaluate_images, static_clips
 from devias_tk.scenes.video_config import METHOD, VideoSceneConfig, build_config
+from devias_tk.utils.runlog import log
 
 MODEL_FILE = "scene_model.pt"
 
@@ -194,16 +195,16 @@ def train_video(cfg: VideoSceneConfig, run_dir: str | Path, resume: str = "auto"
     console = console or Console(stderr=True)
     return run_locked(run_dir, cfg.run.device, cfg.run.threads, cfg.run.seed, lambda: prepare(cfg),
                       lambda prep, run, device, info, started: _train(prep, run, resume, console, command, device,
-                                                                      info, started))
+                                                                      info, started),
+                      console=console, command=command)
 
 
 def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command: str, device: torch.device,
            info: dist_utils.DistInfo, started: float) -> RunResult:
     cfg = prep.cfg
-    say = (lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True)) if info.is_main \
-        else (lambda _m: None)
+    say = log.info if info.is_main else (lambda _m: None)
     resume_from, state = resume_state(run_dir, resume, load_checkpoint,
-                                      lambda m: console.print(m, style="bold yellow", markup=False, highlight=False),
+                                      log.warning,
                                       info.is_main)
     if resume_from is not None:
         check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())

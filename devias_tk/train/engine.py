@@ -59,6 +59,7 @@ from devias_tk.train.data import TrainClips, TrainDataSpec, collate_train
 from devias_tk.train.finetune import with_source
 from devias_tk.train.step import ActionByMix, StepSpec, compute_loss, step_generator
 from devias_tk.train.validate import SELECTION, quick_eval, selection_score, validation_set
+from devias_tk.utils.runlog import log
 
 GUIDE_PIXELS_PER_PATCH = 4  # per-tubelet masks are resized to 4x4 pixels per patch before pooling
 
@@ -325,26 +326,27 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
     console = console or Console(stderr=True)
     return run_locked(run_dir, cfg.run.device, cfg.run.threads, cfg.run.seed, lambda: prepare(cfg),
                       lambda prep, run, device, info, started: _train(prep, run, resume, console, command, device,
-                                                                      info, started))
+                                                                      info, started),
+                      console=console, command=command)
 
 
-def _say(console: Console, is_main: bool) -> Callable[[str], None]:
+def _say(is_main: bool) -> Callable[[str], None]:
     def say(message: str) -> None:
         if is_main:
-            console.print(message, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+            log.warning(message)
 
     return say
 
 
-def _print(console: Console, is_main: bool, message: str) -> None:
+def _print(is_main: bool, message: str) -> None:
     if is_main:
-        console.print(message, markup=False, highlight=False, soft_wrap=True)
+        log.info(message)
 
 
 def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command: str, device: torch.device,
            info: dist_utils.DistInfo, started: float) -> RunResult:
     cfg = prep.cfg
-    resume_from, state = resume_state(run_dir, resume, say=_say(console, info.is_main), is_main=info.is_main)
+    resume_from, state = resume_state(run_dir, resume, say=_say(info.is_main), is_main=info.is_main)
     if resume_from is not None:
         prep = _as_started(prep, run_dir)
     model = prep.model.to(device)
@@ -352,7 +354,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
         prep.scene_model.module.to(device)
     if cfg.run.init and resume_from is None:
         report = load_initial_weights(model, cfg.run.init, strict=cfg.run.init_strict, method=cfg.method)
-        _print(console, info.is_main, f"init from {report.summary()}")
+        _print(info.is_main, f"init from {report.summary()}")
     optimizer = build_optimizer(
         param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay, cfg.optim.slot_lr_scale), cfg.optim.betas
     )
@@ -361,14 +363,14 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     pos = restore(model, optimizer, state)
     best = [state.get("best", -math.inf) if state is not None else -math.inf]  # best.pt's score, a cell for closures
     if state is not None and info.is_main:
-        console.print(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
+        log.info(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
     del state
     if info.is_main:
-        _start_run_files(prep, run_dir, info, device, command, console)
+        _start_run_files(prep, run_dir, info, device, command)
     net = wrap_model(model, info, device, cfg.run.compile)
     autocast = autocast_enabled(cfg.run.amp, device)
-    _print(console, info.is_main, f"precision: {'bf16 autocast' if autocast else 'fp32'} on {device.type} "
-                                  f"(run.amp={cfg.run.amp})")
+    _print(info.is_main, f"precision: {'bf16 autocast' if autocast else 'fp32'} on {device.type} "
+                         f"(run.amp={cfg.run.amp})")
     faults = SampleFaults(run_dir, prep.listed, cfg.data.max_skipped, len(prep.skipped), info)
     val_loader = _validation_loader(prep) if prep.val_entries and info.is_main else None
     trackers = open_trackers(cfg.run.trackers, run_dir, cfg.to_dict(), cfg.run.name or run_dir.name,
@@ -385,7 +387,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
         score = selection_score(scores)
         if score is not None:
             scores[SELECTION] = score
-            console.print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+            log.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
         metrics.log({"epoch": epoch, "step": pos.step, **scores}, pos.step)
         if score is not None and score >= best[0]:  # a tie goes to the later epoch (a saturated score)
             best[0] = score
@@ -449,8 +451,8 @@ def _validation_loader(prep: Prepared) -> GuardedLoader:
                          context=None, persistent=False, prefetch=2)
 
 
-def _start_run_files(prep: Prepared, run_dir: Path, info: dist_utils.DistInfo, device: torch.device, command: str,
-                     console: Console) -> None:
+def _start_run_files(prep: Prepared, run_dir: Path, info: dist_utils.DistInfo, device: torch.device,
+                     command: str) -> None:
     """RUN/config.yaml, run.json and skipped_videos.txt, and what the run validates on (main process)."""
     cfg = prep.cfg
     write_run_files(run_dir, cfg.to_dict(), info, device, command, num_actions=len(prep.actions),
@@ -459,11 +461,11 @@ def _start_run_files(prep: Prepared, run_dir: Path, info: dist_utils.DistInfo, d
                                 "videos": len(prep.val_entries), "train_videos": len(prep.entries),
                                 "selection": SELECTION},
                     warnings=prep.warnings, skipped_videos=len(prep.skipped))
-    write_skipped(run_dir, prep.skipped, _say(console, True))
+    write_skipped(run_dir, prep.skipped, _say(True))
     what = (f"data.val_list ({len(prep.val_entries)} videos)" if cfg.data.val_list else
             f"{len(prep.val_entries)} of {len(prep.entries) + len(prep.val_entries)} training videos held out "
             f"(data.val_fraction={cfg.data.val_fraction}, seed {cfg.run.seed})")
-    console.print(f"validation: {what}; best.pt by the H.M. of action and scene top-1" if prep.val_entries
-                  else "validation: none (no held-out videos); no best.pt", markup=False, highlight=False)
+    log.info(f"validation: {what}; best.pt by the H.M. of action and scene top-1" if prep.val_entries
+             else "validation: none (no held-out videos); no best.pt")
     for warning in prep.warnings:
-        console.print(f"warning: {warning}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+        log.warning(f"warning: {warning}")
