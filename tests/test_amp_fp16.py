@@ -87,6 +87,8 @@ def test_amp_choices_pick_the_dtype_and_a_scaler_only_for_fp16():
     assert isinstance(runtime.grad_scaler("fp16", cpu), torch.amp.GradScaler)
     assert all(runtime.grad_scaler(amp, cpu) is None for amp in ("auto", "native", "bf16", "off"))
     assert runtime.precision_label(torch.float16) == "fp16 autocast with loss scaling"
+    assert "warning" not in runtime.precision_line("fp16", torch.float16, torch.device("cuda"))
+    assert "warning" not in runtime.precision_line("bf16", torch.bfloat16, cpu)
 
 
 def test_an_inf_gradient_skips_the_update_halves_the_scale_and_holds_the_schedule(tmp_path):

@@ -248,6 +248,16 @@ def precision_label(dtype: torch.dtype | None) -> str:
     return {torch.float16: "fp16 autocast with loss scaling", torch.bfloat16: "bf16 autocast"}.get(dtype, "fp32")
 
 
+def precision_line(amp: str, dtype: torch.dtype | None, device: torch.device) -> str:
+    """The precision line a training-like stage prints at its start."""
+    line = f"precision: {precision_label(dtype)} on {device.type} (run.amp={amp})"
+    amx_fp16 = getattr(getattr(torch, "cpu", None), "_is_amx_fp16_supported", None)
+    if dtype == torch.float16 and device.type == "cpu" and not (amx_fp16 is not None and amx_fp16()):
+        # measured on a Xeon with AVX512-BF16 but no fp16 units: a step 30x slower than fp32
+        line += "; warning: this CPU emulates float16, many times slower than fp32 (fp16 is meant for GPUs)"
+    return line
+
+
 def make_loader(dataset: GuardedItems, batch_size: int, sampler: Any, workers: int,
                 device: torch.device, collate_fn: Callable | None = None) -> GuardedLoader:
     """The training loader: bad videos replaced, hung or crashing decoders bounded (devias_tk.data.guarded).

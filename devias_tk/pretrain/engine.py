@@ -42,7 +42,7 @@ from devias_tk.engine.runtime import (
     finish_run,
     grad_scaler,
     make_loader,
-    precision_label,
+    precision_line,
     run_locked,
     wrap_model,
     write_run_files,
@@ -246,8 +246,7 @@ def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, comm
     amp_dtype = autocast_dtype(cfg.run.amp, device)
     autocast = amp_dtype is not None
     if info.is_main:
-        console.print(f"precision: {precision_label(amp_dtype)} on {device.type} (run.amp={cfg.run.amp})",
-                      markup=False, highlight=False)
+        console.print(precision_line(cfg.run.amp, amp_dtype, device), markup=False, highlight=False, soft_wrap=True)
     metrics = MetricsLog(run_dir, info.is_main)
     make_figures = FigureMaker(prep, entries, run_dir, device, autocast, amp_dtype or torch.bfloat16) \
         if info.is_main else None

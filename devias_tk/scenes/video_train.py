@@ -45,7 +45,7 @@ from devias_tk.engine.runtime import (
     finish_run,
     grad_scaler,
     make_loader,
-    precision_label,
+    precision_line,
     run_locked,
     wrap_model,
     write_run_files,
@@ -233,7 +233,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     net = wrap_model(model, info, device, cfg.run.compile)
     amp_dtype = autocast_dtype(cfg.run.amp, device)
     autocast = amp_dtype is not None
-    say(f"precision: {precision_label(amp_dtype)} on {device.type} (run.amp={cfg.run.amp})")
+    say(precision_line(cfg.run.amp, amp_dtype, device))
     metrics = MetricsLog(run_dir, info.is_main)
     val_loader = (DataLoader(ImageDataset(prep.root, prep.val, d.size, prep.resize_size),
                              batch_size=cfg.optim.batch_size, num_workers=min(d.num_workers, 2))

@@ -46,7 +46,7 @@ from devias_tk.engine.runtime import (
     finish_run,
     grad_scaler,
     make_loader,
-    precision_label,
+    precision_line,
     run_locked,
     wrap_model,
     write_run_files,
@@ -371,8 +371,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     net = wrap_model(model, info, device, cfg.run.compile)
     amp_dtype = autocast_dtype(cfg.run.amp, device)
     autocast = amp_dtype is not None
-    _print(console, info.is_main, f"precision: {precision_label(amp_dtype)} on {device.type} "
-                                  f"(run.amp={cfg.run.amp})")
+    _print(console, info.is_main, precision_line(cfg.run.amp, amp_dtype, device))
     faults = SampleFaults(run_dir, prep.listed, cfg.data.max_skipped, len(prep.skipped), info)
     val_loader = _validation_loader(prep) if prep.val_entries and info.is_main else None
     trackers = open_trackers(cfg.run.trackers, run_dir, cfg.to_dict(), cfg.run.name or run_dir.name,
