@@ -31,8 +31,10 @@ def test_bench_train_cli_takes_the_recipe_shape_and_precision(tmp_path, monkeypa
     assert json.loads((tmp_path / "b.json").read_text())[0]["precision"] == "bf16 autocast"
     assert runner.invoke(app, [*args, "--amp", "off"]).exit_code == 0
     assert json.loads((tmp_path / "b.json").read_text())[0]["precision"] == "fp32"
-    result = runner.invoke(app, [*args, "--amp", "fp16"])
-    assert result.exit_code != 0 and "--amp must be one of auto, native, bf16, off" in result.output
+    assert runner.invoke(app, [*args, "--amp", "fp16"]).exit_code == 0
+    assert json.loads((tmp_path / "b.json").read_text())[0]["precision"] == "fp16 autocast with loss scaling"
+    result = runner.invoke(app, [*args, "--amp", "fp8"])
+    assert result.exit_code != 0 and "--amp must be one of auto, native, bf16, fp16, off" in result.output
     r = bench_train("naive-action", "tiny", frames=4, size=32, batch=2, steps=1, warmup=0, depth=1, stem="conv3d")
     assert r.clips_per_s > 0
 

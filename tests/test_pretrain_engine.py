@@ -244,8 +244,9 @@ def test_the_synthetic_recipe_pretrains_exactly_the_backbone_train_builds():
     # a recipe override wins over the training recipe's shape
     assert config_from("pipelines/pretrain-synthetic.yaml", ["model.depth=2"]).model["depth"] == 2
     assert config_from("pipelines/pretrain-synthetic.yaml", ["run.amp=native"]).run.amp == "native"
-    with pytest.raises(DeviasError, match=r"run\.amp must be one of auto, native, bf16, off"):
-        config_from("pipelines/pretrain-synthetic.yaml", ["run.amp=fp16"])
+    assert config_from("pipelines/pretrain-synthetic.yaml", ["run.amp=fp16"]).run.amp == "fp16"
+    with pytest.raises(DeviasError, match=r"run\.amp must be one of auto, native, bf16, fp16, off"):
+        config_from("pipelines/pretrain-synthetic.yaml", ["run.amp=fp8"])
     for name in ("ucf101", "kinetics400"):
         big = config_from(f"pipelines/pretrain-{name}.yaml")
         assert big.model == {"size": "base"} and (big.data.frames, big.data.stride, big.data.size) == (16, 4, 224)

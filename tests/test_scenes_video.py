@@ -244,6 +244,7 @@ def test_the_cli_maps_flags_onto_the_recipe_and_refuses_what_does_not_apply(imag
 
 def test_every_precision_choice_is_accepted(recipe):
     assert config_from(recipe, ["run.amp=native"]).run.amp == "native"
+    assert config_from(recipe, ["run.amp=fp16"]).run.amp == "fp16"
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -254,7 +255,7 @@ def test_every_precision_choice_is_accepted(recipe):
     ("mix.prob=2", "prob, switch_prob in [0, 1]"),
     ("run.trackers=wandb", "logs to RUN/metrics.jsonl"),
     ("data.classes=nope.txt", "nope.txt"),
-    ("run.amp=fp16", "run.amp must be one of auto, native, bf16, off (got 'fp16')"),
+    ("run.amp=fp8", "run.amp must be one of auto, native, bf16, fp16, off (got 'fp8')"),
 ])
 def test_configuration_errors_come_before_any_work(recipe, tmp_path, override, message):
     with pytest.raises(DeviasError, match=re.escape(message)):

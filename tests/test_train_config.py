@@ -29,7 +29,7 @@ def test_recipe_with_base_and_overrides(tmp_path):
         (["aug.mix=cutmix"], "aug.mix must be one of fame, be, none"),
         (["loss.scene_loss=mse"], "loss: scene_loss must be one of"),
         (["optim=3"], "use section.key=value"),
-        (["run.amp=fp16"], "run.amp must be one of auto, native, bf16, off (got 'fp16')"),
+        (["run.amp=fp8"], "run.amp must be one of auto, native, bf16, fp16, off (got 'fp8')"),
         (["aug.beta=0"], "aug.beta must be in (0, 1]"),
     ],
 )
@@ -68,6 +68,7 @@ def test_shipped_recipes_parse(name):
     ("bf16", "cpu", False, True),
     ("auto", "cpu", True, False), ("auto", "cuda", False, True),
     ("native", "cpu", True, True), ("native", "cpu", False, False), ("native", "cuda", False, True),
+    ("fp16", "cpu", False, True), ("fp16", "cuda", False, True),
 ])
 def test_amp_choice_decides_autocast(monkeypatch, amp, device, native, expected):
     import torch

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from devias_tk.engine.optim import build_optimizer, param_groups
+from devias_tk.engine.runtime import precision_label
 from devias_tk.models.factory import build_model
 from devias_tk.train.losses import LossConfig
 from devias_tk.train.step import StepSpec, compute_loss, step_generator
@@ -74,8 +75,9 @@ def _fake_batch(batch: int, frames: int, size: int, grid: int, num_actions: int,
 def bench_train(method: str = "devias", model_size: str = "base", frames: int = 16, size: int = 224, batch: int = 12,
                 device: str = "cpu", steps: int = 5, warmup: int = 2, compile_model: bool = False,
                 amp: bool | None = None, num_actions: int = 101, num_scenes: int = 365,
-                **backbone: object) -> TrainBench:
+                amp_dtype: torch.dtype = torch.bfloat16, **backbone: object) -> TrainBench:
     """Steady-state speed and peak memory of the full training step (UCF-101-sized heads by default).
+    `amp_dtype`: the autocast dtype when `amp`; float16 scales the loss as `train` does (a GradScaler).
     `backbone`: further backbone keys (depth, stem, ...) as a recipe's `model` section gives them."""
     dev = torch.device(device)
     torch.manual_seed(0)
@@ -91,12 +93,18 @@ def bench_train(method: str = "devias", model_size: str = "base", frames: int = 
     data = _fake_batch(batch, frames, size, grid, num_actions, num_scenes, dev, torch.Generator().manual_seed(0))
     use_amp = dev.type == "cuda" if amp is None else amp
     net = torch.compile(model) if compile_model else model
+    scaler = torch.amp.GradScaler(dev.type) if use_amp and amp_dtype == torch.float16 else None
 
     def one_step(i: int) -> None:
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+        with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
             loss, _ = compute_loss(net, data, spec, step_generator(0, i, dev))
-        loss.backward()
-        optimizer.step()
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:  # what the loop's fp16 update costs: scaled backward, the inf / NaN check, the scale's update
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
         optimizer.zero_grad(set_to_none=True)
 
     seconds, peak = time_steps(one_step, warmup, steps, dev)
@@ -104,5 +112,6 @@ def bench_train(method: str = "devias", model_size: str = "base", frames: int = 
     flops = vit_forward_flops(backbone.depth, backbone.embed_dim, tokens,
                               backbone.tubelet_size * backbone.patch_size**2)
     clips_per_s = batch / seconds
-    return TrainBench(method, model_size, batch, frames, size, str(dev), "bf16 autocast" if use_amp else "fp32",
-                      compile_model, steps, 1000 * seconds, clips_per_s, peak, 3 * flops * clips_per_s / 1e12)
+    precision = precision_label(amp_dtype if use_amp else None)
+    return TrainBench(method, model_size, batch, frames, size, str(dev), precision, compile_model, steps,
+                      1000 * seconds, clips_per_s, peak, 3 * flops * clips_per_s / 1e12)

@@ -130,7 +130,7 @@ def train_bench(
     steps: Annotated[int, typer.Option(help="Timed steps (after warm-up).")] = 5,
     warmup: Annotated[int, typer.Option(help="Untimed warm-up steps.")] = 2,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
-    amp: Annotated[str, typer.Option(help="Precision as a recipe's run.amp: auto (bf16 on CUDA), native (also on CPUs with bf16 in hardware), bf16, off.")] = "auto",
+    amp: Annotated[str, typer.Option(help="Precision as a recipe's run.amp: auto (bf16 on CUDA), native (also on CPUs with bf16 in hardware), bf16, fp16 (loss-scaled), off.")] = "auto",
     depth: Annotated[int | None, typer.Option(help="Transformer blocks (default: the size's; the demo recipe: 4).")] = None,
     stem: Annotated[str, typer.Option(help="Token stem: patch, conv, conv3d or hmlp (the demo recipe: conv3d).")] = "patch",
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
@@ -175,12 +175,13 @@ def train_bench(
     import torch
 
     from devias_tk.engine.recipe import check_amp
-    from devias_tk.engine.runtime import autocast_enabled
+    from devias_tk.engine.runtime import autocast_dtype
 
     check_amp(amp, "--amp")
     shape = {"stem": stem} | ({"depth": depth} if depth is not None else {})
-    use_amp = autocast_enabled(amp, torch.device(device))
-    results = [bench_train(method, model, frames, size, b, device, steps, warmup, compile_model, use_amp, **shape)
+    dtype = autocast_dtype(amp, torch.device(device))
+    results = [bench_train(method, model, frames, size, b, device, steps, warmup, compile_model, dtype is not None,
+                           amp_dtype=dtype or torch.bfloat16, **shape)
                for b in (batch or [12])]
     _print_steps(f"bench train: {method}, ViT-{model}, {frames}x{size}x{size}, {device}", results, json_out)
 

@@ -1,11 +1,16 @@
-"""The epoch loop every trainer runs: per-step learning rate, autocast, gradient accumulation
-(with DDP's no_sync), clipping, a non-finite-loss stop, JSON-lines logging, live progress and
+"""The epoch loop every trainer runs: per-step learning rate, autocast (fp16 with a loss scaler), gradient
+accumulation (with DDP's no_sync), clipping, a non-finite-loss stop, JSON-lines logging, live progress and
 checkpoints, resumable mid-epoch.
 
 The stage supplies the step's computation (`compute(net, batch, step) -> (loss, terms)`), how to
 save (`save(name, position) -> path`) and what to do after an epoch (`after_epoch(epoch)`: figures,
 validation). Randomness that the loop owns is a function of (seed, step, rank): the global torch
 generator (stochastic depth, dropout) is re-seeded every step, so a resumed run is bit-identical.
+
+fp16 (`fit`'s `scaler`): each micro-step's loss is scaled before backward; an update unscales the gradients
+(before clipping) and is skipped when any is inf / NaN, the scale then halved. A skipped update does not move
+the learning-rate schedule (`Position.skipped`) and is not a fault: the non-finite-loss stop looks at the
+unscaled loss only. The scaler's state and the skipped count are saved with the checkpoint.
 """
 
 from __future__ import annotations
@@ -35,15 +40,24 @@ class Position:
     epoch: int = 0
     epoch_batch: int = 0  # batches of `epoch` already trained
     step: int = 0  # batches (micro-steps) since the start of the run
+    skipped: int = 0  # optimizer updates the fp16 loss scaler skipped (inf / NaN gradients)
+
+    def schedule_step(self, accum_steps: int) -> int:
+        """The micro-step the learning rate follows: skipped updates do not count."""
+        return self.step - self.skipped * accum_steps
 
 
-def restore(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict | None) -> Position:
-    """Model and optimizer from a resumed checkpoint's state, and where in the run it stopped (None: the start)."""
+def restore(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict | None,
+            scaler: torch.amp.GradScaler | None = None) -> Position:
+    """Model, optimizer (and fp16 loss scaler) from a resumed checkpoint's state, and where in the run it stopped
+    (None: the start)."""
     if state is None:
         return Position()
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    return Position(state["epoch"], state["epoch_batch"], state["step"])
+    if scaler is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
+    return Position(state["epoch"], state["epoch_batch"], state["step"], state.get("skipped_updates", 0))
 
 
 @dataclass(frozen=True)
@@ -55,20 +69,24 @@ class LoopSpec:
     save_every_steps: int = 0  # 0: only at epoch ends
     description: str = "train"
     clips_key: str = "clip"
+    amp_dtype: torch.dtype = torch.bfloat16  # float16 needs fit's `scaler`
 
 
 def saver(run_dir: Path, net: nn.Module, optimizer: torch.optim.Optimizer, info: dist_utils.DistInfo,
-          fields: Callable[[], dict[str, Any]]) -> Callable[[str, Position], Path]:
-    """The loop's `save(name, position)`: RUN/checkpoints/<name> with the model, the optimizer, the position and
-    the stage's `fields()` (written by the main process; last.pt keeps the one it replaces as previous.pt), then
-    a barrier, so no process runs ahead of a checkpoint."""
+          fields: Callable[[], dict[str, Any]], scaler: torch.amp.GradScaler | None = None,
+          ) -> Callable[[str, Position], Path]:
+    """The loop's `save(name, position)`: RUN/checkpoints/<name> with the model, the optimizer, the position, the
+    fp16 loss scaler (when there is one) and the stage's `fields()` (written by the main process; last.pt keeps
+    the one it replaces as previous.pt), then a barrier, so no process runs ahead of a checkpoint."""
 
     def save(name: str, at: Position) -> Path:
         path = run_dir / "checkpoints" / name
         if info.is_main:
+            # without a scaler the checkpoint holds exactly what it did before fp16 existed
+            scaled = {} if scaler is None else {"scaler": scaler.state_dict(), "skipped_updates": at.skipped}
             save_checkpoint(path, {
                 "model": unwrap(net).state_dict(), "optimizer": optimizer.state_dict(), "epoch": at.epoch,
-                "epoch_batch": at.epoch_batch, "step": at.step, **fields(),
+                "epoch_batch": at.epoch_batch, "step": at.step, **scaled, **fields(),
             }, keep_previous=name == LAST)
         dist_utils.barrier(info)
         return path
@@ -91,11 +109,12 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
         device: torch.device, info: dist_utils.DistInfo, metrics: MetricsLog, console: Console,
         after_epoch: Callable[[int], None] | None = None, last_good: Path | None = None,
         faults: SampleFaults | None = None, log_values: Callable[[], dict[str, float]] | None = None,
-        ) -> dict[str, float]:
+        scaler: torch.amp.GradScaler | None = None) -> dict[str, float]:
     """Train from `pos` to the end of `schedule.epochs`; returns the last logged values. `sampler` has
     `set_epoch(epoch, skip_batches)`; `pos` is updated in place. `faults`: the replaced samples of a guarded
     loader, recorded; past their budget the run is saved (last.pt) and stops with their error. `log_values`:
-    the stage's own values of a log step (monitoring collected between log steps), logged after the terms."""
+    the stage's own values of a log step (monitoring collected between log steps), logged after the terms.
+    `scaler`: fp16's loss scaler (see the module's docstring); None runs the unscaled step."""
     bpe = schedule.batches_per_epoch
     last: dict[str, float] = {}
     net.train()
@@ -108,21 +127,25 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
             for batch in loader:
                 if faults is not None:
                     faults.take(batch, pos.epoch, pos.step)
-                set_lr(optimizer, schedule.lr(pos.step))
+                set_lr(optimizer, schedule.lr(pos.schedule_step(schedule.accum_steps)))
                 torch.manual_seed((spec.seed * 1_000_003 + pos.step) * 4099 + info.rank)
                 batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
                 sync = info.enabled and (pos.step + 1) % schedule.accum_steps != 0
                 with net.no_sync() if sync else contextlib.nullcontext():  # type: ignore[operator]
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec.autocast):
+                    with torch.autocast(device.type, dtype=spec.amp_dtype, enabled=spec.autocast):
                         loss, terms = compute(net, batch, pos.step)
-                    (loss / schedule.accum_steps).backward()
+                    share = loss / schedule.accum_steps
+                    (share if scaler is None else scaler.scale(share)).backward()
                 pos.step += 1
                 pos.epoch_batch += 1
                 window_clips += batch[spec.clips_key].shape[0] * info.world
                 if pos.step % schedule.accum_steps == 0:
-                    if schedule.clip_grad:
-                        torch.nn.utils.clip_grad_norm_(net.parameters(), schedule.clip_grad)
-                    optimizer.step()
+                    if scaler is None:
+                        if schedule.clip_grad:
+                            torch.nn.utils.clip_grad_norm_(net.parameters(), schedule.clip_grad)
+                        optimizer.step()
+                    elif not _scaled_update(net, optimizer, scaler, schedule.clip_grad):
+                        pos.skipped += 1
                     optimizer.zero_grad(set_to_none=True)
                 check_now = device.type == "cpu" or pos.step % spec.log_every == 0
                 if check_now and not bool(torch.isfinite(loss)):
@@ -140,6 +163,8 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
                         "lr": optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0),
                         "loss": float(dist_utils.all_reduce_mean(loss.detach().float(), info)),
                         **{k: float(v) for k, v in terms.items()}, **(log_values() if log_values else {}),
+                        **({} if scaler is None else {"loss_scale": scaler.get_scale(),
+                                                       "skipped_updates": pos.skipped}),
                         "clips_per_s": window_clips / max(elapsed, 1e-9),
                     }
                     metrics.log(last, pos.step)
@@ -158,3 +183,17 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
             if pos.epoch % spec.save_every == 0 or pos.epoch == schedule.epochs:
                 last_good = save("last.pt", pos)
     return last
+
+
+def _scaled_update(net: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                   clip_grad: float | None) -> bool:
+    """One fp16 update: gradients unscaled (clipped in true units), the step taken unless any is inf / NaN, the
+    scale adapted. Whether the step was taken: the scaler halves the scale exactly when it skips, and only then
+    (its step has already read the inf / NaN flags on the host, so reading the scale costs no extra wait)."""
+    if clip_grad:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), clip_grad)
+    scaler.step(optimizer)
+    before = scaler.get_scale()
+    scaler.update()
+    return scaler.get_scale() >= before

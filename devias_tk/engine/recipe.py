@@ -18,8 +18,8 @@ import yaml
 
 from devias_tk.errors import DeviasError
 
-# run.amp: see devias_tk.engine.runtime.autocast_enabled
-AMP_CHOICES = ("auto", "native", "bf16", "off")
+# run.amp: see devias_tk.engine.runtime.autocast_dtype
+AMP_CHOICES = ("auto", "native", "bf16", "fp16", "off")
 
 
 @dataclass
@@ -27,7 +27,8 @@ class RunSection:
     name: str | None = None  # the run's label in reports and `eval compare` (default: from method and mix)
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda"
-    amp: str = "auto"  # "auto" (bf16 on CUDA) | "native" (and on CPUs with bf16 in hardware) | "bf16" | "off"
+    # "auto" (bf16 on CUDA) | "native" (and on CPUs with bf16 in hardware) | "bf16" | "fp16" (loss-scaled) | "off"
+    amp: str = "auto"
     compile: bool = False
     threads: int = 0  # CPU threads for torch (0: leave torch's default)
     save_every: int = 1  # epochs between checkpoints

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,11 +220,54 @@ def cpu_has_native_bf16() -> bool:
     return any(check is not None and check() for check in checks)
 
 
-def autocast_enabled(amp: str, device: torch.device) -> bool:
-    """run.amp: "bf16" always, "auto" on CUDA, "native" on CUDA and on CPUs with bf16 in hardware, "off" never."""
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of run.amp on `device`, None for fp32: "fp16" float16 always (losses scaled, see
+    `grad_scaler`), "bf16" always, "auto" bf16 on CUDA, "native" bf16 on CUDA and on CPUs with bf16 in hardware,
+    "off" never."""
+    if amp == "fp16":
+        _check_fp16_autocast(device)
+        return torch.float16
     if amp == "native":
-        return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
-    return amp == "bf16" or (amp == "auto" and device.type == "cuda")
+        enabled = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+    else:
+        enabled = amp == "bf16" or (amp == "auto" and device.type == "cuda")
+    return torch.bfloat16 if enabled else None
+
+
+def autocast_enabled(amp: str, device: torch.device) -> bool:
+    """Whether run.amp autocasts on `device` at all (`autocast_dtype` says in which dtype)."""
+    return autocast_dtype(amp, device) is not None
+
+
+def _check_fp16_autocast(device: torch.device) -> None:
+    # A torch whose autocast lacks float16 on this device only warns and runs fp32: refuse instead, so a run
+    # never trains in another precision than its log says.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.autocast(device.type, dtype=torch.float16)
+    if any("not supported" in str(w.message) for w in caught):
+        raise DeviasError(f"run.amp=fp16: this torch ({torch.__version__}) has no float16 autocast on "
+                          f"{device.type}; use bf16 or off")
+
+
+def grad_scaler(amp: str, device: torch.device) -> torch.amp.GradScaler | None:
+    """fp16's loss scaler; None for every other precision, whose steps then run exactly as without one."""
+    return torch.amp.GradScaler(device.type) if amp == "fp16" else None
+
+
+def precision_label(dtype: torch.dtype | None) -> str:
+    """How a run's log names its precision."""
+    return {torch.float16: "fp16 autocast with loss scaling", torch.bfloat16: "bf16 autocast"}.get(dtype, "fp32")
+
+
+def precision_line(amp: str, dtype: torch.dtype | None, device: torch.device) -> str:
+    """The precision line a training-like stage prints at its start."""
+    line = f"precision: {precision_label(dtype)} on {device.type} (run.amp={amp})"
+    amx_fp16 = getattr(getattr(torch, "cpu", None), "_is_amx_fp16_supported", None)
+    if dtype == torch.float16 and device.type == "cpu" and not (amx_fp16 is not None and amx_fp16()):
+        # measured on a Xeon with AVX512-BF16 but no fp16 units: a step 30x slower than fp32
+        line += "; warning: this CPU emulates float16, many times slower than fp32 (fp16 is meant for GPUs)"
+    return line
 
 
 def make_loader(dataset: GuardedItems, batch_size: int, sampler: Any, workers: int,

@@ -37,10 +37,12 @@ from devias_tk.engine.optim import build_optimizer, param_groups, scaled_schedul
 from devias_tk.engine.runtime import (
     MetricsLog,
     RunResult,
-    autocast_enabled,
+    autocast_dtype,
     check_same_config,
     finish_run,
+    grad_scaler,
     make_loader,
+    precision_line,
     run_locked,
     wrap_model,
     write_run_files,
@@ -162,11 +164,12 @@ class FigureMaker:
     """Reconstructions of fixed clips (and the loss curve) after chosen epochs; main process only."""
 
     def __init__(self, prep: Prepared, entries: list[VideoEntry], run_dir: Path, device: torch.device,
-                 autocast: bool) -> None:
+                 autocast: bool, dtype: torch.dtype = torch.bfloat16) -> None:
         cfg = prep.cfg
         self.clips, self.masks = fixed_clips(prep.root, entries, prep.data_spec, cfg.run.figure_clips,
                                              cfg.run.seed + FIGURE_SEED)
         self.run_dir, self.device, self.autocast, self.cfg, self.spec = run_dir, device, autocast, cfg, prep.step_spec
+        self.dtype = dtype
 
     def due(self, epoch: int) -> bool:
         every = self.cfg.run.figure_every
@@ -178,7 +181,7 @@ class FigureMaker:
             return
         model.eval()
         clips, masks = self.clips.to(self.device), self.masks.to(self.device)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.autocast):
             pred = model(clips, masks)
         video = unnormalize(clips.float())
         p, t = self.spec.patch_size, self.spec.tubelet_size
@@ -228,7 +231,8 @@ def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, comm
         report = load_init(model, cfg.run.init, cfg.run.init_strict)
         if info.is_main:
             log.info(f"init from {report.summary()}")
-    pos = restore(model, optimizer, state)
+    scaler = grad_scaler(cfg.run.amp, device)
+    pos = restore(model, optimizer, state, scaler)
     if state is not None and info.is_main:
         log.info(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
     dataset = GuardedItems(PretrainClips(prep.root, entries, prep.data_spec, cfg.run.seed), [e.path for e in entries],
@@ -241,19 +245,24 @@ def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, comm
                         parameters=sum(p.numel() for p in model.parameters()),
                         encoder_parameters=sum(p.numel() for p in model.backbone.parameters()))
     net = wrap_model(model, info, device, cfg.run.compile)
-    autocast = autocast_enabled(cfg.run.amp, device)
+    amp_dtype = autocast_dtype(cfg.run.amp, device)
+    autocast = amp_dtype is not None
+    if info.is_main:
+        log.info(precision_line(cfg.run.amp, amp_dtype, device))
     metrics = MetricsLog(run_dir, info.is_main)
-    make_figures = FigureMaker(prep, entries, run_dir, device, autocast) if info.is_main else None
+    make_figures = FigureMaker(prep, entries, run_dir, device, autocast, amp_dtype or torch.bfloat16) \
+        if info.is_main else None
 
     save = saver(run_dir, net, optimizer, info, lambda: {
         "config": cfg.to_dict(), "method": METHOD, "model_config": prep.backbone_config, "mae_config": prep.mae_config,
-    })
+    }, scaler)
 
     def after_epoch(epoch: int) -> None:
         if make_figures is not None:
             make_figures(unwrap(net), epoch)
 
-    spec = LoopSpec(seed=cfg.run.seed, autocast=autocast, log_every=cfg.run.log_every, save_every=cfg.run.save_every,
+    spec = LoopSpec(seed=cfg.run.seed, autocast=autocast, amp_dtype=amp_dtype or torch.bfloat16,
+                    log_every=cfg.run.log_every, save_every=cfg.run.save_every,
                     save_every_steps=cfg.run.save_every_steps, description="pretrain")
     last_path = run_dir / "checkpoints" / LAST
     loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device)
@@ -262,7 +271,7 @@ def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, comm
         last = fit(net, optimizer, loader, sampler, schedule, spec, pos,
                    lambda n, batch, _step: compute_loss(n, batch, prep.step_spec), save, device=device, info=info,
                    metrics=metrics, console=console, after_epoch=after_epoch,
-                   last_good=last_path if last_path.is_file() else None, faults=faults)
+                   last_good=last_path if last_path.is_file() else None, faults=faults, scaler=scaler)
     finally:
         loader.close()
         metrics.close()

@@ -68,17 +68,19 @@ def static_clips(images: torch.Tensor, frames: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def evaluate_images(module: nn.Module, loader: DataLoader, mean, std, device: torch.device,
-                    frames: int | None = None, autocast: bool = False) -> tuple[float, float]:
+                    frames: int | None = None, autocast: bool = False,
+                    dtype: torch.dtype = torch.bfloat16) -> tuple[float, float]:
     """Top-1 and top-5 accuracy (percent) of `module` over a loader of (uint8 images, labels).
 
-    `frames`: `module` is a clip model, given each image as a static clip of that many frames."""
+    `frames`: `module` is a clip model, given each image as a static clip of that many frames. `dtype`: the
+    autocast dtype when `autocast`."""
     module.eval()
     top1 = top5 = seen = 0
     for images, labels in loader:
         x = normalise(images.to(device), mean, std)
         if frames is not None:
             x = static_clips(x, frames)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device.type, dtype=dtype, enabled=autocast):
             logits = module(x).float()
         labels = labels.to(device)
         ranked = logits.topk(min(5, logits.shape[1]), dim=1).indices

@@ -40,10 +40,12 @@ from devias_tk.engine.optim import build_optimizer, param_groups, scaled_schedul
 from devias_tk.engine.runtime import (
     MetricsLog,
     RunResult,
-    autocast_enabled,
+    autocast_dtype,
     check_same_config,
     finish_run,
+    grad_scaler,
     make_loader,
+    precision_line,
     run_locked,
     wrap_model,
     write_run_files,
@@ -215,7 +217,8 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                                 cfg.optim.betas)
     if cfg.run.init and state is None:
         say(f"init from {load_init(model, cfg.run.init, cfg.run.init_strict).summary()}")
-    pos = restore(model, optimizer, state)
+    scaler = grad_scaler(cfg.run.amp, device)
+    pos = restore(model, optimizer, state, scaler)
     if state is not None:
         say(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
     d = cfg.data
@@ -229,7 +232,9 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
         write_run_files(run_dir, cfg.to_dict(), info, device, command, method=METHOD, images=len(prep.train),
                         classes=len(prep.class_names), parameters=sum(p.numel() for p in model.parameters()))
     net = wrap_model(model, info, device, cfg.run.compile)
-    autocast = autocast_enabled(cfg.run.amp, device)
+    amp_dtype = autocast_dtype(cfg.run.amp, device)
+    autocast = amp_dtype is not None
+    say(precision_line(cfg.run.amp, amp_dtype, device))
     metrics = MetricsLog(run_dir, info.is_main)
     val_loader = (DataLoader(ImageDataset(prep.root, prep.val, d.size, prep.resize_size),
                              batch_size=cfg.optim.batch_size, num_workers=min(d.num_workers, 2))
@@ -237,12 +242,13 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
 
     save = saver(run_dir, net, optimizer, info, lambda: {
         "config": cfg.to_dict(), "method": METHOD, "class_names": prep.class_names, "val_history": history,
-    })
+    }, scaler)
 
     def after_epoch(epoch: int) -> None:
         if val_loader is not None:
             top1, top5 = evaluate_images(unwrap(net), val_loader, IMAGENET_MEAN, IMAGENET_STD, device,
-                                         frames=cfg.model.frames, autocast=autocast)
+                                         frames=cfg.model.frames, autocast=autocast,
+                                         dtype=amp_dtype or torch.bfloat16)
             row = {"epoch": epoch, "step": pos.step, "val_top1": top1, "val_top5": top5}
             history.append(row)
             metrics.log(row, pos.step)
@@ -250,7 +256,8 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                 f"({len(prep.val)} images as {cfg.model.frames}-frame static clips)")
         dist_utils.barrier(info)
 
-    spec = LoopSpec(seed=cfg.run.seed, autocast=autocast, log_every=cfg.run.log_every, save_every=cfg.run.save_every,
+    spec = LoopSpec(seed=cfg.run.seed, autocast=autocast, amp_dtype=amp_dtype or torch.bfloat16,
+                    log_every=cfg.run.log_every, save_every=cfg.run.save_every,
                     save_every_steps=cfg.run.save_every_steps, description="scenes train --video", clips_key="image")
     step_spec = StepSpec(len(prep.class_names), cfg.model.frames, MixSpec(**vars(cfg.mix)), cfg.run.seed, info.rank)
     last_path = run_dir / "checkpoints" / LAST
@@ -260,7 +267,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
         last = fit(net, optimizer, loader, sampler, schedule, spec, pos,
                    lambda n, batch, step: compute_loss(n, batch, step_spec, step), save, device=device, info=info,
                    metrics=metrics, console=console, after_epoch=after_epoch,
-                   last_good=last_path if last_path.is_file() else None, faults=faults)
+                   last_good=last_path if last_path.is_file() else None, faults=faults, scaler=scaler)
     finally:
         loader.close()
         metrics.close()

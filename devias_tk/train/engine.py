@@ -41,10 +41,12 @@ from devias_tk.engine.optim import build_optimizer, param_groups
 from devias_tk.engine.runtime import (
     MetricsLog,
     RunResult,
-    autocast_enabled,
+    autocast_dtype,
     check_same_config,
     finish_run,
+    grad_scaler,
     make_loader,
+    precision_line,
     run_locked,
     wrap_model,
     write_run_files,
@@ -360,7 +362,8 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     )
     dataset = _training_items(prep)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
-    pos = restore(model, optimizer, state)
+    scaler = grad_scaler(cfg.run.amp, device)
+    pos = restore(model, optimizer, state, scaler)
     best = [state.get("best", -math.inf) if state is not None else -math.inf]  # best.pt's score, a cell for closures
     if state is not None and info.is_main:
         log.info(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
@@ -368,9 +371,9 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     if info.is_main:
         _start_run_files(prep, run_dir, info, device, command)
     net = wrap_model(model, info, device, cfg.run.compile)
-    autocast = autocast_enabled(cfg.run.amp, device)
-    _print(info.is_main, f"precision: {'bf16 autocast' if autocast else 'fp32'} on {device.type} "
-                         f"(run.amp={cfg.run.amp})")
+    amp_dtype = autocast_dtype(cfg.run.amp, device)
+    autocast = amp_dtype is not None
+    _print(info.is_main, precision_line(cfg.run.amp, amp_dtype, device))
     faults = SampleFaults(run_dir, prep.listed, cfg.data.max_skipped, len(prep.skipped), info)
     val_loader = _validation_loader(prep) if prep.val_entries and info.is_main else None
     trackers = open_trackers(cfg.run.trackers, run_dir, cfg.to_dict(), cfg.run.name or run_dir.name,
@@ -378,12 +381,12 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     metrics = MetricsLog(run_dir, info.is_main, trackers)
     saved = {"config": cfg.to_dict(), "method": cfg.method,
              "class_names": {"actions": prep.actions, "scenes": prep.scenes}, "model_config": prep.model_config}
-    save = saver(run_dir, net, optimizer, info, lambda: {"best": best[0], **saved})
+    save = saver(run_dir, net, optimizer, info, lambda: {"best": best[0], **saved}, scaler)
 
     def after_epoch(epoch: int) -> None:
         if val_loader is None:  # main process only: best.pt is written without a barrier
             return
-        scores = quick_eval(net, val_loader, device, None, autocast)
+        scores = quick_eval(net, val_loader, device, None, autocast, amp_dtype or torch.bfloat16)
         score = selection_score(scores)
         if score is not None:
             scores[SELECTION] = score
@@ -403,7 +406,8 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                                    prep.scene_model)
         return loss, by_mix.take(terms)
 
-    spec = LoopSpec(seed=cfg.run.seed, autocast=autocast, log_every=cfg.run.log_every, save_every=cfg.run.save_every,
+    spec = LoopSpec(seed=cfg.run.seed, autocast=autocast, amp_dtype=amp_dtype or torch.bfloat16,
+                    log_every=cfg.run.log_every, save_every=cfg.run.save_every,
                     save_every_steps=cfg.run.save_every_steps, description="train", clips_key="crop_box")
     last_path = run_dir / "checkpoints" / LAST
     loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device, collate_train)
@@ -411,7 +415,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
         last = fit(net, optimizer, loader, sampler, cfg.schedule(len(dataset), info.world), spec, pos, compute, save,
                    device=device, info=info, metrics=metrics, console=console, after_epoch=after_epoch,
                    last_good=last_path if last_path.is_file() else None, faults=faults,
-                   log_values=lambda: by_mix.values(info))
+                   log_values=lambda: by_mix.values(info), scaler=scaler)
     finally:
         for opened in (loader, val_loader):
             if opened is not None:

@@ -94,10 +94,11 @@ def selection_score(scores: Mapping[str, float]) -> float | None:
 
 @torch.no_grad()
 def quick_eval(model: nn.Module, loader: Iterable, device: torch.device, video_scenes: Mapping[int, int] | None,
-               autocast: bool) -> dict[str, float]:
+               autocast: bool, dtype: torch.dtype = torch.bfloat16) -> dict[str, float]:
     """Top-1 accuracies over the loader's videos (centre view); a task without a labelled video is left
     out. `video_scenes` maps a list index to its scene label; None: the items' scene column. A batch of None
-    (no readable video: devias_tk.data.guarded.collate_readable) is passed over."""
+    (no readable video: devias_tk.data.guarded.collate_readable) is passed over. `dtype`: the autocast dtype
+    (the run's)."""
     net = unwrap(model)
     was_training = net.training
     net.eval()
@@ -108,7 +109,7 @@ def quick_eval(model: nn.Module, loader: Iterable, device: torch.device, video_s
             continue
         clips = batch["clip"].to(device, non_blocking=True).flatten(0, 1) if batch["clip"].dim() == 6 \
             else batch["clip"].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device.type, dtype=dtype, enabled=autocast):
             pred = net.predict(clips)
         index = batch["index"].tolist()
         if pred.get("action_logits") is not None:
