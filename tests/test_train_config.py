@@ -89,3 +89,12 @@ def test_native_bf16_follows_the_cpu_flags(monkeypatch):
     assert cpu_has_native_bf16() is False
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
     assert cpu_has_native_bf16() is True
+
+
+def test_a_bare_off_for_amp_means_off(tmp_path):
+    # YAML 1.1 reads `off` as false: on the command line and in a recipe it must still mean fp32.
+    (tmp_path / "r.yaml").write_text("run:\n  amp: off\n")
+    assert config_from(tmp_path / "r.yaml", []).run.amp == "off"
+    assert config_from(tmp_path / "r.yaml", ["run.amp=native", "run.amp=off"]).run.amp == "off"
+    with pytest.raises(DeviasError, match="run.amp"):
+        config_from(tmp_path / "r.yaml", ["run.amp=on"])

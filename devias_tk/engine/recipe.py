@@ -83,6 +83,8 @@ def _check_type(where: str, value: Any, annotation: Any) -> Any:
         return value
     if annotation is str and isinstance(value, str):
         return value
+    if annotation is str and value is False and where.endswith(".amp"):
+        return "off"  # YAML 1.1 reads a bare `off` (recipe or run.amp=off override) as false
     name = getattr(annotation, "__name__", str(annotation))
     raise DeviasError(f"{where}: expected {name}, got {value!r}")
 
