@@ -7,6 +7,8 @@ sample AVIs, MS-MPEG-4) the measured max difference is 2 grey levels on under 0.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from conftest import decode_index, write_index_video
@@ -122,9 +124,42 @@ def test_the_choice_is_checked_and_kept_in_the_environment(monkeypatch):
     with pytest.raises(DeviasError, match="decoder must be one of auto, decord, pyav"):
         video.set_decoder("ffmpeg")
     video.set_decoder("pyav")
-    import os
-
     assert os.environ[video.DECODER_ENV] == "pyav" and video.decoder() == "pyav"
     monkeypatch.setenv(video.DECODER_ENV, "nope")
     with pytest.raises(DeviasError, match="DEVIAS_DECODER must be one of"):
         video.decoder()
+
+
+def test_cli_decoder_option_reaches_the_stage(tmp_path, index_video, monkeypatch):
+    from typer.testing import CliRunner
+
+    from devias_tk.cli import app
+    from devias_tk.data.lists import VideoEntry, write_list
+
+    monkeypatch.setenv(video.DECODER_ENV, "auto")  # restored after the test: the option sets it process-wide
+    (tmp_path / "good.avi").write_bytes(index_video.read_bytes())
+    (tmp_path / "noise.avi").write_bytes(np.random.default_rng(0).bytes(20_000))
+    write_list(tmp_path / "list.txt", [VideoEntry("good.avi"), VideoEntry("noise.avi")])
+    result = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"}).invoke(
+        app, ["data", "check", "--root", str(tmp_path), "--list", str(tmp_path / "list.txt"), "--decoder", "pyav",
+              "-j", "1"])
+    assert result.exit_code == 1, result.output  # the noise file is a problem
+    assert "Invalid data found when processing input" in result.output  # FFmpeg's words through PyAV
+    assert video.decoder() == "pyav"
+    assert "--decoder" not in CliRunner().invoke(app, ["data", "lists", "ucf101", "--help"]).output
+
+
+def test_recipes_take_data_decoder(monkeypatch):
+    from devias_tk.pretrain.config import config_from as pretrain_config
+    from devias_tk.train.config import config_from as train_config
+
+    for config_from in (train_config, pretrain_config):
+        assert config_from(None, []).data.decoder is None  # unset: the process's choice
+        assert config_from(None, ["data.decoder=pyav"]).data.decoder == "pyav"
+        with pytest.raises(DeviasError, match=r"data\.decoder must be one of auto, decord, pyav"):
+            config_from(None, ["data.decoder=ffmpeg"])
+    monkeypatch.setenv(video.DECODER_ENV, "pyav")
+    video.use_decoder(None)  # a recipe without the key leaves --decoder / DEVIAS_DECODER in force
+    assert video.decoder() == "pyav"
+    video.use_decoder("decord")
+    assert os.environ[video.DECODER_ENV] == "decord"

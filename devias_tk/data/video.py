@@ -19,13 +19,12 @@ import numpy as np
 
 from devias_tk.data import frame_folder, swap_video
 from devias_tk.data.pyav_source import PyAVSource
-from devias_tk.data.video_source import VideoInfo, VideoSource, check_file, first_line, read_unique
+from devias_tk.data.video_source import DECODERS, VideoInfo, VideoSource, check_file, first_line, read_unique
 from devias_tk.errors import DeviasError, VideoReadError
 
 __all__ = ["DECODERS", "DECODER_ENV", "Video", "VideoInfo", "VideoSource", "check_file", "decoder", "open_source",
-           "read_frames", "read_unique", "set_decoder", "video_info"]
+           "read_frames", "read_unique", "set_decoder", "use_decoder", "video_info"]
 
-DECODERS = ("auto", "decord", "pyav")
 DECODER_ENV = "DEVIAS_DECODER"
 
 try:  # decord has wheels for x86_64 only; without it files are decoded by PyAV
@@ -87,6 +86,12 @@ def set_decoder(name: str) -> None:
     if name not in DECODERS:
         raise DeviasError(f"decoder must be one of {', '.join(DECODERS)} (got {name!r})")
     os.environ[DECODER_ENV] = name
+
+
+def use_decoder(name: str | None) -> None:
+    """A recipe's data.decoder: set when given, else the process keeps its choice (--decoder, DEVIAS_DECODER)."""
+    if name is not None:
+        set_decoder(name)
 
 
 def decoder() -> str:
