@@ -46,7 +46,7 @@ class PyAVSource:
         self._index_packets()
         if self._pts.size == 0:
             raise VideoReadError(str(path), "not a decodable video (no frames in the container)")
-        self._iter: Iterator[tuple[int, np.ndarray]] | None = None
+        self._iter: Iterator[tuple[int, av.VideoFrame]] | None = None
         self._next = 0  # the index the open decoding iterator yields next
         self._prev: tuple[int, object] | None = None  # the last frame decoded (index, av frame)
         try:
@@ -58,18 +58,21 @@ class PyAVSource:
 
     def _index_packets(self) -> None:
         """Timestamps and key flags of every packet, without decoding; a damaged tail ends the scan."""
-        pts, keys = [], []
+        pts, dts, keys = [], [], []
         try:
             for packet in self._container.demux(self._stream):
                 stamp = packet.pts if packet.pts is not None else packet.dts
                 if stamp is None:  # the end-of-stream flush packet
                     continue
                 pts.append(stamp)
+                dts.append(packet.dts if packet.dts is not None else stamp)
                 keys.append(packet.is_keyframe)
         except Exception:  # av.error.* on a truncated or corrupt file: keep the packets before it
             pass
         order = np.argsort(np.asarray(pts, np.int64), kind="stable")
         self._pts = np.asarray(pts, np.int64)[order]
+        # Seeks go by decoding timestamps (what AVI and MP4 indexes hold); with B-frames they differ from pts
+        self._dts = np.asarray(dts, np.int64)[order]
         self._index_of = {int(p): i for i, p in enumerate(self._pts)}
         keyframes = np.flatnonzero(np.asarray(keys, bool)[order]) if keys else np.zeros(0, np.int64)
         # A file whose first packet is not flagged key still starts decoding at its first frame.
@@ -85,25 +88,29 @@ class PyAVSource:
     def _seek(self, index: int) -> None:
         key = int(self._keys[np.searchsorted(self._keys, index, side="right") - 1])
         try:
-            self._container.seek(int(self._pts[key]), stream=self._stream, backward=True, any_frame=False)
+            self._container.seek(int(self._dts[key]), stream=self._stream, backward=True, any_frame=False)
         except Exception as exc:
             reason = f"truncated or corrupt: seeking failed ({_reason(exc, self.path)})"
             raise VideoReadError(str(self.path), reason) from None
         self._iter, self._next, self._prev = self._decoded(key), key, None
 
-    def _decoded(self, start: int) -> Iterator[tuple[int, np.ndarray]]:
-        """(index, RGB frame) from the current position; frames without a known timestamp count on from `start`."""
-        count = start
+    def _decoded(self, start: int) -> Iterator[tuple[int, av.VideoFrame]]:
+        """(index, frame) from the key frame sought to (`start`). The decoder hands frames out in display
+        order, so after the first (placed by its timestamp) they are counted: frames' own timestamps are not
+        trusted, as AVIs with packed B-frames (DivX, XviD) label them out of order."""
+        count = None
         try:
             for packet in self._container.demux(self._stream):
                 try:
                     frames = packet.decode()
                 except Exception:  # a damaged packet: its frame goes missing, the next ones may still decode
+                    count = None if count is None else count + 1
                     continue
                 for frame in frames:
-                    index = self._index_of.get(frame.pts, count) if frame.pts is not None else count
-                    count = index + 1
-                    yield index, frame
+                    if count is None:
+                        count = self._index_of.get(frame.pts, start) if frame.pts is not None else start
+                    yield count, frame
+                    count += 1
         except Exception:  # a demuxing error ends the stream like its end would
             return
 
