@@ -202,3 +202,10 @@ def test_b_frame_videos_give_the_requested_frames(tmp_path, pyav, name, codec):
         assert [decode_index(f) for f in v.frames(clip)] == clip.tolist()
     idx = rng.integers(0, 100, 20)
     assert [decode_index(f) for f in v.frames(idx)] == idx.tolist()
+
+
+def test_a_seek_that_lands_past_the_clip_falls_back_to_the_start(tmp_path):
+    source = PyAVSource(write_index_video(tmp_path / "v.avi", 100))
+    source._dts[1:] = source._dts[source.key_indices()[-1]]  # every seek but to frame 0 lands at the last key
+    clip = np.arange(30, 46, 3)
+    assert [decode_index(f) for f in source.read(clip)] == clip.tolist()

@@ -28,7 +28,7 @@ def _reason(exc: BaseException, path: Path) -> str:
 
 
 class PyAVSource:
-    """A video file decoded by PyAV; frames are counted in presentation (timestamp) order."""
+    """A video file decoded by PyAV; frame i is the i-th in display order, as decord and OpenCV count."""
 
     def __init__(self, path: Path, num_threads: int = 1) -> None:
         self.path = check_file(path)
@@ -85,8 +85,10 @@ class PyAVSource:
     def read(self, indices: np.ndarray) -> np.ndarray:
         return read_unique(indices, self._read_sorted)
 
-    def _seek(self, index: int) -> None:
-        key = int(self._keys[np.searchsorted(self._keys, index, side="right") - 1])
+    def _key_before(self, index: int) -> int:
+        return int(self._keys[np.searchsorted(self._keys, index, side="right") - 1])
+
+    def _seek(self, key: int) -> None:
         try:
             self._container.seek(int(self._dts[key]), stream=self._stream, backward=True, any_frame=False)
         except Exception as exc:
@@ -117,11 +119,18 @@ class PyAVSource:
     def _read_sorted(self, unique: np.ndarray) -> np.ndarray:
         out: list[np.ndarray] = []
         for target in unique.tolist():
-            key = self._keys[np.searchsorted(self._keys, target, side="right") - 1]
+            key = self._key_before(target)
             # Decoding on is cheaper than a seek unless a key frame lies between here and the target.
             if self._iter is None or target < self._next or key > self._next:
-                self._seek(target)
-            out.append(self._advance_to(target))
+                self._seek(key)
+            try:
+                out.append(self._advance_to(target))
+            except VideoReadError:
+                if key == 0:
+                    raise
+                # A seek that landed past the target (a damaged or odd index): once more from the start.
+                self._seek(0)
+                out.append(self._advance_to(target))
         return np.stack(out)
 
     def _advance_to(self, target: int) -> np.ndarray:
