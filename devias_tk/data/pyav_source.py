@@ -41,8 +41,10 @@ class PyAVSource:
         if not self._container.streams.video:
             raise VideoReadError(str(path), "not a decodable video (no video stream)")
         self._stream = stream = self._container.streams.video[0]
+        # PyAV's default (0) lets FFmpeg take every core for slice threads; a loader worker is one core
+        stream.thread_count = max(1, num_threads)
         if num_threads > 1:
-            stream.thread_type, stream.thread_count = "AUTO", num_threads
+            stream.thread_type = "AUTO"
         self._index_packets()
         if self._pts.size == 0:
             raise VideoReadError(str(path), "not a decodable video (no frames in the container)")
