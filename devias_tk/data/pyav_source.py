@@ -42,9 +42,9 @@ class PyAVSource:
             raise VideoReadError(str(path), "not a decodable video (no video stream)")
         self._stream = stream = self._container.streams.video[0]
         # PyAV's default (0) lets FFmpeg take every core for slice threads; a loader worker is one core
-        stream.thread_count = max(1, num_threads)
+        stream.codec_context.thread_count = max(1, num_threads)
         if num_threads > 1:
-            stream.thread_type = "AUTO"
+            stream.codec_context.thread_type = "AUTO"
         self._index_packets()
         if self._pts.size == 0:
             raise VideoReadError(str(path), "not a decodable video (no frames in the container)")
