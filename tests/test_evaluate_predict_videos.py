@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -106,6 +107,8 @@ def test_predict_cli_matches_a_hand_run_forward(runs, tiny_benchmark, tmp_path):
         assert got["scene"][0]["prob"] == pytest.approx(float(scene.max()), abs=1e-5)
         mp4, png = got["overlay"]
         video = Video(mp4)
+        with av.open(mp4) as container:  # H.264, what players play (OpenCV's mp4v is refused by browsers)
+            assert container.streams.video[0].codec_context.name == "h264"
         assert len(video) == 8 and video.info.width == 3 * 32 * 4  # frame + two attention panels, scaled x4
         assert cv2.imread(png) is not None
     assert str(bad) not in {v["name"] for v in report["videos"] if v["overlay"]}

@@ -40,16 +40,20 @@ class LoaderBench:
     frames_decoded_per_window: float = 0.0  # from the key frame before the window to its last frame
     frames_before_window: float = 0.0  # of which decoded only to reach the window (the seek)
     profiled_items: int = 0
+    decoder: str = ""  # the video file decoder measured (devias_tk.data.video.decoder: decord or pyav)
 
 
 def decoded_span(path: str, indices: np.ndarray) -> tuple[int, int] | None:
     """(frames a decoder decodes to return `indices` of a video file, of which before the first index): from the
     key frame at or before the first index to the last one. None for sources without key frames (folders)."""
-    from devias_tk.data.video import decord
+    from pathlib import Path
 
-    if decord is None or not path.lower().endswith((".avi", ".mp4", ".mkv", ".webm", ".mov")):
+    from devias_tk.data.video import open_source
+
+    source = open_source(Path(path))  # the decoder the loader uses (devias_tk.data.video.set_decoder)
+    if not hasattr(source, "key_indices"):
         return None
-    keys = np.asarray(decord.VideoReader(path, num_threads=1).get_key_indices())
+    keys = np.asarray(source.key_indices())
     first, last = int(indices.min()), int(indices.max())
     key = int(keys[keys <= first].max()) if (keys <= first).any() else 0
     return last - key + 1, first - key
@@ -111,6 +115,7 @@ def bench_loader(root: str, list_path: str, mask_store: str, scene_store: str, f
 
     from devias_tk.cache.store import VideoStore
     from devias_tk.data.lists import read_list
+    from devias_tk.data.video import decoder
     from devias_tk.data.windows import ClipGrid
     from devias_tk.engine.sampler import EpochSampler
     from devias_tk.train.data import TrainClips, TrainDataSpec, collate_train
@@ -123,6 +128,7 @@ def bench_loader(root: str, list_path: str, mask_store: str, scene_store: str, f
                          device_transforms=device_transforms)
     dataset = TrainClips(root, entries, spec, mask_store, scene_store, seed=0)
     result = LoaderBench(workers, batch, repeats, device_transforms, batches, 0.0, 0.0, 0.0, None, device)
+    result.decoder = decoder()
     if profile > 0:
         laps, clips, (decoded, before) = profile_items(dataset, profile, batch)
         result.breakdown = laps.per(clips)

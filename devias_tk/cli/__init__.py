@@ -7,9 +7,10 @@ dominates the cost of a short step in a make chain).
 
 from __future__ import annotations
 
+import enum
 import importlib
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import click
 import typer
@@ -38,6 +39,47 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 # function commands whose help is given here rather than by their docstring
 _EXPLICIT_HELP = {"predict", "features"}
+# Commands that never open a video get no --decoder (every other one does: one option, attached here)
+_NO_VIDEOS = {"import", "data lists", "scenes export", "pretrain export", "eval compare", "masks import-gt"}
+DECODER_HELP = ("Video file decoder: auto (decord when installed, else PyAV), decord or pyav; "
+                "also the DEVIAS_DECODER environment variable.")
+
+
+class Decoder(enum.StrEnum):
+    auto = "auto"
+    decord = "decord"
+    pyav = "pyav"
+
+
+def _set_decoder(value: str | None) -> None:
+    if value is not None:  # unset: DEVIAS_DECODER or auto, as the environment says
+        from devias_tk.data.video import set_decoder
+
+        set_decoder(str(value))
+
+
+def _decoder_option() -> Any:
+    """The `--decoder` parameter as typer builds it (typer ships its own click: hand-made options do not fit)."""
+    probe = typer.Typer(add_completion=False)
+
+    @probe.command()
+    def _probe(decoder: Annotated[Decoder | None, typer.Option("--decoder", help=DECODER_HELP, is_eager=True,
+                                                                 callback=_set_decoder)] = None) -> None: ...
+
+    option = typer.main.get_command(probe).params[0]
+    option.expose_value = False  # the commands' functions do not take it; the callback has done its work
+    return option
+
+
+def add_decoder_option(command: Any, path: str) -> None:
+    """`--decoder` on `command` and, for a group, on each of its subcommands that may open videos."""
+    if path in _NO_VIDEOS:
+        return
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            add_decoder_option(sub, f"{path} {name}")
+    elif not any(p.name == "decoder" for p in command.params):
+        command.params.append(_decoder_option())
 
 
 def load_command(name: str) -> click.Command:
@@ -51,6 +93,7 @@ def load_command(name: str) -> click.Command:
         single.command(name, help=short if name in _EXPLICIT_HELP else None)(obj)
         command = typer.main.get_command(single)
     command.name = name
+    add_decoder_option(command, name)
     return command
 
 

@@ -188,7 +188,7 @@ def train_bench(
 
 def _print_loader(r, method: str, model: str) -> None:
     """`bench train --with-loader`'s report: the per-clip breakdown, then the loader run."""
-    how = f"repeats {r.repeats}" + (", device transforms" if r.device_transforms else "")
+    how = f"{r.decoder}, repeats {r.repeats}" + (", device transforms" if r.device_transforms else "")
     if r.breakdown:
         table = Table(title=f"per clip, {r.profiled_items} items in-process on one thread ({how})")
         for col in ("phase", "CPU ms", "wall ms", "share"):

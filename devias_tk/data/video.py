@@ -1,7 +1,8 @@
-"""Opening videos: files (decord), frame folders and HAT swap composites, behind one `Video(path)`.
+"""Opening videos: files (decord or PyAV), frame folders and HAT swap composites, behind one `Video(path)`.
 
 Every failure is a VideoReadError naming the path with a short, stable reason. Frames come back
-as uint8 RGB arrays of shape (T, H, W, 3).
+as uint8 RGB arrays of shape (T, H, W, 3). Which library decodes files is one process-wide choice,
+`set_decoder` / the DEVIAS_DECODER environment variable (auto: decord when installed, else PyAV).
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import cv2  # noqa: F401
 import numpy as np
 
 from devias_tk.data import frame_folder, swap_video
-from devias_tk.data.video_source import VideoInfo, VideoSource, check_file, first_line, read_unique
-from devias_tk.errors import VideoReadError
+from devias_tk.data.pyav_source import PyAVSource
+from devias_tk.data.video_source import DECODERS, VideoInfo, VideoSource, check_file, first_line, read_unique
+from devias_tk.errors import DeviasError, VideoReadError
 
-__all__ = ["Video", "VideoInfo", "VideoSource", "check_file", "open_source", "read_frames", "read_unique",
-           "video_info"]
+__all__ = ["DECODERS", "DECODER_ENV", "Video", "VideoInfo", "VideoSource", "check_file", "decoder", "open_source",
+           "read_frames", "read_unique", "set_decoder", "use_decoder", "video_info"]
 
-try:  # decord is a hard dependency; import lazily-failing so `--help` works without it
+DECODER_ENV = "DEVIAS_DECODER"
+
+try:  # decord has wheels for x86_64 only; without it files are decoded by PyAV
     import decord
 
     decord.logging.set_level(decord.logging.QUIET)
@@ -37,7 +41,7 @@ class _DecordSource:
     def __init__(self, path: Path, num_threads: int) -> None:
         self.path = check_file(path)
         if decord is None:
-            raise VideoReadError(str(path), "decord is not installed (pip install decord)")
+            raise VideoReadError(str(path), "decord is not installed (pip install decord, or use the pyav decoder)")
         try:
             self._reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=num_threads)
         except Exception as exc:  # decord raises its own DECORDError and RuntimeError
@@ -51,6 +55,10 @@ class _DecordSource:
             raise VideoReadError(str(path), f"cannot decode the first frame ({first_line(exc)})") from None
         self._reader.seek(0)
         self.info = VideoInfo(num_frames, float(self._reader.get_avg_fps()), int(height), int(width))
+
+    def key_indices(self) -> np.ndarray:
+        """Indices of the key frames (where decoding can start)."""
+        return np.asarray(self._reader.get_key_indices(), np.int64)
 
     def read(self, indices: np.ndarray) -> np.ndarray:
         return read_unique(indices, self._read_sorted)
@@ -70,6 +78,32 @@ class _DecordSource:
         return batch
 
 
+def set_decoder(name: str) -> None:
+    """Choose the file decoder for this process and the worker processes it starts (auto | decord | pyav).
+
+    Kept in the environment rather than a module global so joblib and DataLoader workers, spawned or
+    forked, inherit it."""
+    if name not in DECODERS:
+        raise DeviasError(f"decoder must be one of {', '.join(DECODERS)} (got {name!r})")
+    os.environ[DECODER_ENV] = name
+
+
+def use_decoder(name: str | None) -> None:
+    """A recipe's data.decoder: set when given, else the process keeps its choice (--decoder, DEVIAS_DECODER)."""
+    if name is not None:
+        set_decoder(name)
+
+
+def decoder() -> str:
+    """The decoder files are opened with now: 'decord' or 'pyav' (auto resolved)."""
+    name = os.environ.get(DECODER_ENV, "auto") or "auto"
+    if name not in DECODERS:
+        raise DeviasError(f"{DECODER_ENV} must be one of {', '.join(DECODERS)} (got {name!r})")
+    if name == "auto":
+        return "decord" if decord is not None else "pyav"
+    return name
+
+
 def open_source(path: Path, num_threads: int = 1) -> VideoSource:
     """Pick the reader for what `path` is: a folder of frames, a swap description (.json), or a video file."""
     if not path.exists():
@@ -78,13 +112,15 @@ def open_source(path: Path, num_threads: int = 1) -> VideoSource:
         return frame_folder.FrameFolder(path)
     if path.suffix.lower() == ".json":
         return swap_video.open_description(path)
+    if decoder() == "pyav":
+        return PyAVSource(path, num_threads)
     return _DecordSource(path, num_threads)
 
 
 class Video:
     """An opened video; `frames(indices)` decodes (indices in any order, repeats allowed).
 
-    `path` may be a video file (decord), a folder of numbered frame images
+    `path` may be a video file (decord or PyAV, see `set_decoder`), a folder of numbered frame images
     (devias_tk.data.frame_folder), or a HAT Action-Swap description written by
     `devias-tk data lists hat` (devias_tk.data.swap_video), composited at read time.
     """

@@ -18,6 +18,9 @@ import numpy as np
 
 from devias_tk.errors import VideoReadError
 
+# File decoders a process can be set to (devias_tk.data.video.set_decoder); auto: decord when installed, else PyAV
+DECODERS = ("auto", "decord", "pyav")
+
 
 @dataclass(frozen=True)
 class VideoInfo:

@@ -147,6 +147,14 @@ def check_amp(amp: str, name: str = "run.amp") -> None:
         raise DeviasError(f"{name} must be one of {', '.join(AMP_CHOICES)} (got {amp!r})")
 
 
+def check_decoder(name: str | None) -> None:
+    """data.decoder: unset (the process's choice: --decoder, DEVIAS_DECODER, else auto) or a decoder's name."""
+    from devias_tk.data.video_source import DECODERS
+
+    if name is not None and name not in DECODERS:
+        raise DeviasError(f"data.decoder must be one of {', '.join(DECODERS)} or unset (got {name!r})")
+
+
 def check_fault_limits(max_skipped: float, decode_timeout: float) -> None:
     """The bad-video budget and the per-item time limit of a training-like run."""
     if not 0 <= max_skipped < 1:

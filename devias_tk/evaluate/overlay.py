@@ -2,7 +2,8 @@
 
 `slot_attention` runs the model once on a centre clip; `overlay_frames` (arrays in, arrays out) lays
 every frame beside the action slot's and the scene slot's attention of its tubelet under a text bar;
-`write_overlay` writes them as an MP4 (OpenCV, mp4v) and, through `figures.attention_grid`, a PNG sheet
+`write_overlay` writes them as an H.264 MP4 (PyAV; a GIF where no H.264 encoder exists, see
+`devias_tk.evaluate.playable`) and, through `figures.attention_grid`, a PNG sheet
 with one frame per tubelet. A model without slot attention (the baselines) gets its frames and
 predictions only, and the bar says so.
 """
@@ -16,8 +17,8 @@ import cv2
 import numpy as np
 import torch
 
-from devias_tk.data.encode import write_video
 from devias_tk.evaluate import figures
+from devias_tk.evaluate.playable import write_playable
 from devias_tk.evaluate.predict import RunModel
 
 NO_ATTENTION = "no slot attention in {method}: predictions only"
@@ -51,7 +52,7 @@ def overlay_frames(frames: np.ndarray, attn: np.ndarray | None, action_slot: int
         row = cv2.resize(row, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
         out.append(np.concatenate([figures.text_bar(lines, row.shape[1]), row], axis=0))
     stacked = np.stack(out)
-    # mp4v wants even sides
+    # H.264 in yuv420p wants even sides
     pad_h, pad_w = stacked.shape[1] % 2, stacked.shape[2] % 2
     return np.pad(stacked, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=255)
 
@@ -74,7 +75,8 @@ def label_lines(action: list[tuple[str, float]] | None, scene: list[tuple[str, f
 
 def write_overlay(out_dir: Path, name: str, clip: np.ndarray, attention: dict, lines: list[str], method: str,
                   tubelet: int = 2, fps: float = 8.0) -> tuple[Path, Path]:
-    """Write OUT/<name>.mp4 (every frame) and OUT/<name>.png (one frame per tubelet); returns both paths.
+    """Write OUT/<name>.mp4 (every frame; .gif without an H.264 encoder) and OUT/<name>.png (one frame per
+    tubelet); returns both paths.
 
     clip: the normalised centre view (C, T, H, W); attention: `slot_attention`'s dict."""
     attn = attention["attn"]
@@ -84,10 +86,9 @@ def write_overlay(out_dir: Path, name: str, clip: np.ndarray, attention: dict, l
     frames = figures.denormalise(clip)
     scale = max(2, 128 // frames.shape[1])  # small clips blown up so the text bar has room
     video = overlay_frames(frames, attn, attention["action_slot"], attention["scene_slot"], lines, scale)
-    mp4 = base.with_name(base.name + ".mp4")
-    write_video(mp4, video, fps)
+    movie = write_playable(base, video, fps)
     png = figures.attention_grid([{
         "clip": clip, "attn": attn, "action_slot": attention["action_slot"], "scene_slot": attention["scene_slot"],
         "title": name, "lines": lines, "tubelets": max(1, frames.shape[0] // tubelet),
     }], base.with_name(base.name + ".png"), scale)
-    return mp4, png
+    return movie, png

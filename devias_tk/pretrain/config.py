@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from devias_tk.engine.recipe import RunSection as TrainRunSection
-from devias_tk.engine.recipe import apply_overrides, build_section, check_amp, check_fault_limits, load_recipe
+from devias_tk.engine.recipe import (
+    apply_overrides,
+    build_section,
+    check_amp,
+    check_decoder,
+    check_fault_limits,
+    load_recipe,
+)
 from devias_tk.errors import DeviasError
 from devias_tk.models.backbone import BACKBONE_KEYS
 
@@ -44,6 +51,9 @@ class DataSection:
     num_workers: int = 4
     max_skipped: float = 0.0  # share of listed videos left out (unreadable, or failing mid-run) before stopping
     decode_timeout: float = 120.0  # seconds a loader worker may spend on one item before it is killed (workers > 0)
+    # Video file decoder for this run and its loader workers: auto | decord | pyav; unset (null): the command's
+    # --decoder, else DEVIAS_DECODER, else auto (decord when installed, else PyAV)
+    decoder: str | None = None
 
 
 @dataclass
@@ -135,6 +145,7 @@ def build_config(tree: dict[str, Any]) -> PretrainConfig:
     if cfg.optim.batch_size < 1 or cfg.optim.accum_steps < 1 or cfg.optim.epochs < 1:
         raise DeviasError("optim.batch_size, optim.accum_steps and optim.epochs must be positive")
     check_fault_limits(cfg.data.max_skipped, cfg.data.decode_timeout)
+    check_decoder(cfg.data.decoder)
     if not all(0 < s <= 1 for s in cfg.data.scales):
         raise DeviasError(f"data.scales are shares of the short side in (0, 1] (got {list(cfg.data.scales)})")
     return cfg

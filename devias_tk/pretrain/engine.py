@@ -28,6 +28,7 @@ from rich.console import Console
 from devias_tk.cache.store import file_sha256
 from devias_tk.data.guarded import GuardedItems
 from devias_tk.data.lists import VideoEntry, read_list
+from devias_tk.data.video import use_decoder
 from devias_tk.data.windows import ClipGrid
 from devias_tk.engine import distributed as dist_utils
 from devias_tk.engine.checkpoint import LAST, load_initial_weights, resume_state, unwrap
@@ -102,6 +103,7 @@ def mae_config(section: MAESection) -> dict[str, Any]:
 
 def prepare(cfg: PretrainConfig) -> Prepared:
     """Every check that can fail before pre-training starts, except opening each video (see `pretrain`)."""
+    use_decoder(cfg.data.decoder)
     root = Path(cfg.data.root)
     if not root.is_dir():
         raise DeviasError(f"data.root {root} is not a folder")

@@ -22,6 +22,7 @@ from devias_tk.engine.recipe import (
     apply_overrides,
     build_section,
     check_amp,
+    check_decoder,
     check_fault_limits,
     load_recipe,
     plain,
@@ -65,6 +66,9 @@ class DataSection:
     device_transforms: bool = False
     max_skipped: float = 0.01  # share of listed videos left out (no store entry, or failing mid-run) before stopping
     decode_timeout: float = 120.0  # seconds a loader worker may spend on one item before it is killed (workers > 0)
+    # Video file decoder for this run and its loader workers: auto | decord | pyav; unset (null): the command's
+    # --decoder, else DEVIAS_DECODER, else auto (decord when installed, else PyAV)
+    decoder: str | None = None
 
 
 @dataclass
@@ -154,6 +158,7 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
     if not 0 <= cfg.data.val_fraction < 1 or cfg.data.val_max < 0:
         raise DeviasError("data.val_fraction must be in [0, 1) and data.val_max at least 0")
     check_fault_limits(cfg.data.max_skipped, cfg.data.decode_timeout)
+    check_decoder(cfg.data.decoder)
     if cfg.data.repeats < 1:
         raise DeviasError(f"data.repeats is clips per decoded window, 1 or more (got {cfg.data.repeats})")
     if cfg.data.device_transforms and cfg.data.color_jitter > 0:

@@ -32,6 +32,7 @@ from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.guarded import GuardedItems, GuardedLoader, collate_readable
 from devias_tk.data.lists import VideoEntry, read_class_names, read_list
+from devias_tk.data.video import use_decoder
 from devias_tk.data.windows import ClipGrid
 from devias_tk.engine import distributed as dist_utils
 from devias_tk.engine.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
@@ -134,6 +135,7 @@ def prepare(cfg: TrainConfig, checks: list[str] | None = None, left_out: Mapping
     Listed videos a store lacks are left out (`Prepared.skipped`, with the stage's reason) up to
     data.max_skipped; `left_out`: the set a resumed run started with, kept as it was."""
     passed = checks.append if checks is not None else (lambda _text: None)
+    use_decoder(cfg.data.decoder)
     trackers = check_trackers(cfg.run.trackers)
     if trackers:
         passed(f"experiment trackers installed: {', '.join(trackers)} (project {cfg.run.tracker_project})")
