@@ -95,7 +95,7 @@ KNN_LISTS = --root $(DATA) --train-list $(DATA)/lists/train.txt --test-list $(DA
 
 $(DEMO)/%/train.done: $(CACHE)/masks-motion-train.done $(CACHE)/scenes-train.done
 	$(DTK) train --recipe pipelines/synthetic.yaml --out $(DEMO)/$* $(TRAIN_COMMON) $(TRAIN_THREADS) \
-	  $(OVR_$(firstword $(subst -s, ,$*))) run.seed=$(lastword $(subst -s, ,$*))
+	  $(OVR_$(firstword $(subst -s, ,$*))) run.seed=$(lastword $(subst -s, ,$*)) $(DEMO_OPTS)
 	touch $@
 
 $(DEMO)/%/eval.done: $(DEMO)/%/train.done
@@ -114,7 +114,7 @@ $(UNBIASED)/meta.json: | $(INSTALLED)
 $(DEMO)/ceiling-s%/train.done: $(UNBIASED)/meta.json
 	$(DTK) train --recipe pipelines/synthetic.yaml --out $(DEMO)/ceiling-s$* data.root=$(UNBIASED) \
 	  data.scene_source=list data.mask_store=null data.scene_store=null $(OVR_naive-action) run.seed=$* $(TRAIN_THREADS) \
-	  "run.name=Naive Action, unbiased twin (ceiling)"
+	  "run.name=Naive Action, unbiased twin (ceiling)" $(DEMO_OPTS)
 	touch $@
 
 demo-ceiling: $(addsuffix /eval.done,$(CEILING))
@@ -148,7 +148,7 @@ $(DEMO)/abl-%/train.done: $(CACHE)/masks-motion-train.done $(CACHE)/scenes-train
   $$(call ABL_NEEDS_$$(firstword $$(subst -s, ,$$*)),$$(lastword $$(subst -s, ,$$*)))
 	$(DTK) train --recipe pipelines/synthetic.yaml --out $(DEMO)/abl-$* $(TRAIN_COMMON) $(TRAIN_THREADS) \
 	  $(OVR_devias) run.seed=$(lastword $(subst -s, ,$*)) \
-	  $(call ABL_$(firstword $(subst -s, ,$*)),$(lastword $(subst -s, ,$*)))
+	  $(call ABL_$(firstword $(subst -s, ,$*)),$(lastword $(subst -s, ,$*))) $(DEMO_OPTS)
 	touch $@
 
 demo-ablations: | $(INSTALLED)
@@ -168,6 +168,9 @@ CORES := $(shell nproc 2>/dev/null || echo 2)
 DEMO_PARALLEL ?= 2
 SHARE = $(shell echo $$(( $(CORES) / $(DEMO_PARALLEL) > 0 ? $(CORES) / $(DEMO_PARALLEL) : 1 )))
 TRAIN_THREADS ?=
+# extra recipe overrides for every demo training, e.g. DEMO_OPTS=run.amp=off (fp32, what a CPU without bf16 runs)
+# with DEMO=runs/demo-fp32 to keep those runs apart
+DEMO_OPTS ?=
 demo-runs: $(addsuffix /eval.done,$(CEILING) $(RUNS))
 
 demo: | $(INSTALLED)
