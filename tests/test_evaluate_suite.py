@@ -117,8 +117,11 @@ def test_compare_and_knn(tiny_runs, tiny_benchmark):
     runs, suite = tiny_runs
     for run in runs:
         runner_mod.evaluate(run, load_suite(suite), (1, 1), device="cpu", workers=0)
-    result = cli.invoke(app, ["eval", "compare", *map(str, runs), "--suite", "tiny"])
+    table = runs[0].parent / "comparison.md"  # what `--out` leaves beside the runs, matched by runs/demo/*
+    table.write_text("old table\n")
+    result = cli.invoke(app, ["eval", "compare", *map(str, runs), str(table), "--suite", "tiny"])
     assert result.exit_code == 0, result.output
+    assert "left out: " + str(table) in " ".join(result.output.split())
     assert "| DEVIAS | 0,1 |" in result.output and "±" in result.output and "| Two-Token | 0 |" in result.output
     result = cli.invoke(app, ["eval", "compare", str(runs[0]), "--suite", "nope"])
     assert result.exit_code == 2 and "not evaluated on 'nope'" in result.output

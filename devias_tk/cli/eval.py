@@ -163,8 +163,17 @@ def compare(
 
     Example: [bold]devias-tk eval compare runs/demo/* --suite synthetic[/]
     """
+    from devias_tk.errors import DeviasError
     from devias_tk.evaluate.compare import compare_runs
 
+    # a shell glob such as runs/demo/* also matches the tables written beside the runs
+    files = [r for r in runs if r.is_file()]
+    runs = [r for r in runs if not r.is_file()]
+    if files:
+        console.print(f"not run directories, left out: {', '.join(str(f) for f in files)}", markup=False,
+                      highlight=False, soft_wrap=True, style="dim")
+    if not runs:
+        raise DeviasError("eval compare: no run directories given (only files)")
     text = compare_runs(runs, suite)
     console.print(text, markup=False, highlight=False, soft_wrap=True)
     if out is not None:
