@@ -154,7 +154,7 @@ def knn(
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (several seeds of a method are averaged).")],
     suite: Annotated[str, typer.Option(help="Suite name (the folder under RUN/eval/).")] = "synthetic",
-    out: Annotated[Path | None, typer.Option(help="Also write the table as Markdown here.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the table as Markdown here, and beside it (.png) a bar chart of seen action, unseen action and H.M.")] = None,
 ) -> None:
     """One table of several evaluated runs: mean and spread over seeds of each method.
 
@@ -163,9 +163,10 @@ def compare(
 
     Example: [bold]devias-tk eval compare runs/demo/* --suite synthetic[/]
     """
-    from devias_tk.evaluate.compare import compare_runs
+    from devias_tk.evaluate.compare import compare_runs, comparison_figure
 
     text = compare_runs(runs, suite)
     console.print(text, markup=False, highlight=False, soft_wrap=True)
     if out is not None:
         out.write_text(text)
+        console.print(f"figure: {comparison_figure(runs, suite, out.with_suffix('.png'))}")
