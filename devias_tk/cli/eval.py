@@ -169,4 +169,4 @@ def compare(
     console.print(text, markup=False, highlight=False, soft_wrap=True)
     if out is not None:
         out.write_text(text)
-        console.print(f"figure: {comparison_figure(runs, suite, out.with_suffix('.png'))}")
+        console.print(f"figure: {comparison_figure(runs, suite, out)}")

@@ -114,10 +114,14 @@ def knn_section(runs: list[Path], reports: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def comparison_figure(runs: list[Path], suite: str, path: Path) -> Path:
-    """`eval compare`'s picture beside its Markdown: per method, seen action, unseen action and H.M. as grouped
-    bars (mean over seeds, sample standard deviation as error bars); a partial mean is drawn as reported."""
+def comparison_figure(runs: list[Path], suite: str, markdown: Path) -> Path:
+    """`eval compare`'s picture beside its Markdown (FILE.md -> FILE.png): per method, seen action, unseen action
+    and H.M. as grouped bars (mean over seeds, sample standard deviation as error bars); a partial mean is drawn
+    as reported."""
     from devias_tk.evaluate.figures import comparison_figure as draw
+
+    # never over the Markdown itself, should it be named .png
+    path = markdown.with_suffix(".png") if markdown.suffix.lower() != ".png" else markdown.with_suffix(".bars.png")
 
     rows: dict[str, dict[str, list[float]]] = {}
     for report in load_reports(runs, suite):
