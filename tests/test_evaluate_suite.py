@@ -100,8 +100,15 @@ def test_eval_writes_a_complete_report_and_resumes(tiny_runs, monkeypatch):
     assert report["unseen_scene"].keys() == {"hat-scene-only", "hat-far"}
     md = (out / "report.md").read_text()
     assert "| DEVIAS |" in md and "H.M." in md
-    for name in ("confusion_hat-far.png", "features_pca.png", "slot_attention.png", "training_curves.png"):
-        assert (out / name).stat().st_size > 0, name
+    for name in ("confusion_hat-far.png", "confusion_scuba-sinusoid.png", "confusion_scene_hat-far.png",
+                 "confusion_scene_hat-scene-only.png", "features_pca.png", "slot_attention.png", "training_curves.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert 10_000 < (out / name).stat().st_size < 2_000_000, name
+        assert f"`{name}`" in md
+    assert not (out / "confusion_scene_scuba-sinusoid.png").exists()  # an action-only split
+    # a fresh untrained-ish tiny model confuses classes; report.md names the pairs the pictures may not
+    assert "Most confused action pairs on hat-far" in md and " -> " in md
+    assert (runs[0] / "training_curves.png").is_file()  # drawn by the train loop itself
     cached = sorted(p.stem.rsplit("-", 1)[0] for p in (runs[0] / "eval" / "predictions").glob("*.npz"))
     assert cached == ["hat-far", "hat-scene-only", "scuba-sinusoid", "test"]  # <split>-<list hash>.npz, shared
 
@@ -119,10 +126,14 @@ def test_compare_and_knn(tiny_runs, tiny_benchmark):
         runner_mod.evaluate(run, load_suite(suite), (1, 1), device="cpu", workers=0)
     table = runs[0].parent / "comparison.md"  # what `--out` leaves beside the runs, matched by runs/demo/*
     table.write_text("old table\n")
-    result = cli.invoke(app, ["eval", "compare", *map(str, runs), str(table), "--suite", "tiny"])
+    out = tiny_benchmark.parent / "compare" / "comparison.md"
+    out.parent.mkdir(exist_ok=True)
+    result = cli.invoke(app, ["eval", "compare", *map(str, runs), str(table), "--suite", "tiny", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "left out: " + str(table) in " ".join(result.output.split())
     assert "| DEVIAS | 0,1 |" in result.output and "±" in result.output and "| Two-Token | 0 |" in result.output
+    chart = out.with_suffix(".png")
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and 10_000 < chart.stat().st_size < 1_000_000
     result = cli.invoke(app, ["eval", "compare", str(runs[0]), "--suite", "nope"])
     assert result.exit_code == 2 and "not evaluated on 'nope'" in result.output
     result = cli.invoke(app, ["eval", "knn", "--run", str(runs[0]), "--root", str(tiny_benchmark), "--train-list",

@@ -4,7 +4,8 @@ import, no import between packages of one layer.
 Layers, bottom up: errors and the package root; utils; cache; models and data (side by side, neither
 imports the other); masks and the synthetic benchmark's generator; engine (the run machinery every trainer
 shares); the stages (scenes, train, evaluate, pretrain), which take only each other's pure algorithms
-(SHARED_ALGORITHMS), never each other's plumbing; bench; the command line; `python -m devias_tk`.
+(SHARED_ALGORITHMS), never each other's plumbing; bench; the command line and the Python front door
+(`devias_tk.api`), side by side; `python -m devias_tk`.
 Function-level imports count: a lazy import is still a dependency.
 """
 
@@ -17,7 +18,8 @@ import devias_tk
 
 PACKAGE = Path(devias_tk.__file__).parent
 LAYER = {"(root)": 0, "errors": 0, "utils": 1, "cache": 2, "models": 3, "data": 3, "synthetic": 4, "masks": 4,
-         "engine": 5, "scenes": 6, "train": 6, "evaluate": 6, "pretrain": 6, "bench": 7, "cli": 8, "__main__": 9}
+         "engine": 5, "scenes": 6, "train": 6, "evaluate": 6, "pretrain": 6, "bench": 7, "cli": 8, "api": 8,
+         "__main__": 9}
 # Algorithms (plain functions over arrays, no I/O, no run machinery) one stage may take from another.
 SHARED_ALGORITHMS = frozenset({"devias_tk.evaluate.metrics", "devias_tk.evaluate.knn"})
 

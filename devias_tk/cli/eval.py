@@ -154,7 +154,7 @@ def knn(
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (several seeds of a method are averaged).")],
     suite: Annotated[str, typer.Option(help="Suite name (the folder under RUN/eval/).")] = "synthetic",
-    out: Annotated[Path | None, typer.Option(help="Also write the table as Markdown here.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the table as Markdown here, and beside it (.png) a bar chart of seen action, unseen action and H.M.")] = None,
 ) -> None:
     """One table of several evaluated runs: mean and spread over seeds of each method.
 
@@ -164,7 +164,7 @@ def compare(
     Example: [bold]devias-tk eval compare runs/demo/* --suite synthetic[/]
     """
     from devias_tk.errors import DeviasError
-    from devias_tk.evaluate.compare import compare_runs
+    from devias_tk.evaluate.compare import compare_runs, comparison_figure
 
     # a shell glob such as runs/demo/* also matches the tables written beside the runs
     files = [r for r in runs if r.is_file()]
@@ -178,3 +178,4 @@ def compare(
     console.print(text, markup=False, highlight=False, soft_wrap=True)
     if out is not None:
         out.write_text(text)
+        console.print(f"figure: {comparison_figure(runs, suite, out)}")

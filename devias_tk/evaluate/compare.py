@@ -112,3 +112,21 @@ def knn_section(runs: list[Path], reports: list[dict]) -> str:
         cells = [_cell([100 * g[c] for g in group]) for c in KNN_COLUMNS]
         lines.append(f"| {label} | {len(group)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def comparison_figure(runs: list[Path], suite: str, markdown: Path) -> Path:
+    """`eval compare`'s picture beside its Markdown (FILE.md -> FILE.png): per method, seen action, unseen action
+    and H.M. as grouped bars (mean over seeds, sample standard deviation as error bars); a partial mean is drawn
+    as reported."""
+    from devias_tk.evaluate.figures import comparison_figure as draw
+
+    # never over the Markdown itself, should it be named .png
+    path = markdown.with_suffix(".png") if markdown.suffix.lower() != ".png" else markdown.with_suffix(".bars.png")
+
+    rows: dict[str, dict[str, list[float]]] = {}
+    for report in load_reports(runs, suite):
+        row = rows.setdefault(report["label"], {})
+        for column in COLUMNS:
+            if report.get(column) is not None:
+                row.setdefault(column, []).append(float(report[column]))
+    return draw(rows, f"suite '{suite}': mean over seeds, error bars: their standard deviation", path)

@@ -104,6 +104,16 @@ def _forward(run: RunModel, clips: torch.Tensor) -> dict[str, torch.Tensor | Non
     return pred
 
 
+def batch_arrays(run: RunModel, clips: torch.Tensor, views: int, per_clip: bool,
+                 device: torch.device) -> list[dict[str, np.ndarray]]:
+    """Every video's arrays (`video_arrays`) of a batch of clips (B, V, C, T, H, W), V = `views`, in one forward
+    pass (bfloat16 autocast on CUDA): what the store keeps per video, and what `devias_tk.api` returns."""
+    flat = clips.to(device, non_blocking=True).flatten(0, 1)  # (B * V, C, T, H, W)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        pred = _forward(run, flat)
+    return [video_arrays(pred, row, views, per_clip) for row in range(clips.shape[0])]
+
+
 def extract_features(run: RunModel, root: Path, list_path: Path, out: Path, views: tuple[int, int] = (1, 1),
                      per_clip: bool = False, device: torch.device | None = None, batch: int = 8,
                      workers: int = 2, shard: tuple[int, int] = (0, 1), retry_failed: bool = True,
@@ -118,7 +128,6 @@ def extract_features(run: RunModel, root: Path, list_path: Path, out: Path, view
                                      IDENTITY, entries, shard, retry_failed, log)
     summary = FeatureSummary(Path(out), len(mine), len(mine) - len(todo))
     num_views = views[0] * views[1]
-    autocast = device.type == "cuda"
     if todo:
         # unreadable, hung or crashing videos are recorded as failures (devias_tk.data.guarded)
         items = GuardedItems(ClipDataset(root, todo, spec, train=False), [e.path for e in todo], "report")
@@ -129,12 +138,9 @@ def extract_features(run: RunModel, root: Path, list_path: Path, out: Path, view
                 for index, reason in item["failed"]:
                     store.record_failure(todo[index].path, reason)
                 if item["clip"] is not None:
-                    clips = item["clip"].to(device, non_blocking=True).flatten(0, 1)  # (B * V, C, T, H, W)
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                        pred = _forward(run, clips)
-                    for row, index in enumerate(item["index"]):
+                    found = batch_arrays(run, item["clip"], num_views, per_clip, device)
+                    for index, arrays in zip(item["index"], found, strict=True):
                         entry = todo[index]
-                        arrays = video_arrays(pred, row, num_views, per_clip)
                         store.commit(entry.path, {k: (v, v.shape) for k, v in arrays.items()},
                                      {"action": entry.action, "scene": entry.scene})
                         summary.done += 1

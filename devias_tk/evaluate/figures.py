@@ -1,4 +1,5 @@
-"""Report figures: action-head confusion, a 2-D projection of action vs scene features, slot attention maps."""
+"""Report figures: action- and scene-head confusion, a 2-D projection of action vs scene features, slot attention
+maps, training curves (`devias_tk.engine.curves`) and the seen / unseen comparison of `eval compare`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from devias_tk.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from devias_tk.engine.curves import training_curves
 from devias_tk.utils.atomic import atomic_path
+
+__all__ = ["attention_grid", "comparison_figure", "confusion_figure", "projection_figure", "training_curves"]
+
+LABELLED = 30  # classes up to which a confusion matrix names its ticks (beyond, the names cannot be read)
+NUMBERED = 20  # classes up to which it writes each cell's count
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -23,18 +30,50 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def confusion_figure(matrix: np.ndarray, names: list[str], title: str, path: Path) -> Path:
-    """Row-normalised confusion matrix (rows: true class)."""
+def cluster_order(matrix: np.ndarray) -> np.ndarray:
+    """A class order that puts classes confused with each other side by side: the leaves of an average-linkage
+    clustering of the classes' symmetrised confusion (row-normalised), so confused blocks show on the diagonal."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    n = len(matrix)
+    if n < 3:
+        return np.arange(n)
     norm = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    size = max(4.0, 0.45 * len(names) + 2)
+    affinity = (norm + norm.T) / 2
+    np.fill_diagonal(affinity, 0)
+    distance = 1 - affinity / max(float(affinity.max()), 1e-12)
+    np.fill_diagonal(distance, 0)
+    return leaves_list(linkage(squareform(distance, checks=False), method="average"))
+
+
+def confusion_figure(matrix: np.ndarray, names: list[str], title: str, path: Path, task: str = "action") -> Path:
+    """Row-normalised confusion matrix (rows: true class). Up to LABELLED classes in the list's order with the
+    class names (and up to NUMBERED the counts); beyond, without names in `cluster_order`, a fixed-size picture
+    (report.md lists the most confused pairs by name)."""
+    norm = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    n = len(names)
+    labelled = n <= LABELLED
+    if not labelled:
+        order = cluster_order(matrix)
+        norm = norm[np.ix_(order, order)]
+    size = max(4.0, 0.45 * n + 2) if labelled else 8.0
     fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(names)), names, fontsize=7)
-    ax.set_xlabel("predicted action")
-    ax.set_ylabel("true action")
+    # square root: off-diagonal mass of a large matrix is spread thin and would vanish on a linear scale
+    shown = norm if labelled else np.sqrt(norm)
+    ax.imshow(shown, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    if labelled:
+        ax.set_xticks(range(n), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(n), names, fontsize=7)
+        ax.set_xlabel(f"predicted {task}")
+        ax.set_ylabel(f"true {task}")
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(f"predicted {task} ({n} classes, clustered by confusion)")
+        ax.set_ylabel(f"true {task} (same order; colour: square root of the row share)")
     ax.set_title(title, fontsize=9)
-    if len(names) <= 20:
+    if n <= NUMBERED:
         for (i, j), v in np.ndenumerate(matrix):
             if v:
                 ax.text(j, i, str(v), ha="center", va="center", fontsize=6,
@@ -42,24 +81,74 @@ def confusion_figure(matrix: np.ndarray, names: list[str], title: str, path: Pat
     return _save(fig, path)
 
 
-def projection_figure(action_feat: np.ndarray, scene_feat: np.ndarray, actions: np.ndarray, title: str,
-                      path: Path) -> Path:
-    """PCA of action and scene features together (L2-normalised), coloured by kind; action features
-    also by class (marker colour) so clustering by action shows."""
-    a = action_feat / np.maximum(np.linalg.norm(action_feat, axis=1, keepdims=True), 1e-12)
-    s = scene_feat / np.maximum(np.linalg.norm(scene_feat, axis=1, keepdims=True), 1e-12)
-    both = np.concatenate([a, s])
-    centred = both - both.mean(axis=0)
+def _pca2(x: np.ndarray) -> np.ndarray:
+    """Rows L2-normalised, then projected on their first two principal components."""
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    centred = x - x.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    xy = centred @ vt[:2].T
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(xy[len(a):, 0], xy[len(a):, 1], s=8, c="tab:orange", alpha=0.6, label="scene features")
-    ax.scatter(xy[: len(a), 0], xy[: len(a), 1], s=8, c=actions, cmap="tab10", marker="^", alpha=0.8,
-               label="action features (colour = action)")
-    ax.legend(fontsize=7, loc="best")
+    return centred @ vt[:2].T
+
+
+def _class_colours(labels: np.ndarray) -> tuple[str, float, float]:
+    """(colour map, vmin, vmax) that give every class of `labels` its own colour where a qualitative map has
+    enough colours; beyond 20 classes neighbouring classes share hues of a continuous map."""
+    top = max(int(labels.max(initial=0)), 1)
+    if top < 10:
+        return "tab10", 0.0, 9.0
+    if top < 20:
+        return "tab20", 0.0, 19.0
+    return "turbo", 0.0, float(top)
+
+
+def projection_figure(action_feat: np.ndarray, scene_feat: np.ndarray, actions: np.ndarray, scenes: np.ndarray | None,
+                      title: str, path: Path) -> Path:
+    """The k-NN table as a picture: a 2x2 grid of the action-slot (top) and scene-slot (bottom) features, each
+    projected by its own PCA (L2-normalised, as k-NN sees them), coloured by the video's action (left) and scene
+    (right). Disentangled: action features cluster by action and mix the scenes, scene features the reverse.
+    Videos without a label for a panel (-1) are grey; `scenes` None (no scene labels) leaves the right column
+    empty."""
+    rows = (("action", _pca2(action_feat)), ("scene", _pca2(scene_feat)))
+    columns = (("action", actions), ("scene", scenes))
+    fig, axes = plt.subplots(2, 2, figsize=(8, 8))
+    for r, (feature, xy) in enumerate(rows):
+        for c, (by, labels) in enumerate(columns):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            pairing = f"{feature[0].upper()}-{by[0].upper()}"
+            ax.set_title(f"{feature}-slot features by {by} ({pairing})", fontsize=9)
+            if labels is None:
+                ax.text(0.5, 0.5, f"no {by} labels", ha="center", va="center", transform=ax.transAxes)
+                continue
+            known = labels >= 0
+            ax.scatter(xy[~known, 0], xy[~known, 1], s=6, c="lightgrey")
+            cmap, vmin, vmax = _class_colours(labels)
+            ax.scatter(xy[known, 0], xy[known, 1], s=8, c=labels[known], cmap=cmap, vmin=vmin, vmax=vmax, alpha=0.8)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def comparison_figure(rows: dict[str, dict[str, list[float]]], title: str, path: Path) -> Path:
+    """Grouped bars per method of seen action, unseen action and H.M. (%): the mean over the method's seeds,
+    the error bar their sample standard deviation (none with one seed). `rows`: label -> column -> values."""
+    columns = (("seen_action", "seen action"), ("unseen_action_mean", "unseen action"), ("hm", "H.M."))
+    labels = list(rows)
+    width = 0.8 / len(columns)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(labels) + 2), 4))
+    x = np.arange(len(labels))
+    for k, (key, name) in enumerate(columns):
+        values = [rows[label].get(key, []) for label in labels]
+        means = [float(np.mean(v)) if v else np.nan for v in values]
+        spread = [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in values]
+        ax.bar(x + (k - (len(columns) - 1) / 2) * width, means, width, yerr=spread, capsize=3, label=name)
+    ax.set_xticks(x, labels, rotation=20 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center",
+                  fontsize=8)
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 115)  # headroom for the legend above bars near 100
+    ax.set_yticks(range(0, 101, 20))
+    ax.legend(fontsize=8, ncol=3, loc="upper left")
+    ax.grid(axis="y", alpha=0.3)
     ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
     return _save(fig, path)
 
 
@@ -118,34 +207,3 @@ def attention_grid(examples: list[dict], path: Path, scale: int = 2) -> Path:
     with atomic_path(path) as tmp:
         cv2.imwrite(str(tmp), sheet[:, :, ::-1])
     return path
-
-
-MIX_CURVES = ("action_mixed", "action_unmixed")  # action loss over the scene mix's mixed / unmixed samples
-
-
-def training_curves(metrics_path: Path, path: Path) -> Path | None:
-    """Loss terms and learning rate against the step, from a run's metrics.jsonl; with the scene mix also the
-    action loss over the mixed and over the unmixed samples (dashed; gaps where a log window had none)."""
-    import json
-
-    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if "loss" in r]
-    if not rows:
-        return None
-    steps = [r["step"] for r in rows]
-    terms = [k for k in ("loss", "action", "scene", "cos", "amd", "guide") if k in rows[0]]
-    fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(6, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    for term in terms:
-        ax.plot(steps, [r[term] for r in rows], label=term, linewidth=1.5 if term == "loss" else 1.0)
-    for term, colour in zip(MIX_CURVES, ("black", "tab:olive"), strict=True):
-        if any(term in r for r in rows):
-            ax.plot(steps, [r.get(term, np.nan) for r in rows], label=term.replace("_", " "), color=colour,
-                    linestyle="--", linewidth=1.0, marker=".", markersize=3)
-    ax.legend(fontsize=7, ncol=3)
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax_lr.plot(steps, [r["lr"] for r in rows], color="tab:gray")
-    ax_lr.set_ylabel("lr")
-    ax_lr.set_xlabel("step")
-    ax_lr.grid(alpha=0.3)
-    return _save(fig, path)

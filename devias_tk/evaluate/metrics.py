@@ -41,3 +41,17 @@ def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, num_classes: int
     matrix = np.zeros((num_classes, num_classes), np.int64)
     np.add.at(matrix, (labels[keep], predicted[keep]), 1)
     return matrix
+
+
+def top_confusions(matrix: np.ndarray, k: int = 10) -> list[tuple[int, int, int, float]]:
+    """The k largest off-diagonal cells of a confusion matrix as (true, predicted, count, share of the true
+    class's videos), largest count first (ties: lower true, then predicted class); empty cells left out."""
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    flat = np.argsort(-off, axis=None, kind="stable")[:k]
+    totals = matrix.sum(axis=1)
+    pairs = []
+    for i, j in zip(*np.unravel_index(flat, off.shape), strict=True):
+        if off[i, j] > 0:
+            pairs.append((int(i), int(j), int(off[i, j]), float(off[i, j] / totals[i])))
+    return pairs

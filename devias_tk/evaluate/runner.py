@@ -20,7 +20,7 @@ from devias_tk.engine.runtime import start_process
 from devias_tk.errors import DeviasError
 from devias_tk.evaluate import diagnostics, figures
 from devias_tk.evaluate.compare import partial_note
-from devias_tk.evaluate.metrics import confusion_matrix, harmonic_mean, topk_accuracy
+from devias_tk.evaluate.metrics import confusion_matrix, harmonic_mean, top_confusions, topk_accuracy
 from devias_tk.evaluate.predict import RunModel, cached_predictions, load_run, predict_entries, save_predictions
 from devias_tk.evaluate.shards import merge_shards, shard
 from devias_tk.evaluate.suite import METRICS, SplitSpec, Suite
@@ -312,7 +312,7 @@ def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: t
         report["diagnostics"] = diagnosed
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
-    fig_paths = _figures(run, results, spec, out_dir, dev)
+    fig_paths, confused = _figures(run, results, spec, out_dir, dev)
     report["figures"] = [str(p) for p in fig_paths]
     md = [f"# {report['label']} on {suite.name}\n", f"Run `{run_dir}`, checkpoint `{run.checkpoint.name}`, "
           f"views {spec.num_clips}x{spec.num_crops} (temporal x spatial), top-1 unless the split says top-5.\n",
@@ -334,28 +334,59 @@ def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: t
                "near the actor share (a uniform map's): the action slot looks at the scene. AMD IoU: the top-k "
                "patches of the AMD's mask from the action slot against the k patches at least half actor over the "
                "clip; chance: k random patches. Rules: docs/cli.md (eval).)\n\n", diagnostics.markdown(diagnosed)]
-    md += ["\nFigures:\n"] + [f"- `{p.name}`\n" for p in fig_paths]
+    md += confused + ["\nFigures:\n"] + [f"- `{p.name}`\n" for p in fig_paths]
     atomic_write_text(out_dir / "report.md", "".join(md))
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
     return report
 
 
+def _confusions(run: RunModel, results: list[SplitResult]) -> list[tuple[str, str, np.ndarray, list[str]]]:
+    """(task, split, confusion counts, class names): the action head on each unseen action split and the scene
+    head on each unseen scene split, over its readable videos with a label."""
+    found = []
+    for r in [r for r in results if not r.seen]:
+        ok = np.ones(len(r.entries), bool)
+        ok[list(r.failed)] = False
+        for task, probs, labels, names in (
+                ("action", r.predictions.get("action_probs") if r.action is not None else None,
+                 np.array([e.action for e in r.entries]), run.actions),
+                ("scene", r.predictions.get("scene_probs") if r.scene is not None else None, r.scene_labels,
+                 run.scenes)):
+            if probs is None or labels is None:
+                continue
+            keep = ok & ~np.isnan(probs).any(axis=1)
+            found.append((task, r.name, confusion_matrix(probs[keep].argmax(1), labels[keep], len(names)), names))
+    return found
+
+
+def confused_markdown(task: str, split: str, matrix: np.ndarray, names: list[str], k: int = 10) -> str:
+    """report.md's list of a confusion matrix's most confused pairs (readable where the picture has no names)."""
+    pairs = top_confusions(matrix, k)
+    if not pairs:
+        return ""
+    lines = [f"\nMost confused {task} pairs on {split} (true -> predicted: videos, share of the true class):\n\n"]
+    lines += [f"- {names[i]} -> {names[j]}: {n} ({100 * share:.0f}%)\n" for i, j, n, share in pairs]
+    return "".join(lines)
+
+
 def _figures(run: RunModel, results: list[SplitResult], spec: ClipSpec, out_dir: Path,
-             device: torch.device) -> list[Path]:
-    paths = []
-    for r in [r for r in results if not r.seen and r.action is not None]:  # one confusion per unseen action split
-        probs = r.predictions["action_probs"]
-        labels = np.array([e.action for e in r.entries])
-        ok = ~np.isnan(probs).any(axis=1)
-        matrix = confusion_matrix(probs[ok].argmax(1), labels[ok], len(run.actions))
-        paths.append(figures.confusion_figure(matrix, run.actions, f"action head on {r.name}",
-                                              out_dir / f"confusion_{r.name}.png"))
+             device: torch.device) -> tuple[list[Path], list[str]]:
+    """The report's figures, and report.md's lists of the most confused pairs."""
+    paths, confused = [], []
+    for task, split, matrix, names in _confusions(run, results):
+        # the action files keep their historical name, confusion_<split>.png
+        name = f"confusion_{split}.png" if task == "action" else f"confusion_scene_{split}.png"
+        paths.append(figures.confusion_figure(matrix, names, f"{task} head on {split}", out_dir / name, task))
+        confused.append(confused_markdown(task, split, matrix, names))
     seen = next(r for r in results if r.seen)
     a, s = seen.predictions.get("action_feat"), seen.predictions.get("scene_feat")
     if a is not None and s is not None:
         ok = ~(np.isnan(a).any(axis=1) | np.isnan(s).any(axis=1))
         actions = np.array([e.action for e in seen.entries])[ok]
-        paths.append(figures.projection_figure(a[ok], s[ok], actions, f"PCA of action vs scene features ({seen.name})",
+        scenes = seen.scene_labels if seen.scene_labels is not None else np.array([e.scene for e in seen.entries])
+        scenes = scenes[ok] if (scenes >= 0).any() else None
+        paths.append(figures.projection_figure(a[ok], s[ok], actions, scenes,
+                                               f"PCA of action- and scene-slot features ({seen.name})",
                                                out_dir / "features_pca.png"))
     curves = figures.training_curves(run.checkpoint.parent.parent / "metrics.jsonl", out_dir / "training_curves.png") \
         if (run.checkpoint.parent.parent / "metrics.jsonl").is_file() else None
@@ -365,4 +396,4 @@ def _figures(run: RunModel, results: list[SplitResult], spec: ClipSpec, out_dir:
         examples = _attention_examples(run, results, spec, device)
         if examples:
             paths.append(figures.attention_grid(examples, out_dir / "slot_attention.png"))
-    return paths
+    return paths, confused

@@ -52,12 +52,13 @@ def clip_spec(run: RunModel, views: tuple[int, int]) -> ClipSpec:
 
 
 def predict_videos(run: RunModel, videos: list[InputVideo], views: tuple[int, int], device: torch.device,
-                   top: int = 5, batch: int = 4, workers: int = 2) -> list[VideoPrediction]:
+                   top: int = 5, batch: int = 4, workers: int = 2, show_progress: bool = True) -> list[VideoPrediction]:
     """Top-k action and scene predictions per video, in input order; unreadable videos carry `error`."""
     if not videos:
         return []
     spec = clip_spec(run, views)
-    pred = predict_entries(run, Path("."), [v.entry for v in videos], spec, device, batch, workers, "predict")
+    pred = predict_entries(run, Path("."), [v.entry for v in videos], spec, device, batch, workers, "predict",
+                           show_progress=show_progress)
     results = []
     for i, video in enumerate(videos):
         result = VideoPrediction(video.name, video.entry.path)

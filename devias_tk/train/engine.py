@@ -7,6 +7,7 @@ training; `train` runs epochs of `compute_loss` steps and writes the run directo
     RUN/run.json              toolkit version, git commit, command line, world size
     RUN/metrics.jsonl         one JSON object per log step (loss terms, lr, clips/s, with the scene mix the
                               action loss over its mixed and unmixed samples) and per validation
+    RUN/training_curves.png   loss terms, validation top-1 and lr so far, redrawn at each epoch end
     RUN/checkpoints/last.pt   latest state (model, optimizer, epoch, step); best.pt by validation;
                               previous.pt: the last.pt before, for `--resume auto` when last.pt is damaged
     RUN/skipped_videos.txt    listed videos left out before work (no store entry), with the stage's reason
@@ -36,6 +37,7 @@ from devias_tk.data.video import use_decoder
 from devias_tk.data.windows import ClipGrid
 from devias_tk.engine import distributed as dist_utils
 from devias_tk.engine.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
+from devias_tk.engine.curves import CurvesRefresher
 from devias_tk.engine.faults import SampleFaults, leave_out, read_skipped, write_skipped
 from devias_tk.engine.loop import LoopSpec, fit, restore, saver
 from devias_tk.engine.optim import build_optimizer, param_groups
@@ -385,7 +387,13 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
              "class_names": {"actions": prep.actions, "scenes": prep.scenes}, "model_config": prep.model_config}
     save = saver(run_dir, net, optimizer, info, lambda: {"best": best[0], **saved}, scaler)
 
+    curves = CurvesRefresher(run_dir, info.is_main)
+
     def after_epoch(epoch: int) -> None:
+        validate(epoch)
+        curves()  # after validation, so the epoch's scores are in the figure
+
+    def validate(epoch: int) -> None:
         if val_loader is None:  # main process only: best.pt is written without a barrier
             return
         scores = quick_eval(net, val_loader, device, None, autocast, amp_dtype or torch.bfloat16)
