@@ -13,7 +13,7 @@ import torch
 
 from devias_tk.cache.store import file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
-from devias_tk.data.lists import VideoEntry, read_list
+from devias_tk.data.lists import VideoEntry, check_labels, read_list
 from devias_tk.data.scene_labels import store_scene_labels
 from devias_tk.engine.distributed import SINGLE_PROCESS, DistInfo, from_main, gather_to_main, shutdown
 from devias_tk.engine.runtime import start_process
@@ -51,6 +51,15 @@ def scene_labels_for(split: SplitSpec, entries: list[VideoEntry], scenes: list[s
     if split.scene_labels == "list":
         return np.array([e.scene for e in entries])
     return store_scene_labels(split.scene_store, [e.path for e in entries], scenes)
+
+
+def check_split_labels(run: RunModel, suite: Suite) -> None:
+    """Every split's list labels are indices into the run's class lists (-1: unknown, left out of the metric);
+    only the columns the split scores, and the scene column only when the split reads it from the list."""
+    for split in suite.splits:
+        scenes = split.scene and split.scene_labels == "list"
+        check_labels(split.list, read_list(split.list), len(run.actions) if split.action else None,
+                     len(run.scenes) if scenes else None)
 
 
 def _clip_spec(config: dict[str, Any], views: tuple[int, int]) -> ClipSpec:
@@ -286,6 +295,7 @@ def evaluate(run_dir: str | Path, suite: Suite, views: tuple[int, int] | None = 
 def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: torch.device, batch_size: int,
               workers: int, which: str, info: DistInfo) -> dict[str, Any] | None:
     run = load_run(run_dir, which, dev)
+    check_split_labels(run, suite)  # before any prediction: a bad label would otherwise be scored as a miss
     spec = _clip_spec(run.config, views or suite.views)
     out_dir = run_dir / "eval" / suite.name
     results = [evaluate_split(run, split, split.root or suite.root, spec, run_dir / "eval" / PREDICTIONS, dev,
