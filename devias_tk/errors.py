@@ -7,6 +7,11 @@ class DeviasError(Exception):
     """Base class for problems caused by input or configuration, not by a bug."""
 
 
+class OptionError(DeviasError, ValueError):
+    """A setting outside its range (a window of 0 frames, a negative size). Also a ValueError, so that library
+    callers that caught the plain check's ValueError still do."""
+
+
 class VideoReadError(DeviasError):
     """A video file that cannot be used; `reason` is short and stable enough to record in a store."""
 

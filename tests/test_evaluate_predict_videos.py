@@ -124,7 +124,7 @@ def test_predict_a_baseline_from_a_list_prints_what_it_has(runs, tiny_benchmark,
     assert len(rows) == 1 + len(read_list(tiny_benchmark / "lists/test.txt"))
     first = rows[1].split(",")
     assert first[3] in ("Walk", "Run", "Jump", "Spin") and first[7:] == ["", "", "", ""]  # no scene head
-    mp4s = sorted((tmp_path / "ov").glob("*.mp4"))
+    mp4s = sorted((tmp_path / "ov").rglob("*.mp4"))  # the list's folders are kept
     assert len(mp4s) == len(rows) - 1 and Video(mp4s[0]).info.width == 32 * 4  # frames only
 
 

@@ -112,6 +112,17 @@ class LazyGroup(TyperGroup):
             return click.Command(cmd_name, help=COMMANDS[cmd_name][2])
         return load_command(cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # One place for every command, decorated or not: a user's error is one line and exit 2, never a
+        # traceback. Anything else is a bug and keeps its traceback (exit 1), so tests can tell the two apart.
+        try:
+            return super().invoke(ctx)
+        except (DeviasError, OSError) as exc:  # OSError: permissions, a full disk, ... - fixable by the user
+            from devias_tk.cli.common import print_error
+
+            print_error(exc)
+            raise click.exceptions.Exit(2) from None
+
     def format_help(self, ctx: click.Context, formatter: Any) -> None:
         self._listing = True
         try:

@@ -64,6 +64,8 @@ def print_stage_summary(title: str, summary, extra: dict[str, str] | None = None
     import typer
     from rich.table import Table
 
+    from devias_tk.utils.words import plural
+
     table = Table(title=title)
     columns = {"listed": str(summary.listed), "already done": str(summary.skipped), "done now": str(summary.done),
                "padded (short)": str(len(summary.padded)),
@@ -74,8 +76,9 @@ def print_stage_summary(title: str, summary, extra: dict[str, str] | None = None
     table.add_row(*columns.values())
     console.print(table)
     if summary.padded:
-        console.print(f"[yellow]{len(summary.padded)} videos are shorter than one window and were padded by "
-                      f"repeating their last frame[/], e.g. {summary.padded[0]}")
+        shorter = "is" if len(summary.padded) == 1 else "are"
+        console.print(f"[yellow]{plural(len(summary.padded), 'video')} {shorter} shorter than one window and padded "
+                      f"by repeating the last frame[/], e.g. {summary.padded[0]}")
     if summary.failed:
         failures = Table(title="failed videos (recorded in the store)")
         failures.add_column("video")

@@ -63,6 +63,7 @@ def evaluate_run(
 def _evaluate_one(run: Path, spec: Suite, views: tuple[int, int] | None, device: str, batch: int, workers: int, checkpoint: str) -> None:
     from devias_tk.evaluate.runner import evaluate, markdown_table
     from devias_tk.utils.runlog import log
+    from devias_tk.utils.words import plural
 
     report = evaluate(run, spec, views, device, batch, workers, checkpoint)
     if report is None:  # a rank other than 0 under torchrun: rank 0 prints and writes the report
@@ -76,6 +77,10 @@ def _evaluate_one(run: Path, spec: Suite, views: tuple[int, int] | None, device:
 
         log.info(f"diagnostics against the ground-truth actor masks ({report['diagnostics_view']}):")
         log.info(markdown(report["diagnostics"]))
+    for split, videos in report.get("unreadable", {}).items():
+        log.warning(f"{split}: {plural(len(videos), 'unreadable video')} left out of the metrics:")
+        for path, why in videos.items():
+            log.warning(f"  {path}: {why}")
     for warning in report["warnings"]:
         log.warning(f"warning: {warning}")
     partial = " (partial: see the note above)" if report["hm_partial"] else ""

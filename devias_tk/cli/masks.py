@@ -34,13 +34,13 @@ def extract(
     list_file: Annotated[Path, typer.Option("--list", help="Toolkit list file of the videos.")],
     out: Annotated[Path, typer.Option(help="Mask store to create or resume (e.g. masks/train.zarr).")],
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
-    size: Annotated[int, typer.Option(help="Working short side, pixels: clip and per-tubelet masks are computed "
+    size: Annotated[int, typer.Option(min=1, help="Working short side, pixels: clip and per-tubelet masks are computed "
                                             "at this size.")] = 112,
-    tubelet_size: Annotated[int, typer.Option(help="Short side the per-tubelet masks are area-pooled to for storage "
+    tubelet_size: Annotated[int, typer.Option(min=0, help="Short side the per-tubelet masks are area-pooled to for storage "
                                                     "(0: size // 4).")] = 0,
-    window: Annotated[int, typer.Option(help="Frames per clip (as in training).")] = 16,
-    stride: Annotated[int, typer.Option(help="Frame step inside a clip (as in training).")] = 4,
-    hop: Annotated[int, typer.Option(help="Frames between cached window starts (0: = stride).")] = 0,
+    window: Annotated[int, typer.Option(min=2, help="Frames per clip (as in training).")] = 16,
+    stride: Annotated[int, typer.Option(min=1, help="Frame step inside a clip (as in training).")] = 4,
+    hop: Annotated[int, typer.Option(min=0, help="Frames between cached window starts (0: = stride).")] = 0,
     motion_comp: Annotated[str, typer.Option(
         "--motion-comp", help="Camera-motion compensation before FAME's frame differences (not in the paper): "
         "none (the paper's FAME), ecc (Euclidean ECC), similarity or homography (tracked corners + RANSAC). "
@@ -50,7 +50,7 @@ def extract(
         "(not in the paper): better when the actor is small against a textured background, where FAME's "
         "top-50% motion seeds are mostly background (docs/measured.md#mask-quality).")] = True,
     shard: Annotated[str, typer.Option(help="Process shard i of n of the list ('i/n').")] = "0/1",
-    max_failures: Annotated[int, typer.Option(help="Exit with status 1 when more videos fail than this.")] = 0,
+    max_failures: Annotated[int, typer.Option(min=0, help="Exit with status 1 when more videos fail than this.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds one video may take before its worker is killed.")] = 300.0,
     retry_failed: Annotated[bool, typer.Option(help="Retry videos recorded as failed by an earlier run.")] = True,
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "local",
@@ -166,10 +166,10 @@ def import_gt(
     list_file: Annotated[Path, typer.Option("--list", help="Toolkit list file of the videos.")],
     out: Annotated[Path, typer.Option(help="Mask store to create or resume.")],
     gt_dir: Annotated[Path | None, typer.Option(help="Ground-truth masks (default: ROOT/gt_masks).")] = None,
-    size: Annotated[int, typer.Option(help="Working short side of the clip masks.")] = 112,
-    window: Annotated[int, typer.Option(help="Frames per clip.")] = 16,
-    stride: Annotated[int, typer.Option(help="Frame step inside a clip.")] = 4,
-    hop: Annotated[int, typer.Option(help="Frames between window starts (0: = stride).")] = 0,
+    size: Annotated[int, typer.Option(min=1, help="Working short side of the clip masks.")] = 112,
+    window: Annotated[int, typer.Option(min=2, help="Frames per clip.")] = 16,
+    stride: Annotated[int, typer.Option(min=1, help="Frame step inside a clip.")] = 4,
+    hop: Annotated[int, typer.Option(min=0, help="Frames between window starts (0: = stride).")] = 0,
 ) -> None:
     """A mask store from ground-truth actor masks instead of FAME (an upper bound for the masks).
 

@@ -36,19 +36,26 @@ def predict_cmd(
     from devias_tk.errors import DeviasError
     from devias_tk.evaluate import videos as stage
     from devias_tk.evaluate.inputs import expand_inputs
+    from devias_tk.evaluate.output_names import check_outputs
     from devias_tk.evaluate.predict import load_run
     from devias_tk.evaluate.suite import parse_views
     from devias_tk.utils.device import resolve_device
     from devias_tk.utils.progress import progress_bar
+    from devias_tk.utils.words import plural
 
     if json_out is not None and csv_out is not None:
         raise DeviasError("give --json or --csv, not both")
     if top < 1:
         raise DeviasError("--top must be at least 1")
     view_pair = parse_views(views)
+    if root is not None and not root.is_dir():
+        raise DeviasError(f"--root {root} is not a folder")
+    expanded = expand_inputs(inputs, root)
+    if not expanded.videos and not expanded.failed:
+        raise DeviasError(f"no videos to predict in {', '.join(map(str, inputs))}")
+    check_outputs({"--json": json_out, "--csv": csv_out}, overlay, [v.name for v in expanded.videos])
     dev = resolve_device(device)
     model = load_run(run, checkpoint, dev)
-    expanded = expand_inputs(inputs, root)
     results = stage.predict_videos(model, expanded.videos, view_pair, dev, top, batch, workers)
     results = [stage.VideoPrediction(name, name, error=why) for name, why in expanded.failed.items()] + results
     if overlay is not None:
@@ -76,9 +83,9 @@ def predict_cmd(
         stage.write_results(csv_out, stage.to_csv(results, top))
         console.print(f"predictions: {csv_out}")
     if overlay is not None:
-        console.print(f"overlays: {overlay}/ (<video>.mp4, <video>.png)")
+        console.print(f"overlays: {overlay}/ (<video>.mp4, <video>.png, keeping the inputs' folders)")
     if failed:
-        err_console.print(f"[red]{len(failed)} of {len(results)} inputs failed[/]: "
+        err_console.print(f"[red]{len(failed)} of {plural(len(results), 'input')} failed[/]: "
                           + "; ".join(f"{r.name}: {r.error}" for r in failed[:5]) + (" ..." if len(failed) > 5 else ""),
                           highlight=False, soft_wrap=True)
         raise typer.Exit(1)

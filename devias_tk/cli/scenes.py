@@ -140,21 +140,21 @@ def label_cmd(
     out: Annotated[str, typer.Option(help="Scene-label store to create or resume (e.g. scenes/train.zarr); with several lists a pattern in which {list} is each list's file name without extension (e.g. caches/scenes-{list}.zarr).")],
     classes: Annotated[Path | None, typer.Option(help="Class names of a foreign model ('<index> <name>' or Places365's categories_places365.txt).")] = None,
     arch: Annotated[str | None, typer.Option(help="timm architecture of a plain state dict (a pretrained tag sets the normalisation, e.g. vit_base_patch16_224.mae).")] = None,
-    input_size: Annotated[int | None, typer.Option(help="Input side in pixels of a foreign model (default: the format's, 224).")] = None,
+    input_size: Annotated[int | None, typer.Option(min=1, help="Input side in pixels of a foreign model (default: the format's, 224).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Refuse a model file with any missing, unexpected or reshaped tensor.")] = False,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
-    batch: Annotated[int, typer.Option(help="Frames per forward pass (a clip model takes batch // window clips).")] = 64,
+    batch: Annotated[int, typer.Option(min=1, help="Frames per forward pass (a clip model takes batch // window clips).")] = 64,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP + " They decode; the model runs in the main process.")] = 0,
-    window: Annotated[int, typer.Option(help="Frames per clip (as in training).")] = 16,
-    stride: Annotated[int, typer.Option(help="Frame step inside a clip (as in training).")] = 4,
-    hop: Annotated[int, typer.Option(help="Frames between cached window starts (0: = stride).")] = 0,
+    window: Annotated[int, typer.Option(min=1, help="Frames per clip (as in training).")] = 16,
+    stride: Annotated[int, typer.Option(min=1, help="Frame step inside a clip (as in training).")] = 4,
+    hop: Annotated[int, typer.Option(min=0, help="Frames between cached window starts (0: = stride).")] = 0,
     crops: Annotated[str, typer.Option(help="Crop grid that training's scene targets follow: comma-separated side:n "
                                             "terms, n x n squares whose side is that fraction of the frame's "
                                             "height and width (1:1 = the full frame only; none = no training "
                                             "targets, for lists only evaluated). Each crop adds one forward per "
                                             "distinct frame (a clip model: per window).")] = CROP_GRID,
     shard: Annotated[str, typer.Option(help="Process shard i of n of the list ('i/n').")] = "0/1",
-    max_failures: Annotated[int, typer.Option(help="Exit with status 1 when more videos fail than this.")] = 0,
+    max_failures: Annotated[int, typer.Option(min=0, help="Exit with status 1 when more videos fail than this.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds one video's decode may take before its worker is killed.")] = 300.0,
     retry_failed: Annotated[bool, typer.Option(help="Retry videos recorded as failed by an earlier run.")] = True,
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "local",
@@ -180,6 +180,7 @@ def label_cmd(
 
     outs = store_paths(out, list_files)
     grid = ClipGrid(window=window, stride=stride, hop=hop or stride)
+    grid.validate()  # before the model loads: a wrong option should not cost a model load first
     scene_model = load_scene_model(model, classes=classes, arch=arch, input_size=input_size, strict=strict)
     if scene_model.report is not None:
         console.print(f"model {scene_model.report.summary()}", markup=False, highlight=False, soft_wrap=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from devias_tk.errors import DeviasError, ListFormatError
 from devias_tk.utils.atomic import atomic_write_text
+from devias_tk.utils.words import plural
 
 UNKNOWN = -1
 
@@ -160,3 +161,34 @@ def resolve(root: str | os.PathLike, entry: VideoEntry) -> Path:
     """Absolute location of an entry's video."""
     path = Path(entry.path)
     return path if path.is_absolute() else Path(root) / path
+
+
+def check_labels(path: str | os.PathLike, entries: Sequence[VideoEntry], num_actions: int | None,
+                 num_scenes: int | None, unknown_ok: bool = True) -> None:
+    """Every label of `entries` (read from `path`) is an index into its class list: out of range would be
+    scored as a miss, or stored, without a word. `num_actions` / `num_scenes` None: that column is not used.
+    -1 (unknown) passes unless `unknown_ok` is False. ListFormatError naming the first offending line."""
+    columns = [(what, n) for what, n in (("action", num_actions), ("scene", num_scenes)) if n is not None]
+    low = UNKNOWN if unknown_ok else 0
+    bad = [(e, what, n) for e in entries for what, n in columns if not low <= getattr(e, what) < n]
+    if not bad:
+        return
+    entry, what, n = bad[0]
+    line_no = _line_of(Path(path), entries.index(entry))
+    more = f"; {len(bad) - 1} more label(s) like it" if len(bad) > 1 else ""
+    classes = f"0..{n - 1}" if n else "none: the class list is empty"
+    if getattr(entry, what) == UNKNOWN:
+        raise ListFormatError(str(path), line_no, f"{entry.path} has no {what} label (-1), and every video needs "
+                              f"one here{more}")
+    raise ListFormatError(str(path), line_no, f"{entry.path}: {what} index {getattr(entry, what)} is not one of the "
+                          f"{plural(n, f'{what} class', f'{what} classes')} ({classes}"
+                          f"{', or -1 for unknown' if unknown_ok else ''}){more}; fix the list or the class file")
+
+
+def _line_of(path: Path, index: int) -> int:
+    """The file line of the list's `index`-th entry (comments and blank lines counted)."""
+    for i, (line_no, _line) in enumerate(_content_lines(path)):
+        if i == index:
+            return line_no
+    return 0
+

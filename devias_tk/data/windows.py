@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from devias_tk.data import sampling
+from devias_tk.errors import OptionError
 
 SHORT_POLICY: sampling.ShortPolicy = "repeat_last"
 
@@ -31,8 +32,9 @@ class ClipGrid:
     hop: int = 4  # step between window starts
 
     def validate(self) -> None:
-        if self.window < 1 or self.stride < 1 or self.hop < 1:
-            raise ValueError("window, stride and hop must be positive")
+        bad = [f"{k} {v}" for k, v in (("window", self.window), ("stride", self.stride), ("hop", self.hop)) if v < 1]
+        if bad:
+            raise OptionError(f"{', '.join(bad)}: window, stride and hop are frame counts, 1 or more")
 
 
 def window_starts(num_frames: int, grid: GridLike) -> tuple[list[int], bool]:

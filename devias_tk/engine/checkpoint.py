@@ -32,6 +32,7 @@ from devias_tk.models.checkpoints import (
     vit_geometry,
 )
 from devias_tk.utils.atomic import atomic_path
+from devias_tk.utils.words import one_line
 
 FORMAT = "devias-tk/checkpoint/1"
 LAST, PREVIOUS = "last.pt", "previous.pt"
@@ -95,8 +96,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)  # our own files hold no objects
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:160]  # torch's messages run to paragraphs
-        raise DeviasError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {first})") from None
+        raise DeviasError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {one_line(exc)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DeviasError(f"{path}: not a devias-tk training checkpoint")
     saved = state.pop("checksum", None)

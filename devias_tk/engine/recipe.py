@@ -18,6 +18,8 @@ import yaml
 
 from devias_tk.errors import DeviasError
 
+# top-level recipe keys that hold a path, not a section (pretraining's training recipe to take a shape from)
+PATH_KEYS = ("backbone_from",)
 # run.amp: see devias_tk.engine.runtime.autocast_dtype
 AMP_CHOICES = ("auto", "native", "bf16", "fp16", "off")
 
@@ -91,6 +93,7 @@ def _check_type(where: str, value: Any, annotation: Any) -> Any:
 
 def build_section(cls: type, name: str, values: dict[str, Any]) -> Any:
     """The dataclass `cls` from a recipe section's values: unknown keys and wrong types are errors."""
+    values = section_values(values, name)
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
@@ -102,6 +105,17 @@ def build_section(cls: type, name: str, values: dict[str, Any]) -> Any:
         raise DeviasError(f"{name}: {exc}") from None
 
 
+def section_values(values: Any, name: str, where: str = "") -> dict[str, Any]:
+    """A section's `key: value` mapping (None: empty); anything else is an error naming the section."""
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        prefix = f"{where}: " if where else ""
+        raise DeviasError(f"{prefix}section '{name}' must be a mapping of key: value lines (got {values!r}); "
+                          f"write it as `{name}:` followed by indented `key: value` lines")
+    return values
+
+
 def merge(base: dict, update: dict) -> dict:
     """`update` over `base`, nested mappings merged key by key."""
     out = dict(base)
@@ -110,19 +124,28 @@ def merge(base: dict, update: dict) -> dict:
     return out
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """A recipe file as a nested dict, with `base:` inheritance applied."""
+def load_recipe(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A recipe file as a nested dict, with `base:` inheritance applied (a cycle of bases is an error)."""
     path = Path(path)
     if not path.is_file():
-        raise DeviasError(f"{path}: recipe not found")
+        raise DeviasError(f"{path}: recipe not found" + (f" (the base of {_chain[-1]})" if _chain else ""))
+    resolved = path.resolve()
+    if resolved in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain[_chain.index(resolved):], resolved))
+        raise DeviasError(f"{_chain[-1]}: `base:` inherits in a cycle ({cycle}); remove one of these bases")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise DeviasError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
-        raise DeviasError(f"{path}: a recipe is a mapping of sections")
+        raise DeviasError(f"{path}: a recipe is a mapping of sections (got {type(data).__name__})")
     base = data.pop("base", None)
-    return merge(load_recipe(path.parent / base), data) if base else data
+    if base is not None and not isinstance(base, str):
+        raise DeviasError(f"{path}: base must be the path of another recipe (got {base!r})")
+    for name, values in data.items():
+        if name not in PATH_KEYS:
+            data[name] = section_values(values, str(name), str(path))
+    return merge(load_recipe(path.parent / base, (*_chain, resolved)), data) if base else data
 
 
 def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -137,7 +160,8 @@ def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
-        tree.setdefault(parts[0], {})[parts[1]] = value
+        tree[parts[0]] = section_values(tree.get(parts[0]), parts[0])
+        tree[parts[0]][parts[1]] = value
     return tree
 
 

@@ -36,7 +36,7 @@ from devias_tk.cache.kinds import FEATURES
 from devias_tk.cache.store import file_sha256, open_for_run
 from devias_tk.data.dataset import ClipDataset
 from devias_tk.data.guarded import GuardedItems, GuardedLoader
-from devias_tk.data.lists import read_list
+from devias_tk.data.lists import check_labels, read_list
 from devias_tk.evaluate.metrics import softmax
 from devias_tk.evaluate.predict import RunModel, _collate
 from devias_tk.evaluate.videos import clip_spec
@@ -122,6 +122,8 @@ def extract_features(run: RunModel, root: Path, list_path: Path, out: Path, view
     started = time.perf_counter()
     device = device or torch.device("cpu")
     entries = read_list(list_path)
+    # the labels are stored beside the features: a label past the class list is refused, as `train` does
+    check_labels(list_path, entries, len(run.actions) or None, len(run.scenes) or None)
     spec = clip_spec(run, views)
     dim = run.model.backbone.embed_dim
     store, mine, todo = open_for_run(out, store_attributes(run, views, per_clip, Path(list_path), len(entries), dim),

@@ -13,7 +13,7 @@ import torch
 
 from devias_tk.cache.store import file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
-from devias_tk.data.lists import VideoEntry, read_list
+from devias_tk.data.lists import VideoEntry, check_labels, read_list
 from devias_tk.data.scene_labels import store_scene_labels
 from devias_tk.engine.distributed import SINGLE_PROCESS, DistInfo, from_main, gather_to_main, shutdown
 from devias_tk.engine.runtime import start_process
@@ -26,6 +26,7 @@ from devias_tk.evaluate.shards import merge_shards, shard
 from devias_tk.evaluate.suite import METRICS, SplitSpec, Suite
 from devias_tk.models.factory import METHODS
 from devias_tk.utils.atomic import atomic_write_text
+from devias_tk.utils.words import plural
 
 PREDICTIONS = "predictions"  # RUN/eval/predictions/: per-split predictions shared by every suite
 
@@ -51,6 +52,35 @@ def scene_labels_for(split: SplitSpec, entries: list[VideoEntry], scenes: list[s
     if split.scene_labels == "list":
         return np.array([e.scene for e in entries])
     return store_scene_labels(split.scene_store, [e.path for e in entries], scenes)
+
+
+def check_split_labels(run: RunModel, suite: Suite) -> None:
+    """Every split's list labels are indices into the run's class lists (-1: unknown, left out of the metric);
+    only the columns the split scores, and the scene column only when the split reads it from the list."""
+    for split in suite.splits:
+        scenes = split.scene and split.scene_labels == "list"
+        check_labels(split.list, read_list(split.list), len(run.actions) if split.action else None,
+                     len(run.scenes) if scenes else None)
+
+
+def scored_counts(result: SplitResult) -> dict[str, int | None]:
+    """How many videos each of a split's figures covers: readable and labelled (None: the split has no such figure)."""
+    ok = np.ones(result.videos, bool)
+    ok[list(result.failed)] = False
+    counts: dict[str, int | None] = {"scored_action": None, "scored_scene": None}
+    if result.action is not None:
+        counts["scored_action"] = int((ok & (np.array([e.action for e in result.entries]) >= 0)).sum())
+    if result.scene is not None and result.scene_labels is not None:
+        counts["scored_scene"] = int((ok & (np.asarray(result.scene_labels) >= 0)).sum())
+    return counts
+
+
+def coverage_line(name: str, split: dict[str, Any]) -> str:
+    """One split's counts for the report: what its figures are averaged over."""
+    scored = [f"{task} {split[f'scored_{task}']}" for task in ("action", "scene")
+              if split.get(f"scored_{task}") is not None]
+    return (f"- {name}: {plural(split['videos'], 'video')} listed, {split['failed']} unreadable, scored: "
+            f"{', '.join(scored) or 'none'}\n")
 
 
 def _clip_spec(config: dict[str, Any], views: tuple[int, int]) -> ClipSpec:
@@ -286,6 +316,7 @@ def evaluate(run_dir: str | Path, suite: Suite, views: tuple[int, int] | None = 
 def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: torch.device, batch_size: int,
               workers: int, which: str, info: DistInfo) -> dict[str, Any] | None:
     run = load_run(run_dir, which, dev)
+    check_split_labels(run, suite)  # before any prediction: a bad label would otherwise be scored as a miss
     spec = _clip_spec(run.config, views or suite.views)
     out_dir = run_dir / "eval" / suite.name
     results = [evaluate_split(run, split, split.root or suite.root, spec, run_dir / "eval" / PREDICTIONS, dev,
@@ -303,7 +334,10 @@ def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: t
         "checkpoint": str(run.checkpoint), "suite": suite.name, "definition": suite.describe(),
         "means_text": suite.means_text(), "views": list(views or suite.views),
         "splits": {r.name: {"videos": r.videos, "failed": len(r.failed), "action": r.action, "scene": r.scene,
-                            "action_metric": r.action_metric, "scene_metric": r.scene_metric} for r in results},
+                            "action_metric": r.action_metric, "scene_metric": r.scene_metric, **scored_counts(r)}
+                   for r in results},
+        "unreadable": {r.name: {r.entries[i].path: why for i, why in sorted(r.failed.items())}
+                       for r in results if r.failed},
         "absent_splits": absent, "warnings": validation_warnings(run, suite),
         **summary,
     }
@@ -322,10 +356,11 @@ def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: t
     if absent:
         md.append("\nAbsent optional splits: " + "; ".join(f"{n} ({why})" for n, why in absent.items()) + "\n")
     md += ["\n", markdown_table([(report["label"], summary)])]
-    failed = {r.name: r.failed for r in results if r.failed}
-    if failed:
-        md.append("\nUnreadable videos (left out of the metrics): " +
-                  "; ".join(f"{n}: {len(f)}" for n, f in failed.items()) + "\n")
+    md.append("\nVideos each figure covers (listed, unreadable, scored for action / scene; a video without a "
+              "label, -1, is not scored):\n\n" + "".join(coverage_line(n, s) for n, s in report["splits"].items()))
+    for name, videos in report["unreadable"].items():
+        md.append(f"\nUnreadable videos of {name} (left out of the metrics):\n\n" +
+                  "".join(f"- `{path}`: {why}\n" for path, why in videos.items()))
     md += [f"\n**Warning:** {w}\n" for w in report["warnings"]]
     if diagnosed:
         md += ["\n**Diagnostics against the ground-truth actor masks** ",

@@ -95,6 +95,14 @@ class Suite:
         return self.definition or self.means_text()
 
 
+def _check_text(mapping: dict, keys: tuple[str, ...], where: str) -> None:
+    """Keys that hold a name or a path must hold text (a bare number is taken as text too), not a list or mapping."""
+    for key in keys:
+        value = mapping.get(key)
+        if (value is not None and not isinstance(value, str | int | float)) or isinstance(value, bool):
+            raise DeviasError(f"{where}: {key} must be a name or path (got {value!r})")
+
+
 def parse_views(text: str | list | tuple) -> tuple[int, int]:
     """'2x3' or [2, 3] -> (temporal clips, spatial crops)."""
     try:
@@ -114,12 +122,18 @@ def load_suite(path: str | Path) -> Suite:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise DeviasError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise DeviasError(f"{path}: a suite is a mapping (name, root, views, splits, ...), got {type(data).__name__}")
     known = {"name", "definition", "root", "views", "scene_labels", "splits"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise DeviasError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     if "root" not in data or not data.get("splits"):
         raise DeviasError(f"{path}: a suite needs 'root' and a non-empty 'splits' list")
+    if not isinstance(data["splits"], list):
+        raise DeviasError(f"{path}: 'splits' must be a list of splits, one `- {{name: ..., list: ...}}` each "
+                          f"(got {data['splits']!r})")
+    _check_text(data, ("root", "name", "scene_labels"), str(path))
     root = _expand(data["root"], f"{path}: root")
     default_labels = data.get("scene_labels", "list")
     splits, missing = [], []
@@ -131,6 +145,11 @@ def load_suite(path: str | Path) -> Suite:
         bad = sorted(set(raw) - split_keys)
         if bad:
             raise DeviasError(f"{where} ({raw['name']}): unknown key(s) {', '.join(bad)}")
+        _check_text(raw, ("name", "list", "root", "scene_store", "scene_labels", "action", "scene"),
+                    f"{where} ({raw['name']})")
+        for flag in ("seen", "optional"):  # `seen: yes-please` must not count as true
+            if flag in raw and not isinstance(raw[flag], bool):
+                raise DeviasError(f"{where} ({raw['name']}): {flag} must be true or false (got {raw[flag]!r})")
         for metric in ("action", "scene"):
             if raw.get(metric) is not None and raw[metric] not in METRICS:
                 raise DeviasError(f"{where} ({raw['name']}): {metric} metric must be top1 or top5")

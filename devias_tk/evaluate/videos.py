@@ -75,7 +75,9 @@ def predict_videos(run: RunModel, videos: list[InputVideo], views: tuple[int, in
 
 def write_overlays(run: RunModel, results: list[VideoPrediction], out_dir: Path, device: torch.device,
                    advance: Callable[[], None] = lambda: None) -> None:
-    """For every readable video, OUT/<name>.mp4 and OUT/<name>.png of its centre view (see `overlay`)."""
+    """For every readable video, OUT/<name>.mp4 and OUT/<name>.png of its centre view (see `overlay`); the name
+    keeps its folders (`output_names`)."""
+    from devias_tk.evaluate.output_names import overlay_stem
     from devias_tk.evaluate.overlay import label_lines, slot_attention, write_overlay
 
     spec = clip_spec(run, (1, 1))
@@ -89,8 +91,11 @@ def write_overlays(run: RunModel, results: list[VideoPrediction], out_dir: Path,
             result.error = exc.reason
             continue
         attention = slot_attention(run, clip, device)
-        files = write_overlay(out_dir, result.name, clip.numpy(), attention, label_lines(result.action, result.scene),
-                              run.method, tubelet)
+        # the writer flattens the name it is given: give it a folder and a name that is already a plain file name
+        stem = out_dir / overlay_stem(result.name)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        files = write_overlay(stem.parent, stem.name, clip.numpy(), attention,
+                              label_lines(result.action, result.scene), run.method, tubelet)
         result.overlay = [str(p) for p in files]
         advance()
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from devias_tk.data.transforms import short_side_size
 from devias_tk.data.windows import SHORT_POLICY, window_indices, window_starts
+from devias_tk.errors import OptionError
 from devias_tk.masks import fame
 
 __all__ = ["SHORT_POLICY", "WindowSpec", "compute_windows", "resize_frames", "window_indices", "window_starts"]
@@ -28,11 +29,14 @@ class WindowSpec:
 
     def validate(self) -> None:
         if self.window < 2 or self.window % 2:
-            raise ValueError("window must be an even number of frames >= 2 (tubelets are frame pairs)")
-        if min(self.stride, self.hop, self.size, self.tubelet_size) < 1:
-            raise ValueError("stride, hop, size and tubelet_size must be positive")
+            raise OptionError(f"window {self.window}: give an even number of frames, 2 or more (tubelets are "
+                              "frame pairs)")
+        values = {"stride": self.stride, "hop": self.hop, "size": self.size, "tubelet_size": self.tubelet_size}
+        bad = [f"{k} {v}" for k, v in values.items() if v < 1]
+        if bad:
+            raise OptionError(f"{', '.join(bad)}: stride, hop, size and tubelet_size must be 1 or more")
         if self.tubelet_size > self.size:
-            raise ValueError(f"tubelet_size {self.tubelet_size} exceeds size {self.size}: the per-tubelet masks "
+            raise OptionError(f"tubelet_size {self.tubelet_size} exceeds size {self.size}: the per-tubelet masks "
                              "are computed at the working size and pooled down to tubelet_size")
 
 

@@ -49,6 +49,7 @@ from torch import nn
 from devias_tk.errors import DeviasError
 from devias_tk.models import hf_videomae, release
 from devias_tk.models.backbone import sinusoid_table
+from devias_tk.utils.words import one_line
 
 VIDEOMAE_PRETRAIN = "videomae-pretrain"
 VIDEOMAE_FINETUNE = "videomae-finetune"
@@ -99,9 +100,7 @@ def _extra_globals() -> list[Any]:
 
 
 def _not_a_checkpoint(path: Path, exc: BaseException) -> DeviasError:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return DeviasError(f"{path}: not a PyTorch checkpoint that loads safely ({type(exc).__name__}: {first[:160]})")
+    return DeviasError(f"{path}: not a PyTorch checkpoint that loads safely ({type(exc).__name__}: {one_line(exc)})")
 
 
 def is_safetensors(path: Path) -> bool:
@@ -123,7 +122,7 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device="cpu")
     except Exception as exc:  # a damaged header or data section
-        raise DeviasError(f"{path}: a damaged safetensors file ({type(exc).__name__}: {str(exc)[:160]})") from None
+        raise DeviasError(f"{path}: a damaged safetensors file ({type(exc).__name__}: {one_line(exc)})") from None
 
 
 def safetensors_metadata(path: Path) -> dict[str, str]:

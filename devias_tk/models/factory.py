@@ -18,6 +18,7 @@ from devias_tk.models.backbone import BACKBONE_KEYS, VideoViT
 from devias_tk.models.baselines import PooledClassifier, TokenClassifier
 from devias_tk.models.devias import DEVIAS, DEVIAS_KEYS
 from devias_tk.models.finetune import FINETUNE_KEYS, build_finetune
+from devias_tk.models.key_types import check_model_values
 
 _HEAD_KEYS = frozenset({"head_dropout"})
 
@@ -96,6 +97,7 @@ def build_model(method: str, *, num_actions: int, num_scenes: int, **config: Any
     if unknown:
         allowed = ", ".join(sorted(BACKBONE_KEYS | own_keys))
         raise ValueError(f"unknown config key(s) for {method}: {', '.join(sorted(unknown))} (allowed: {allowed})")
+    check_model_values(config)  # a wrong type named by key, not by the torch call it would reach
     backbone = VideoViT(**{k: v for k, v in config.items() if k in BACKBONE_KEYS})
     return build(backbone, num_actions, num_scenes, **{k: v for k, v in config.items() if k in own_keys})
 

@@ -57,6 +57,7 @@ from devias_tk.models.checkpoints import (
 )
 from devias_tk.models.teacher import VideoSceneTeacher
 from devias_tk.utils.atomic import atomic_path
+from devias_tk.utils.words import one_line
 
 CLIP_MODEL = "clip-model"  # the scene model takes whole clips; the store's `inflation` names it
 INFLATIONS = ("frame-average", CLIP_MODEL)  # what a toolkit scene-model checkpoint may name
@@ -314,7 +315,7 @@ def _build_toolkit(obj: dict, path: Path, options: LoadOptions) -> SceneModel:
     try:
         module.load_state_dict(obj["state_dict"], strict=True)
     except RuntimeError as exc:
-        raise DeviasError(f"{path}: weights do not fit {obj['arch']} ({str(exc).splitlines()[0]})") from None
+        raise DeviasError(f"{path}: weights do not fit {obj['arch']} ({one_line(exc)})") from None
     return SceneModel(
         module=module.eval(), arch=obj["arch"], class_names=list(obj["class_names"]),
         input_size=int(obj["input_size"]), resize_size=int(obj["resize_size"]),

@@ -26,6 +26,7 @@ from devias_tk.engine.recipe import (
     check_decoder,
     check_fault_limits,
     load_recipe,
+    section_values,
 )
 from devias_tk.errors import DeviasError
 from devias_tk.models.backbone import BACKBONE_KEYS
@@ -129,7 +130,7 @@ def build_config(tree: dict[str, Any]) -> PretrainConfig:
     if unknown:
         raise DeviasError(f"unknown section(s): {', '.join(unknown)} (known: data, model, mae, optim, run)")
     sections = {name: build_section(cls, name, tree.get(name) or {}) for name, cls in SECTIONS.items()}
-    model = dict(tree.get("model") or {})
+    model = dict(section_values(tree.get("model"), "model"))
     bad = sorted(set(model) - BACKBONE_KEYS)
     if bad:
         raise DeviasError(f"model: {', '.join(bad)} not backbone keys (allowed: {', '.join(sorted(BACKBONE_KEYS))}); "
@@ -154,6 +155,8 @@ def build_config(tree: dict[str, Any]) -> PretrainConfig:
 def config_from(recipe: str | Path | None, overrides: list[str] | None = None) -> PretrainConfig:
     tree: dict[str, Any] = load_recipe(recipe) if recipe else {}
     source = tree.pop("backbone_from", None)
+    if source is not None and not isinstance(source, str):
+        raise DeviasError(f"{recipe}: backbone_from must be the path of a training recipe (got {source!r})")
     if source:
         tree = _take_backbone(tree, Path(recipe).parent / source)
     return build_config(apply_overrides(tree, overrides or []))

@@ -26,6 +26,7 @@ from devias_tk.engine.recipe import (
     check_fault_limits,
     load_recipe,
     plain,
+    section_values,
 )
 from devias_tk.errors import DeviasError
 from devias_tk.train.losses import LossConfig
@@ -141,7 +142,7 @@ def build_config(tree: dict[str, Any]) -> TrainConfig:
     if unknown:
         raise DeviasError(f"unknown section(s): {', '.join(unknown)} (known: data, model, loss, aug, optim, run)")
     sections = {name: _build_section(name, tree.get(name) or {}) for name in SECTIONS}
-    model = dict(tree.get("model") or {})
+    model = dict(section_values(tree.get("model"), "model"))
     model.setdefault("method", "devias")
     cfg = TrainConfig(model=model, **sections)
     if cfg.aug.mix not in MIXES:

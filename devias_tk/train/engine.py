@@ -32,7 +32,7 @@ from devias_tk.cache.kinds import FAME_MASKS, SCENE_LABELS, StoreKind
 from devias_tk.cache.store import VideoStore, file_sha256
 from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.guarded import GuardedItems, GuardedLoader, collate_readable
-from devias_tk.data.lists import VideoEntry, read_class_names, read_list
+from devias_tk.data.lists import VideoEntry, check_labels, read_class_names, read_list
 from devias_tk.data.video import use_decoder
 from devias_tk.data.windows import ClipGrid
 from devias_tk.engine import distributed as dist_utils
@@ -208,13 +208,11 @@ def _scene_classes(cfg: TrainConfig, record: Method) -> tuple[list[str], SceneMo
 def _check_labels(cfg: TrainConfig, record: Method, list_path: Path, entries: list[VideoEntry], actions: list[str],
                   scenes: list[str], online: bool, passed: Callable[[str], None]) -> None:
     """Every video's action label, and its scene label when training reads the list's, is one of the classes."""
-    bad = [e.path for e in entries if not 0 <= e.action < len(actions)]
-    if bad:
-        raise DeviasError(f"{list_path}: {len(bad)} videos have no action label in 0..{len(actions) - 1} "
-                          f"(e.g. {bad[0]})")
+    check_labels(list_path, entries, len(actions), None, unknown_ok=False)  # eval and features share this check
     passed(f"{len(actions)} action classes; every video's action label is one of them")
     passed(f"{len(scenes)} scene classes" + (f" (from the scene model {cfg.data.scene_model})" if online else ""))
     if cfg.data.scene_source == "list" and not record.scene_free:
+        check_labels(list_path, entries, None, len(scenes))  # past the class list: named by line, not "no label"
         bad = [e.path for e in entries if not 0 <= e.scene < len(scenes)]
         if bad:
             raise DeviasError(f"{list_path}: {len(bad)} videos have no scene label (e.g. {bad[0]}); "
