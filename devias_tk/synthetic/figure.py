@@ -80,6 +80,16 @@ def action_pose(action: str, t: np.ndarray, speed: float, phase: float) -> Pose:
     n = len(t)
     phi = 2 * np.pi * BASE_FREQUENCY[action] * speed * t + phase
     s, c = np.sin(phi), np.cos(phi)
+    if action in SIDE_VIEW:
+        return _side_pose(action, n, s, c, speed)
+    return _front_pose(action, n, s, c, phi)
+
+
+SIDE_VIEW = frozenset({"Walk", "Run", "Jump", "Squat", "Kick", "Zigzag"})
+
+
+def _side_pose(action: str, n: int, s: np.ndarray, c: np.ndarray, speed: float) -> Pose:
+    """Actions seen from the side: legs and torso carry the motion."""
     if action == "Walk":
         bend_l, bend_r = 10 + 25 * np.maximum(0, -c), 10 + 25 * np.maximum(0, c)
         return _pose(
@@ -104,18 +114,6 @@ def action_pose(action: str, t: np.ndarray, speed: float, phase: float) -> Pose:
             l_thigh=thigh, l_shin=shin, r_thigh=thigh, r_shin=shin,
             l_upper_arm=arm, l_forearm=arm + 10, r_upper_arm=arm, r_forearm=arm + 10,
         )
-    if action == "Spin":
-        return _pose(
-            "front", n, x_scale=c,
-            l_upper_arm=85, l_forearm=85, r_upper_arm=85, r_forearm=85,
-            l_thigh=6, l_shin=6, r_thigh=6, r_shin=6,
-        )
-    if action == "Wave":
-        return _pose(
-            "front", n,
-            l_upper_arm=12, l_forearm=8, r_upper_arm=150 + 20 * s, r_forearm=165 + 35 * s,
-            l_thigh=6, l_shin=6, r_thigh=6, r_shin=6,
-        )
     if action == "Squat":
         k = (1 - c) / 2
         thigh, shin = 85 * k, -40 * k
@@ -133,6 +131,29 @@ def action_pose(action: str, t: np.ndarray, speed: float, phase: float) -> Pose:
             l_thigh=-3, l_shin=-3, r_thigh=r_thigh, r_shin=r_thigh - 40 * (1 - kk),
             l_upper_arm=-35 - 15 * kk, l_forearm=-15 - 15 * kk, r_upper_arm=30 + 10 * kk, r_forearm=50 + 10 * kk,
         )
+    # Zigzag
+    tri = 2 / np.pi * np.arcsin(s)
+    return _pose(
+        "side", n, travel=0.45 * speed, lift=0.22 * tri, torso=20,
+        l_upper_arm=50, l_forearm=50, r_upper_arm=50, r_forearm=50,
+        l_thigh=0, l_shin=0, r_thigh=0, r_shin=0,
+    )
+
+
+def _front_pose(action: str, n: int, s: np.ndarray, c: np.ndarray, phi: np.ndarray) -> Pose:
+    """Actions seen from the front: arms, spin and bounce carry the motion."""
+    if action == "Spin":
+        return _pose(
+            "front", n, x_scale=c,
+            l_upper_arm=85, l_forearm=85, r_upper_arm=85, r_forearm=85,
+            l_thigh=6, l_shin=6, r_thigh=6, r_shin=6,
+        )
+    if action == "Wave":
+        return _pose(
+            "front", n,
+            l_upper_arm=12, l_forearm=8, r_upper_arm=150 + 20 * s, r_forearm=165 + 35 * s,
+            l_thigh=6, l_shin=6, r_thigh=6, r_shin=6,
+        )
     if action == "Clap":
         k = (1 + s) / 2
         upper = 25 + 45 * k
@@ -146,13 +167,6 @@ def action_pose(action: str, t: np.ndarray, speed: float, phase: float) -> Pose:
             "front", n, lift=-0.30 * np.abs(s),
             l_upper_arm=15, l_forearm=10, r_upper_arm=15, r_forearm=10,
             l_thigh=5, l_shin=5, r_thigh=5, r_shin=5,
-        )
-    if action == "Zigzag":
-        tri = 2 / np.pi * np.arcsin(s)
-        return _pose(
-            "side", n, travel=0.45 * speed, lift=0.22 * tri, torso=20,
-            l_upper_arm=50, l_forearm=50, r_upper_arm=50, r_forearm=50,
-            l_thigh=0, l_shin=0, r_thigh=0, r_shin=0,
         )
     if action == "JumpingJacks":
         k = (1 - c) / 2
@@ -168,6 +182,8 @@ def action_pose(action: str, t: np.ndarray, speed: float, phase: float) -> Pose:
         "front", n, l_upper_arm=angle, l_forearm=angle, r_upper_arm=angle, r_forearm=angle,
         l_thigh=6, l_shin=6, r_thigh=6, r_shin=6,
     )
+
+
 
 
 @dataclass

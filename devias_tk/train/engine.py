@@ -384,7 +384,6 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     saved = {"config": cfg.to_dict(), "method": cfg.method,
              "class_names": {"actions": prep.actions, "scenes": prep.scenes}, "model_config": prep.model_config}
     save = saver(run_dir, net, optimizer, info, lambda: {"best": best[0], **saved}, scaler)
-
     curves = CurvesRefresher(run_dir, info.is_main)
 
     def after_epoch(epoch: int) -> None:
@@ -406,7 +405,6 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                 "model": unwrap(net).state_dict(), "epoch": epoch, "epoch_batch": 0, "step": pos.step,
                 "best": score, "best_metric": SELECTION, "val_scores": scores, **saved,
             })
-
     by_mix = ActionByMix()  # action loss over mixed / unmixed samples between log steps
 
     def compute(n: torch.nn.Module, batch: Mapping[str, Any], step: int) -> tuple[torch.Tensor, dict]:
@@ -425,9 +423,8 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                    last_good=last_path if last_path.is_file() else None, faults=faults,
                    log_values=lambda: by_mix.values(info), scaler=scaler)
     finally:
-        for opened in (loader, val_loader):
-            if opened is not None:
-                opened.close()
+        for opened in (x for x in (loader, val_loader) if x is not None):
+            opened.close()
         metrics.close()
     return finish_run(run_dir, net, info, pos.step, pos.epoch, started, last)
 
