@@ -93,10 +93,10 @@ def write_overlays(run: RunModel, results: list[VideoPrediction], out_dir: Path,
             result.error = exc.reason
             continue
         attention = slot_attention(run, clip, device)
-        # the writer flattens the name it is given: give it a folder and a name that is already a plain file name
         stem = out_dir / overlay_stem(result.name)
         stem.parent.mkdir(parents=True, exist_ok=True)
-        files = write_overlay(stem.parent, stem.name, clip.numpy(), attention,
+        # the file is named by the input's relative path; the picture shows the name the user gave
+        files = write_overlay(stem, result.name, clip.numpy(), attention,
                               label_lines(result.action, result.scene), run.method, tubelet)
         result.overlay = [str(p) for p in files]
         advance()
