@@ -152,3 +152,31 @@ def test_the_overlay_title_is_the_full_name_and_the_file_its_relative_path(run, 
     assert titles == ["in/deep folder/clip.avi"]
     assert len(list((tmp_path / "ov").rglob("*.png"))) == 1
 
+
+
+def test_features_masks_and_scenes_stores_note_a_partly_decodable_video(run, bench_with_a_cut_video, tmp_path):
+    from test_scenes_label import _brightness_model
+
+    from devias_tk.cache.store import VideoStore
+    from devias_tk.data.windows import ClipGrid
+    from devias_tk.evaluate.features import extract_features
+    from devias_tk.evaluate.predict import load_run
+    from devias_tk.masks import extract as masks
+    from devias_tk.masks.windows import WindowSpec
+    from devias_tk.scenes import label as scenes
+
+    root, entries, info = bench_with_a_cut_video
+    lst = root / "l.txt"
+    summaries = {
+        "features": extract_features(load_run(run, device="cpu"), root, lst, tmp_path / "f.zarr", workers=0),
+        "masks": masks.extract(root, lst, tmp_path / "m.zarr", WindowSpec(window=8, stride=2, hop=2, size=48,
+                                                                          tubelet_size=12), show_progress=False),
+        "scenes": scenes.label(root, lst, _brightness_model(), tmp_path / "s.zarr", ClipGrid(3, 2, 4), device="cpu",
+                               crops="1:1", show_progress=False),
+    }
+    detail = f"partly decodable: decoded {info.num_frames} of {info.declared_frames} declared frames"
+    for kind, summary in summaries.items():
+        assert summary.failed == {} and list(summary.partial) == [entries[1].path], kind
+        store = VideoStore(tmp_path / f"{kind[0]}.zarr")
+        assert store.video_attrs(entries[1].path)["warning"].startswith(detail), kind
+        assert "warning" not in store.video_attrs(entries[0].path), kind
