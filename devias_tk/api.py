@@ -12,6 +12,7 @@ load in `load_run`.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,8 @@ Ranked = list[tuple[str, float]]
 @dataclass(frozen=True)
 class Prediction:
     """One video's prediction: top-1 action and scene with their probabilities (None: the model has no such
-    head), and the `top` most probable classes of each, most probable first."""
+    head), the `top` most probable classes of each, most probable first, and `warning` when the video is
+    only partly decodable."""
 
     video: str
     action: str | None
@@ -39,6 +41,7 @@ class Prediction:
     scene_prob: float | None
     top_actions: Ranked | None
     top_scenes: Ranked | None
+    warning: str | None = None  # set for a partly decodable video: scored from the frames that decode
 
 
 class Run:
@@ -90,7 +93,8 @@ class Run:
         if result.error is not None:
             raise VideoReadError(str(video), result.error)
         return Prediction(str(video), *(result.action[0] if result.action else (None, None)),
-                          *(result.scene[0] if result.scene else (None, None)), result.action, result.scene)
+                          *(result.scene[0] if result.scene else (None, None)), result.action, result.scene,
+                          result.warning)
 
     def features(self, video: str | os.PathLike, views: str = "1x1", per_clip: bool = False) -> dict[str, np.ndarray]:
         """One video's arrays as `devias-tk features --views VIEWS [--per-clip]` stores them: `action` and `scene`
@@ -103,7 +107,10 @@ class Run:
 
         pair = parse_views(views)
         dataset = ClipDataset(Path("."), [self._video(video).entry], clip_spec(self.model, pair), train=False)
-        clips = dataset[0]["clip"][None]  # (1, V, C, T, H, W)
+        item = dataset[0]
+        if item["warning"]:  # arrays have no room for a note: Python's warning machinery carries it
+            warnings.warn(f"{video}: {item['warning']}", UserWarning, stacklevel=2)
+        clips = item["clip"][None]  # (1, V, C, T, H, W)
         return batch_arrays(self.model, clips, pair[0] * pair[1], per_clip, self.device)[0]
 
 

@@ -19,7 +19,7 @@ from devias_tk.data.dataset import ClipDataset, ClipSpec
 from devias_tk.data.lists import read_list
 from devias_tk.data.video import Video
 from devias_tk.evaluate.inputs import expand_inputs
-from devias_tk.evaluate.overlay import overlay_frames, safe_name
+from devias_tk.evaluate.overlay import overlay_frames
 from devias_tk.evaluate.predict import load_run
 from devias_tk.evaluate.videos import VideoPrediction, to_csv, top_k
 
@@ -60,11 +60,14 @@ def test_inputs_expand_files_frame_folders_directories_and_lists(tiny_benchmark,
 def test_top_k_csv_and_overlay_frames_by_hand():
     ranked = top_k(np.array([0.1, 0.6, 0.3]), ["a", "b", "c"], 2)
     assert ranked == [("b", 0.6), ("c", 0.3)]
-    text = to_csv([VideoPrediction("v", "/x/v.mp4", ranked, None), VideoPrediction("w", "/x/w", error="bad")], 2)
+    partly = VideoPrediction("p", "/x/p", ranked, None, warning="partly decodable: decoded 3 of 9 declared frames")
+    text = to_csv([VideoPrediction("v", "/x/v.mp4", ranked, None), VideoPrediction("w", "/x/w", error="bad"), partly],
+                  2)
     rows = text.splitlines()
-    assert rows[0] == "name,path,error,action_1,action_1_prob,action_2,action_2_prob,scene_1,scene_1_prob,scene_2," \
-                      "scene_2_prob"
-    assert rows[1] == "v,/x/v.mp4,,b,0.600000,c,0.300000,,,," and rows[2] == "w,/x/w,bad,,,,,,,,"
+    assert rows[0] == "name,path,error,warning,action_1,action_1_prob,action_2,action_2_prob,scene_1,scene_1_prob," \
+                      "scene_2,scene_2_prob"
+    assert rows[1] == "v,/x/v.mp4,,,b,0.600000,c,0.300000,,,," and rows[2] == "w,/x/w,bad,,,,,,,,,"
+    assert rows[3] == "p,/x/p,,partly decodable: decoded 3 of 9 declared frames,b,0.600000,c,0.300000,,,,"
     frames = np.zeros((4, 8, 8, 3), np.uint8)
     attn = np.zeros((2, 2, 2, 2), np.float32)
     attn[0, 1, 0, 0] = 1.0  # action slot, second tubelet, top-left token
@@ -74,7 +77,6 @@ def test_top_k_csv_and_overlay_frames_by_hand():
     # frames 2 and 3 belong to tubelet 1: the action panel's top-left patch is hot (JET red), frame 0's cold (blue)
     hot, cold = video[2, bar, 8].astype(int), video[0, bar, 8].astype(int)
     assert hot[0] > 50 > hot[2] and cold[2] > 50 > cold[0]
-    assert safe_name("/a/b c/d.mp4") == "a__b_c__d.mp4"
 
 
 def test_predict_cli_matches_a_hand_run_forward(runs, tiny_benchmark, tmp_path):
@@ -123,7 +125,7 @@ def test_predict_a_baseline_from_a_list_prints_what_it_has(runs, tiny_benchmark,
     rows = (tmp_path / "p.csv").read_text().splitlines()
     assert len(rows) == 1 + len(read_list(tiny_benchmark / "lists/test.txt"))
     first = rows[1].split(",")
-    assert first[3] in ("Walk", "Run", "Jump", "Spin") and first[7:] == ["", "", "", ""]  # no scene head
+    assert first[4] in ("Walk", "Run", "Jump", "Spin") and first[8:] == ["", "", "", ""]  # no scene head
     mp4s = sorted((tmp_path / "ov").rglob("*.mp4"))  # the list's folders are kept
     assert len(mp4s) == len(rows) - 1 and Video(mp4s[0]).info.width == 32 * 4  # frames only
 

@@ -39,6 +39,7 @@ from devias_tk.errors import DeviasError, DiskFullError
 from devias_tk.utils.atomic import durable_replace, fsync_tree
 from devias_tk.utils.diskfull import disk_full_error, disk_full_guard, human_bytes
 from devias_tk.utils.locks import ProcessLock, lock_shard
+from devias_tk.utils.words import reason_line
 from devias_tk.utils.workers import injected
 
 FORMAT = "devias-tk/video-store/1"
@@ -207,7 +208,7 @@ class VideoStore:
         try:
             with disk_full_guard(self.path):
                 group = zarr.open_group(store=LocalStore(staging), mode="w", zarr_format=3)
-                group.attrs.update({"path": video, "reason": reason})
+                group.attrs.update({"path": video, "reason": reason_line(reason)})
                 self._move_into(staging, FAILURES, video)
         finally:
             if staging.exists():

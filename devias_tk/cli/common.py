@@ -59,7 +59,8 @@ def make_backend(kind: str, scheduler: str | None):
 def print_stage_summary(title: str, summary, extra: dict[str, str] | None = None, max_failures: int = 0) -> None:
     """The per-video stages' summary: counts, padded videos, failures with reasons; exit 1 above max_failures.
 
-    `summary` has listed, skipped, done, padded (list), failed (path -> reason) and seconds.
+    `summary` has listed, skipped, done, padded (list), failed (path -> reason) and seconds; `partial`
+    (path -> note), where the stage has it, names the partly decodable videos.
     """
     import typer
     from rich.table import Table
@@ -79,6 +80,12 @@ def print_stage_summary(title: str, summary, extra: dict[str, str] | None = None
         shorter = "is" if len(summary.padded) == 1 else "are"
         console.print(f"[yellow]{plural(len(summary.padded), 'video')} {shorter} shorter than one window and padded "
                       f"by repeating the last frame[/], e.g. {summary.padded[0]}")
+    partial = getattr(summary, "partial", {})
+    if partial:
+        console.print(f"[yellow]{plural(len(partial), 'video')} partly decodable, done from the frames that decode "
+                      "(noted in the store as 'warning')[/]: "
+                      + "; ".join(f"{path}: {note}" for path, note in sorted(partial.items())),
+                      highlight=False, soft_wrap=True)
     if summary.failed:
         failures = Table(title="failed videos (recorded in the store)")
         failures.add_column("video")

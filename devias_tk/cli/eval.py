@@ -81,6 +81,10 @@ def _evaluate_one(run: Path, spec: Suite, views: tuple[int, int] | None, device:
         log.warning(f"{split}: {plural(len(videos), 'unreadable video')} left out of the metrics:")
         for path, why in videos.items():
             log.warning(f"  {path}: {why}")
+    for split, videos in report.get("partly_decodable", {}).items():
+        log.warning(f"{split}: {plural(len(videos), 'video')} scored from the frames that decode:")
+        for path, note in videos.items():
+            log.warning(f"  {path}: {note}")
     for warning in report["warnings"]:
         log.warning(f"warning: {warning}")
     partial = " (partial: see the note above)" if report["hm_partial"] else ""

@@ -76,6 +76,8 @@ def predict_cmd(
                  for t in tasks]
         table.add_row(r.name, *cells, *([r.error or ""] if failed else []))
     console.print(table)
+    if (partly := stage.warning_line(results)) is not None:
+        err_console.print(f"[yellow]{partly}[/]", highlight=False, soft_wrap=True)
     if json_out is not None:
         stage.write_results(json_out, stage.to_json(model, view_pair, results))
         console.print(f"predictions: {json_out}")

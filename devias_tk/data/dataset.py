@@ -2,7 +2,8 @@
 
 Training items are one randomly placed, randomly cropped and flipped clip: ``clip`` is float32
 (C, T, H, W). Test items are ``num_clips x num_crops`` views: ``clip`` is (V, C, T, H, W), views
-ordered temporal-major (clip 0 crop 0, clip 0 crop 1, ...).
+ordered temporal-major (clip 0 crop 0, clip 0 crop 1, ...). Every item's ``warning`` is '' or the
+note of a partly decodable video (`VideoInfo.read_note`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ class ClipDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         entry = self.entries[index]
         video = Video(resolve(self.root, entry))
+        s = self.spec
+        # a partly decodable video is still used; the item says so for the stage to record
+        warning = video.info.read_note(len(video) < sampling.clip_span(s.clip_len, s.stride))
         if self.train:
             # Seeded from torch's generator so DataLoader workers differ and runs are reproducible
             # under torch.manual_seed.
@@ -91,4 +95,5 @@ class ClipDataset(Dataset):
             "scene": entry.scene,
             "index": index,
             "path": entry.path,
+            "warning": warning,
         }

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from torch.utils.data.dataloader import default_collate
 
 from devias_tk.errors import DeviasError, VideoReadError
+from devias_tk.utils.words import reason_line
 from devias_tk.utils.workers import inject_fault
 
 FAULT_KEY = "fault"
@@ -46,12 +47,11 @@ _REPLACEMENT_STREAM = 0x5EED  # keeps replacement draws apart from every other u
 
 
 def describe_failure(exc: BaseException) -> str:
-    """A short, stable reason for a failed item."""
+    """A failed item's whole reason on one line (capped only against runaway messages, `reason_line`)."""
     if isinstance(exc, VideoReadError):
-        return exc.reason
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else ""
-    return (line if isinstance(exc, DeviasError) else f"{type(exc).__name__}: {line}")[:200]
+        return reason_line(exc.reason)
+    text = str(exc)
+    return reason_line(text if isinstance(exc, DeviasError) else f"{type(exc).__name__}: {text}")
 
 
 class InFlight:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from devias_tk.data.video_source import VideoInfo, check_file, first_line, read_unique
+from devias_tk.data.video_source import VideoInfo, check_file, decoder_reason, read_unique
 from devias_tk.errors import VideoReadError
 
 try:
@@ -24,7 +24,43 @@ except ImportError:  # pragma: no cover - reported when a video is opened
 
 def _reason(exc: BaseException, path: Path) -> str:
     """FFmpeg's own words ("Invalid data found when processing input"), without PyAV's errno and path."""
-    return str(getattr(exc, "strerror", None) or first_line(exc, path))
+    return str(getattr(exc, "strerror", None) or decoder_reason(exc, path))
+
+
+def declared_frames(stream: av.video.stream.VideoStream) -> tuple[int | None, bool]:
+    """(frames, exact) the container's header declares for `stream`: its frame count when the header has one,
+    else duration x rate (an estimate, exact False); (None, True) when it says neither."""
+    if stream.frames:
+        return int(stream.frames), True
+    rate = stream.average_rate or stream.guessed_rate
+    if stream.duration and stream.time_base and rate:
+        return int(round(float(stream.duration * stream.time_base * rate))), False
+    return None, True
+
+
+def open_error(path: Path) -> str | None:
+    """FFmpeg's reason for refusing to open `path` ("Invalid data found when processing input"), None when it
+    opens or PyAV is not installed: the words decord's own error ("Error reading <file>...") leaves out."""
+    if av is None:
+        return None
+    try:
+        av.open(str(path)).close()
+    except Exception as exc:
+        return _reason(exc, path)
+    return None
+
+
+def header_frames(path: Path) -> tuple[int | None, bool]:
+    """`declared_frames` of a file's first video stream, from its header alone (no packet is read): what
+    sources that cannot see the header themselves (decord) compare their count with. (None, True) when PyAV is
+    not installed or cannot open the file."""
+    if av is None:
+        return None, True
+    try:
+        with av.open(str(path)) as container:
+            return declared_frames(container.streams.video[0]) if container.streams.video else (None, True)
+    except Exception:  # the source opened it, so the count is just not known
+        return None, True
 
 
 class PyAVSource:
@@ -56,7 +92,8 @@ class PyAVSource:
         except VideoReadError as exc:
             raise VideoReadError(str(path), f"cannot decode the first frame ({exc.reason})") from None
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        self.info = VideoInfo(int(self._pts.size), float(rate) if rate else 0.0, *first.shape[:2])
+        self.info = VideoInfo(int(self._pts.size), float(rate) if rate else 0.0, *first.shape[:2],
+                              *declared_frames(stream))
 
     def _index_packets(self) -> None:
         """Timestamps and key flags of every packet, without decoding; a damaged tail ends the scan."""

@@ -28,6 +28,7 @@ from devias_tk.data.video import Video
 from devias_tk.errors import DeviasError, VideoReadError
 from devias_tk.utils.atomic import atomic_path, atomic_write_text
 from devias_tk.utils.progress import parallel_map
+from devias_tk.utils.words import reason_line
 
 MANIFEST = "resize.json"
 FAILURES = "resize-failures.json"
@@ -84,9 +85,9 @@ def _one(entry: VideoEntry, root: Path, out: Path, short: int) -> tuple[str, str
     try:
         return entry.path, resize_video(resolve(root, entry), out / entry.path, short), ""
     except (VideoReadError, DeviasError) as exc:
-        return entry.path, "failed", exc.reason if isinstance(exc, VideoReadError) else str(exc)
+        return entry.path, "failed", reason_line(exc.reason if isinstance(exc, VideoReadError) else str(exc))
     except Exception as exc:  # a decoder or encoder error of this one video: recorded, the run goes on
-        return entry.path, "failed", f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+        return entry.path, "failed", reason_line(f"{type(exc).__name__}: {exc}")
 
 
 def resize_dataset(root: str | Path, list_path: str | Path, out: str | Path, short: int, jobs: int = 1

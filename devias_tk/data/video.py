@@ -18,8 +18,8 @@ import cv2  # noqa: F401
 import numpy as np
 
 from devias_tk.data import frame_folder, swap_video
-from devias_tk.data.pyav_source import PyAVSource
-from devias_tk.data.video_source import DECODERS, VideoInfo, VideoSource, check_file, first_line, read_unique
+from devias_tk.data.pyav_source import PyAVSource, header_frames, open_error
+from devias_tk.data.video_source import DECODERS, VideoInfo, VideoSource, check_file, decoder_reason, read_unique
 from devias_tk.errors import DeviasError, VideoReadError
 
 __all__ = ["DECODERS", "DECODER_ENV", "Video", "VideoInfo", "VideoSource", "check_file", "decoder", "open_source",
@@ -45,16 +45,22 @@ class _DecordSource:
         try:
             self._reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=num_threads)
         except Exception as exc:  # decord raises its own DECORDError and RuntimeError
-            raise VideoReadError(str(path), f"not a decodable video ({first_line(exc, self.path)})") from None
+            reason = decoder_reason(exc, self.path)
+            if reason.startswith("Error reading"):  # all decord says; FFmpeg's own words are in its log only
+                reason = "; ".join(filter(None, [reason, open_error(self.path)]))
+            raise VideoReadError(str(path), f"not a decodable video ({reason})") from None
         num_frames = len(self._reader)
         if num_frames <= 0:
             raise VideoReadError(str(path), "video has no frames")
         try:
             height, width = self._reader[0].shape[:2]
         except Exception as exc:
-            raise VideoReadError(str(path), f"cannot decode the first frame ({first_line(exc)})") from None
+            reason = f"cannot decode the first frame ({decoder_reason(exc, self.path)})"
+            raise VideoReadError(str(path), reason) from None
         self._reader.seek(0)
-        self.info = VideoInfo(num_frames, float(self._reader.get_avg_fps()), int(height), int(width))
+        # decord counts the packets it finds and exposes no header count: PyAV reads the header
+        self.info = VideoInfo(num_frames, float(self._reader.get_avg_fps()), int(height), int(width),
+                              *header_frames(self.path))
 
     def key_indices(self) -> np.ndarray:
         """Indices of the key frames (where decoding can start)."""
@@ -68,7 +74,7 @@ class _DecordSource:
             batch = self._reader.get_batch(unique.tolist()).asnumpy()
         except Exception as exc:
             raise VideoReadError(
-                str(self.path), f"truncated or corrupt: decoding frames failed ({first_line(exc)})"
+                str(self.path), f"truncated or corrupt: decoding frames failed ({decoder_reason(exc, self.path)})"
             ) from None
         finally:
             # decord grows memory across get_batch calls unless it is rewound.

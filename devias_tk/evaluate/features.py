@@ -14,7 +14,8 @@ Per video group `videos/<key>` (float32; the arrays a method lacks are absent):
 - with `per_clip`: ``action_views`` / ``scene_views`` (V, D), every view's features (temporal-major:
   clip 0 crop 0, clip 0 crop 1, ...), and for DEVIAS ``slots`` (V, K, D) and ``action_slot`` /
   ``scene_slot`` (V,) int8;
-- attrs: path, action, scene (the list's labels, -1 when unknown).
+- attrs: path, action, scene (the list's labels, -1 when unknown), and for a partly decodable video
+  ``warning`` (decoded N of M declared frames: its features are of the frames that decode).
 
 Resumable and atomic like every store (devias_tk.cache.store): a killed run keeps finished videos;
 re-running with another checkpoint, views or list is refused.
@@ -55,6 +56,7 @@ class FeatureSummary:
     done: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     padded: list[str] = field(default_factory=list)  # the shared stage summary's field; always empty here
+    partial: dict[str, str] = field(default_factory=dict)  # path -> note: partly decodable, done in this run
     seconds: float = 0.0
 
 
@@ -139,12 +141,16 @@ def extract_features(run: RunModel, root: Path, list_path: Path, out: Path, view
             for item in loader:
                 for index, reason in item["failed"]:
                     store.record_failure(todo[index].path, reason)
+                notes = dict(item["warnings"])
                 if item["clip"] is not None:
                     found = batch_arrays(run, item["clip"], num_views, per_clip, device)
                     for index, arrays in zip(item["index"], found, strict=True):
                         entry = todo[index]
+                        note = {"warning": notes[index]} if index in notes else {}
                         store.commit(entry.path, {k: (v, v.shape) for k, v in arrays.items()},
-                                     {"action": entry.action, "scene": entry.scene})
+                                     {"action": entry.action, "scene": entry.scene, **note})
+                        if note:
+                            summary.partial[entry.path] = note["warning"]
                         summary.done += 1
                 advance(len(item["index"]) + len(item["failed"]), len(item["failed"]))
     final = store.failures()

@@ -10,7 +10,6 @@ predictions only, and the bar says so.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import cv2
@@ -57,12 +56,6 @@ def overlay_frames(frames: np.ndarray, attn: np.ndarray | None, action_slot: int
     return np.pad(stacked, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=255)
 
 
-def safe_name(name: str) -> str:
-    """A file name for a video's overlay: path separators become '__', anything odd '_'."""
-    flat = name.strip("/").replace("/", "__").replace("\\", "__")
-    return re.sub(r"[^\w.\-]+", "_", flat) or "video"
-
-
 def label_lines(action: list[tuple[str, float]] | None, scene: list[tuple[str, float]] | None,
                 top: int = 3) -> list[str]:
     """'action: Run 81.9%, Jump 9.1%, ...' and the scene line, for what the model predicts."""
@@ -73,22 +66,23 @@ def label_lines(action: list[tuple[str, float]] | None, scene: list[tuple[str, f
     return lines
 
 
-def write_overlay(out_dir: Path, name: str, clip: np.ndarray, attention: dict, lines: list[str], method: str,
+def write_overlay(base: Path, title: str, clip: np.ndarray, attention: dict, lines: list[str], method: str,
                   tubelet: int = 2, fps: float = 8.0) -> tuple[Path, Path]:
-    """Write OUT/<name>.mp4 (every frame; .gif without an H.264 encoder) and OUT/<name>.png (one frame per
-    tubelet); returns both paths.
+    """Write <base>.mp4 (every frame; .gif without an H.264 encoder) and <base>.png (one frame per tubelet, headed
+    by `title`); returns both paths.
 
-    clip: the normalised centre view (C, T, H, W); attention: `slot_attention`'s dict."""
+    base: the output path without suffix (`output_names.overlay_stem` below the folder); title: the video's
+    full name, which the file name may have shortened or changed; clip: the normalised centre view
+    (C, T, H, W); attention: `slot_attention`'s dict."""
     attn = attention["attn"]
     if attn is None:
         lines = [*lines, NO_ATTENTION.format(method=method)]
-    base = out_dir / safe_name(name)
     frames = figures.denormalise(clip)
     scale = max(2, 128 // frames.shape[1])  # small clips blown up so the text bar has room
     video = overlay_frames(frames, attn, attention["action_slot"], attention["scene_slot"], lines, scale)
     movie = write_playable(base, video, fps)
     png = figures.attention_grid([{
         "clip": clip, "attn": attn, "action_slot": attention["action_slot"], "scene_slot": attention["scene_slot"],
-        "title": name, "lines": lines, "tubelets": max(1, frames.shape[0] // tubelet),
+        "title": title, "lines": lines, "tubelets": max(1, frames.shape[0] // tubelet),
     }], base.with_name(base.name + ".png"), scale)
     return movie, png

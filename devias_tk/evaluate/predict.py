@@ -52,6 +52,7 @@ def _collate(items: list[dict]) -> dict:
         "clip": torch.stack([i["clip"] for i in good]) if good else None,
         "index": [i["index"] for i in good],
         "failed": [(i["index"], i["error"]) for i in items if "error" in i],
+        "warnings": [(i["index"], i["warning"]) for i in good if i.get("warning")],
     }
 
 
@@ -63,8 +64,10 @@ def predict_entries(run: RunModel, root: Path, entries: list[VideoEntry], spec: 
 
     Returns arrays aligned with `entries` (rows of unreadable videos are zero / NaN and listed in
     'failed'): action_probs (N, A), scene_probs (N, S), action_feat / scene_feat (N, D) (None where the
-    method lacks the branch), plus 'failed': {list index: reason}. With worker processes, a video whose
-    decode hangs past `timeout` seconds or crashes its worker is failed too (devias_tk.data.guarded).
+    method lacks the branch), plus 'failed': {list index: reason} and 'warnings': {list index: note} for the
+    videos scored from fewer frames than their container declares (`VideoInfo.read_note`). With worker
+    processes, a video whose decode hangs past `timeout` seconds or crashes its worker is failed too
+    (devias_tk.data.guarded).
     """
     views = spec.num_clips * spec.num_crops
     items = GuardedItems(ClipDataset(root, entries, spec, train=False), [e.path for e in entries], "report",
@@ -73,12 +76,14 @@ def predict_entries(run: RunModel, root: Path, entries: list[VideoEntry], spec: 
                            prefetch=2)
     out: dict[str, np.ndarray | None] = {}
     failed: dict[int, str] = {}
+    warnings: dict[int, str] = {}
     autocast = device.type == "cuda"
     with progress_bar(description, len(entries), "videos", show_failures=True, disable=not show_progress) as advance, \
             closing(loader):
         for batch in loader:
             for index, reason in batch["failed"]:
                 failed[index] = reason
+            warnings.update(batch["warnings"])
             if batch["clip"] is not None:
                 clips = batch["clip"].to(device, non_blocking=True).flatten(0, 1)  # (B * V, C, T, H, W)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -98,6 +103,7 @@ def predict_entries(run: RunModel, root: Path, entries: list[VideoEntry], spec: 
     return {
         "action_probs": out.get("action_logits"), "scene_probs": out.get("scene_logits"),
         "action_feat": out.get("action_feat"), "scene_feat": out.get("scene_feat"), "failed": failed,
+        "warnings": warnings,
     }
 
 
@@ -107,12 +113,14 @@ def cached_predictions(path: Path, key: dict[str, Any]) -> dict[str, Any] | None
     if not (path.is_file() and meta.is_file()):
         return None
     saved = json.loads(meta.read_text())
-    if saved.get("key") != key:
+    # saved before partly decodable videos were noted: which were is unknown, so they are predicted again
+    if saved.get("key") != key or "warnings" not in saved:
         return None
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     result: dict[str, Any] = {k: arrays.get(k) for k in ("action_probs", "scene_probs", "action_feat", "scene_feat")}
     result["failed"] = {int(k): v for k, v in saved.get("failed", {}).items()}
+    result["warnings"] = {int(k): v for k, v in saved["warnings"].items()}
     return result
 
 
@@ -125,4 +133,5 @@ def save_predictions(path: Path, key: dict[str, Any], result: dict[str, Any], en
         np.savez_compressed(tmp, **arrays)
     atomic_write_text(path.with_suffix(".json"), json.dumps({
         "key": key, "paths": [e.path for e in entries], "failed": {str(k): v for k, v in result["failed"].items()},
+        "warnings": {str(k): v for k, v in result.get("warnings", {}).items()},
     }, indent=1) + "\n")

@@ -37,6 +37,7 @@ class SplitResult:
     seen: bool
     videos: int
     failed: dict[int, str]
+    warnings: dict[int, str] = field(default_factory=dict)  # list index -> note of a partly decodable video
     action: float | None = None  # accuracy in [0, 1]
     scene: float | None = None
     action_metric: str | None = None
@@ -79,7 +80,8 @@ def coverage_line(name: str, split: dict[str, Any]) -> str:
     """One split's counts for the report: what its figures are averaged over."""
     scored = [f"{task} {split[f'scored_{task}']}" for task in ("action", "scene")
               if split.get(f"scored_{task}") is not None]
-    return (f"- {name}: {plural(split['videos'], 'video')} listed, {split['failed']} unreadable, scored: "
+    partly = f", {split['partly_decodable']} partly decodable" if split.get("partly_decodable") else ""
+    return (f"- {name}: {plural(split['videos'], 'video')} listed, {split['failed']} unreadable{partly}, scored: "
             f"{', '.join(scored) or 'none'}\n")
 
 
@@ -122,8 +124,8 @@ def evaluate_split(run: RunModel, split: SplitSpec, root: Path, spec: ClipSpec, 
     entries, predictions = split_predictions(run, split, root, spec, cache_dir, device, batch_size, workers, info)
     if predictions is None:
         return None
-    result = SplitResult(split.name, split.seen, len(entries), predictions["failed"], predictions=predictions,
-                         entries=entries, root=root)
+    result = SplitResult(split.name, split.seen, len(entries), predictions["failed"],
+                         predictions.get("warnings", {}), predictions=predictions, entries=entries, root=root)
     ok = np.ones(len(entries), bool)
     ok[list(predictions["failed"])] = False
     if split.action and predictions["action_probs"] is not None:
@@ -333,11 +335,14 @@ def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: t
         "seed": run.config["run"]["seed"],
         "checkpoint": str(run.checkpoint), "suite": suite.name, "definition": suite.describe(),
         "means_text": suite.means_text(), "views": list(views or suite.views),
-        "splits": {r.name: {"videos": r.videos, "failed": len(r.failed), "action": r.action, "scene": r.scene,
+        "splits": {r.name: {"videos": r.videos, "failed": len(r.failed), "partly_decodable": len(r.warnings),
+                            "action": r.action, "scene": r.scene,
                             "action_metric": r.action_metric, "scene_metric": r.scene_metric, **scored_counts(r)}
                    for r in results},
         "unreadable": {r.name: {r.entries[i].path: why for i, why in sorted(r.failed.items())}
                        for r in results if r.failed},
+        "partly_decodable": {r.name: {r.entries[i].path: note for i, note in sorted(r.warnings.items())}
+                             for r in results if r.warnings},
         "absent_splits": absent, "warnings": validation_warnings(run, suite),
         **summary,
     }
@@ -361,6 +366,10 @@ def _evaluate(run_dir: Path, suite: Suite, views: tuple[int, int] | None, dev: t
     for name, videos in report["unreadable"].items():
         md.append(f"\nUnreadable videos of {name} (left out of the metrics):\n\n" +
                   "".join(f"- `{path}`: {why}\n" for path, why in videos.items()))
+    for name, videos in report["partly_decodable"].items():
+        md.append(f"\nPartly decodable videos of {name} (scored from the frames that decode):\n\n" +
+                  "".join(f"- partly decodable: `{path}` ({note.removeprefix('partly decodable: ')})\n"
+                          for path, note in videos.items()))
     md += [f"\n**Warning:** {w}\n" for w in report["warnings"]]
     if diagnosed:
         md += ["\n**Diagnostics against the ground-truth actor masks** ",

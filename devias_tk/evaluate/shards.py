@@ -23,8 +23,8 @@ def shard(items: Sequence[T], rank: int, world: int) -> list[T]:
 
 def merge_shards(shards: Sequence[dict[str, Any]], total: int) -> dict[str, Any]:
     """Predictions of `shard(entries, r, W)` for r = 0..W-1 (as `predict_entries` returns them) -> the
-    predictions of all `total` entries: rows in list order (NaN for unreadable videos), `failed` keyed by
-    list index. An array is None only when every shard lacks it (the method has no such branch)."""
+    predictions of all `total` entries: rows in list order (NaN for unreadable videos), `failed` and
+    `warnings` keyed by list index. An array is None only when every shard lacks it (the method has no such branch)."""
     world = len(shards)
     out: dict[str, Any] = {}
     for key in ARRAYS:
@@ -39,4 +39,6 @@ def merge_shards(shards: Sequence[dict[str, Any]], total: int) -> dict[str, Any]
                 full[rank::world] = part
         out[key] = full
     out["failed"] = {i * world + rank: why for rank, s in enumerate(shards) for i, why in s["failed"].items()}
+    out["warnings"] = {i * world + rank: note for rank, s in enumerate(shards)
+                       for i, note in s.get("warnings", {}).items()}
     return out

@@ -35,6 +35,7 @@ class VideoPrediction:
     action: Ranked | None = None  # (label, probability), most probable first; None: the model has no such head
     scene: Ranked | None = None
     error: str | None = None  # why the video could not be read
+    warning: str | None = None  # why the scores may not be the whole video's (partly decodable)
     overlay: list[str] | None = None  # files written by --overlay
 
 
@@ -65,6 +66,7 @@ def predict_videos(run: RunModel, videos: list[InputVideo], views: tuple[int, in
         if i in pred["failed"]:
             result.error = pred["failed"][i]
         else:
+            result.warning = pred["warnings"].get(i)
             if pred["action_probs"] is not None:
                 result.action = top_k(pred["action_probs"][i], run.actions, top)
             if pred["scene_probs"] is not None:
@@ -91,10 +93,10 @@ def write_overlays(run: RunModel, results: list[VideoPrediction], out_dir: Path,
             result.error = exc.reason
             continue
         attention = slot_attention(run, clip, device)
-        # the writer flattens the name it is given: give it a folder and a name that is already a plain file name
         stem = out_dir / overlay_stem(result.name)
         stem.parent.mkdir(parents=True, exist_ok=True)
-        files = write_overlay(stem.parent, stem.name, clip.numpy(), attention,
+        # the file is named by the input's relative path; the picture shows the name the user gave
+        files = write_overlay(stem, result.name, clip.numpy(), attention,
                               label_lines(result.action, result.scene), run.method, tubelet)
         result.overlay = [str(p) for p in files]
         advance()
@@ -115,9 +117,9 @@ def to_json(run: RunModel, views: tuple[int, int], results: list[VideoPrediction
 
 
 def to_csv(results: list[VideoPrediction], top: int) -> str:
-    """One row per video: name, path, error, then action_1, action_1_prob, ... and scene_1, ... (blank
+    """One row per video: name, path, error, warning, then action_1, action_1_prob, ... and scene_1, ... (blank
     where the model has no such head or the video failed)."""
-    header = ["name", "path", "error"]
+    header = ["name", "path", "error", "warning"]
     for task in ("action", "scene"):
         for k in range(1, top + 1):
             header += [f"{task}_{k}", f"{task}_{k}_prob"]
@@ -125,12 +127,21 @@ def to_csv(results: list[VideoPrediction], top: int) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for r in results:
-        row = [r.name, r.path, r.error or ""]
+        row = [r.name, r.path, r.error or "", r.warning or ""]
         for ranked in (r.action, r.scene):
             cells = [c for label, p in (ranked or []) for c in (label, f"{p:.6f}")]
             row += cells + [""] * (2 * top - len(cells))
         writer.writerow(row)
     return buffer.getvalue()
+
+
+def warning_line(results: list[VideoPrediction]) -> str | None:
+    """The console's line naming the partly decodable videos (None when there are none)."""
+    partly = [r for r in results if r.warning]
+    if not partly:
+        return None
+    return (f"{len(partly)} of {len(results)} inputs scored from part of the video: "
+            + "; ".join(f"{r.name}: {r.warning}" for r in partly))
 
 
 def write_results(path: Path, text: str) -> None:

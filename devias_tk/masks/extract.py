@@ -5,7 +5,8 @@ Per video group (see devias_tk.cache.store for the store layout):
 - ``soft``     uint8 (num_windows, H, W): clip-level soft mask at the working size (short side `size`)
 - ``tubelet``  uint8 (num_windows, window // 2, h, w): per-tubelet soft masks, computed at the working
                size and area-pooled to the grid of short side `tubelet_size`
-- attrs: path, num_frames, fps, source_height/width, starts (window start frames), padded
+- attrs: path, num_frames, fps, source_height/width, starts (window start frames), padded, and warning for a
+  partly decodable video (decoded N of M declared frames)
 
 Root attributes: kind "fame-masks" and format_version (devias_tk.cache.kinds.FAME_MASKS), toolkit_version,
 algorithm, params (the FameParams, motion_comp included), window, stride, hop, size, tubelet_size, short_policy,
@@ -97,6 +98,7 @@ def process_video(task: _Task) -> dict:
         decoded = video.frames(unique)
     except VideoReadError as exc:
         return {"ok": False, "reason": exc.reason}
+    note = video.info.read_note(padded)
     decoded_at = time.perf_counter()
     soft, tubelet = compute_windows(decoded, positions.reshape(indices.shape), task.spec, task.params)
     computed_at = time.perf_counter()
@@ -108,12 +110,13 @@ def process_video(task: _Task) -> dict:
             {
                 "num_frames": len(video), "fps": video.info.fps, "source_height": video.info.height,
                 "source_width": video.info.width, "starts": starts, "padded": padded,
+                **({"warning": note} if note else {}),
             },
         )
     except DiskFullError as exc:  # not this video's fault: the stage stops (see `extract`)
         return {"ok": False, "disk_full": True, "needed": exc.needed}
     return {
-        "ok": True, "padded": padded, "num_frames": len(video), "windows": len(starts),
+        "ok": True, "padded": padded, "warning": note, "num_frames": len(video), "windows": len(starts),
         "decode_s": decoded_at - started, "fame_s": computed_at - decoded_at,
         "write_s": time.perf_counter() - computed_at,
     }
@@ -138,6 +141,7 @@ class ExtractSummary:
     done: int  # finished in this run
     failed: dict[str, str] = field(default_factory=dict)  # path -> reason, this shard, after the run
     padded: list[str] = field(default_factory=list)
+    partial: dict[str, str] = field(default_factory=dict)  # path -> note: partly decodable, done in this run
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # summed per-video seconds by phase
 
@@ -182,6 +186,8 @@ def extract(
                         summary.done += 1
                         if value["padded"]:
                             summary.padded.append(task.video)
+                        if value.get("warning"):
+                            summary.partial[task.video] = value["warning"]
                         for k in timings:
                             timings[k] += value[k]
                     else:

@@ -30,7 +30,7 @@ class DecodeTask:
 def decode_for_labels(task: DecodeTask) -> dict:
     """{'ok': True, views: uint8 (1 + C, F, S, S, 3): the eval view then the C crop views of the distinct
     frames in index order, positions: (K, window) rows of those frames per window, starts, padded,
-    num_frames, decode_s} or {'ok': False, 'reason'}."""
+    num_frames, decode_s, warning ('' or the note of a partly decodable video)} or {'ok': False, 'reason'}."""
     inject_fault(task.source)  # tests: DEVIAS_TK_FAULT=hang:<name> / crash:<name>, as in the mask stage
     started = time.perf_counter()
     try:
@@ -46,4 +46,5 @@ def decode_for_labels(task: DecodeTask) -> dict:
     return {
         "ok": True, "views": views, "positions": positions.reshape(indices.shape).astype(np.int32),
         "starts": starts, "padded": padded, "num_frames": len(video), "decode_s": time.perf_counter() - started,
+        "warning": video.info.read_note(padded),
     }

@@ -16,7 +16,8 @@ Per video group `videos/<key>`:
                    cut from the frames and resized to the model's input); training uses the crop that
                    best covers its random-resized crop. Absent with an empty grid (`--crops none`, for
                    lists that are only evaluated: they need `video_probs` alone)
-- attrs: path, num_frames, starts, padded, video_top5
+- attrs: path, num_frames, starts, padded, video_top5, and warning for a partly decodable video (decoded
+  N of M declared frames)
 
 Work: worker processes (`supervised_map`, killed and recorded past `timeout`) decode each distinct
 frame the windows need once and cut the model's 1 + C views of it (eval view, crops); the main process
@@ -181,6 +182,7 @@ class LabelSummary:
     done: int  # finished in this run
     failed: dict[str, str] = field(default_factory=dict)  # path -> reason, this shard, after the run
     padded: list[str] = field(default_factory=list)
+    partial: dict[str, str] = field(default_factory=dict)  # path -> note: partly decodable, done in this run
     clips: int = 0  # windows labelled in this run
     frames: int = 0  # images through the model in this run (a clip model: clips x frames)
     seconds: float = 0.0
@@ -316,7 +318,8 @@ class _Labelling:
                 self.store.commit(
                     p.video, written,
                     {"num_frames": p.decoded["num_frames"], "starts": p.decoded["starts"],
-                     "padded": p.decoded["padded"], "video_top5": arrays["video_top5"].tolist()},
+                     "padded": p.decoded["padded"], "video_top5": arrays["video_top5"].tolist(),
+                     **({"warning": p.decoded["warning"]} if p.decoded.get("warning") else {})},
                 )
             except DiskFullError as exc:  # the store keeps what is done; a re-run resumes there
                 raise self.store.out_of_space(exc.needed, self.num_tasks - summary.done) from None
@@ -325,4 +328,6 @@ class _Labelling:
             summary.clips += k
             if p.decoded["padded"]:
                 summary.padded.append(p.video)
+            if p.decoded.get("warning"):
+                summary.partial[p.video] = p.decoded["warning"]
             advance(1, 0, count=k)
