@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import decode_index, index_frame, write_index_video
 
-from devias_tk.data import video
+from devias_tk.data import pyav_source, video
 from devias_tk.data.pyav_source import PyAVSource
 from devias_tk.errors import DeviasError, VideoReadError
 
@@ -110,7 +110,12 @@ def test_truncated_file_exposes_the_frames_present_like_decord(tmp_path, pyav):
     assert decode_index(frames[-1]) == len(v) - 2
 
 
-def test_auto_picks_pyav_without_decord(monkeypatch, index_video):
+def test_auto_picks_pyav_and_decord_only_without_it(monkeypatch, index_video):
+    monkeypatch.delenv(video.DECODER_ENV, raising=False)
+    assert video.decoder() == "pyav"
+    monkeypatch.setattr(pyav_source, "av", None)
+    assert video.decoder() == "decord"
+    monkeypatch.undo()
     monkeypatch.delenv(video.DECODER_ENV, raising=False)
     monkeypatch.setattr(video, "decord", None)
     assert video.decoder() == "pyav"

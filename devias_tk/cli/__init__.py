@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 _EXPLICIT_HELP = {"predict", "features"}
 # Commands that never open a video get no --decoder (every other one does: one option, attached here)
 _NO_VIDEOS = {"import", "data lists", "scenes export", "pretrain export", "eval compare", "masks import-gt"}
-DECODER_HELP = ("Video file decoder: auto (decord when installed, else PyAV), decord or pyav; "
+DECODER_HELP = ("Video file decoder: auto (PyAV when installed, else decord), decord or pyav; "
                 "also the DEVIAS_DECODER environment variable.")
 
 

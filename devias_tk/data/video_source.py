@@ -19,7 +19,7 @@ import numpy as np
 from devias_tk.errors import VideoReadError
 from devias_tk.utils.words import reason_line
 
-# File decoders a process can be set to (devias_tk.data.video.set_decoder); auto: decord when installed, else PyAV
+# File decoders a process can be set to (devias_tk.data.video.set_decoder); auto: PyAV when installed, else decord
 DECODERS = ("auto", "decord", "pyav")
 
 

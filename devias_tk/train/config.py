@@ -68,7 +68,7 @@ class DataSection:
     max_skipped: float = 0.01  # share of listed videos left out (no store entry, or failing mid-run) before stopping
     decode_timeout: float = 120.0  # seconds a loader worker may spend on one item before it is killed (workers > 0)
     # Video file decoder for this run and its loader workers: auto | decord | pyav; unset (null): the command's
-    # --decoder, else DEVIAS_DECODER, else auto (decord when installed, else PyAV)
+    # --decoder, else DEVIAS_DECODER, else auto (PyAV when installed, else decord)
     decoder: str | None = None
 
 
