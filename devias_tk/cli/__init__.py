@@ -17,10 +17,10 @@ import typer
 from typer.core import TyperGroup
 
 from devias_tk import __version__
-from devias_tk.cli.vocabulary import hide_old_spellings, install_value_names
+from devias_tk.cli.vocabulary import hide_old_spellings, install_help_rendering
 from devias_tk.errors import DeviasError
 
-install_value_names()  # help shows INTEGER, PATH, ... and nothing after a flag, not typer's <int> and <bool>
+install_help_rendering()  # help shows INTEGER, PATH, ... and nothing after a flag, not typer's <int> and <bool>
 
 # name -> (module, attribute, one-line help for the command list); the order is the listing's
 COMMANDS: dict[str, tuple[str, str, str]] = {

@@ -2,14 +2,14 @@
 
 One name per concept across commands (docs/cli.md, "Vocabulary"): `-j/--jobs` for worker processes, `--list`
 for one list and `--train-list/--test-list` for a pair, `--run` for a run directory, `--json` for a
-machine-readable copy of the output, `--timeout` for the per-video decode limit (DECODE_TIMEOUT seconds).
+machine-readable copy of the output, `--timeout` for the per-video time limit (defaults.DECODE_TIMEOUT seconds).
 
 A command declares an old spelling next to the new one (`typer.Option("--jobs", "-j", "--workers")`); `load_command`
 splits it off (`hide_old_spellings`) into a hidden twin that fills the same parameter: it is still accepted, for
 one release, and no longer shown by `--help`.
 
 Typer 0.29 writes every value's type as `<int>`, `<list[Path]>`, and `<bool>` even for flags that take no value;
-`install_value_names` makes help show click's names instead (INTEGER, PATH, TEXT, ...) and nothing for flags.
+`install_help_rendering` makes help show click's names instead (INTEGER, PATH, TEXT, ...) and nothing for flags.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ OLD_SPELLINGS: dict[str, str] = {
     "--test": "--test-list",
     "--val": "--val-list",
 }
-# seconds one video's decode (or one worker's item) may take before the worker is killed, in every stage
-DECODE_TIMEOUT = 120.0
 
 _VALUE_NAMES = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "bool": "BOOLEAN", "path": "PATH",
                 "file": "FILE", "dir": "DIRECTORY"}
@@ -54,10 +52,20 @@ def value_name(param: Any, ctx: Any) -> str | None:
     return f"{name}..." if getattr(param, "nargs", 1) not in (1, -1) else name
 
 
-def install_value_names() -> None:
-    """Help's value names from `value_name`, for every command (typer reads them through these two methods)."""
+def _usage_pieces(param: Any, ctx: Any) -> list[str]:
+    """An argument's part of the usage line: none for a hidden one (an old positional spelling)."""
+    return [] if param.hidden else _ARGUMENT_USAGE(param, ctx)
+
+
+_ARGUMENT_USAGE = typer.core.TyperArgument.get_usage_pieces
+
+
+def install_help_rendering() -> None:
+    """Help's value names from `value_name`, for every command (typer reads them through these two methods), and
+    usage lines without hidden arguments."""
     typer.core._TyperParameter.display_type_rich = value_name  # type: ignore[method-assign]
     typer.core.TyperOption.display_type_rich = value_name  # type: ignore[method-assign]
+    typer.core.TyperArgument.get_usage_pieces = _usage_pieces  # type: ignore[method-assign]
 
 
 def hide_old_spellings(command: Any) -> None:
