@@ -69,7 +69,7 @@ $(CACHE)/masks-train.done: $(DATA)/meta.json
 
 $(CACHE)/scene_model.pt: $(DATA)/meta.json
 	$(DTK) scenes train --root $(DATA)/scene_images --list $(DATA)/scene_images/train.txt \
-	  --val $(DATA)/scene_images/val.txt --classes $(DATA)/scenes.txt --out $@ \
+	  --val-list $(DATA)/scene_images/val.txt --classes $(DATA)/scenes.txt --out $@ \
 	  --epochs 6 --warmup-epochs 1 --size 64 -j $(JOBS)  # 64 px: 99.5% validation top-1, 5x cheaper than 112
 
 $(CACHE)/scenes-train.done: $(CACHE)/scene_model.pt
@@ -395,7 +395,7 @@ SMOKE_SHAPE = model.size=tiny model.depth=1 model.embed_dim=32 model.num_heads=2
 SMOKE_TRAIN = $(SMOKE_SHAPE) data.rand_augment=null data.val_fraction=0
 SMOKE_VARS = GRID_OPTS="--window 4 --stride 4" SCENE_LABEL_OPTS="--crops 1:1,0.75:2" SCENE_MODEL=$(SMOKE_SCENE_MODEL) \
   PRETRAIN_OPTS="$(SMOKE_SHAPE) mae.decoder_depth=1" NAIVE_OPTS="$(SMOKE_TRAIN)" \
-  TRAIN_OPTS="$(SMOKE_TRAIN) model.slot_head_dim=16 model.amd_hidden=[16,16]" EVAL_OPTS="--workers 0" JOBS=1
+  TRAIN_OPTS="$(SMOKE_TRAIN) model.slot_head_dim=16 model.amd_hidden=[16,16]" EVAL_OPTS="-j 0" JOBS=1
 
 $(SMOKE_DL)/.done: | $(NEED_VENV)
 	$(DTK) data synth $(SMOKE_BENCH) --preset tiny --seed 0 -j 1
@@ -403,16 +403,16 @@ $(SMOKE_DL)/.done: | $(NEED_VENV)
 	touch $@
 $(SMOKE_SCENE_MODEL): $(SMOKE_DL)/.done
 	$(DTK) data lists places365 --root $(SMOKE_DL)/places365 --categories $(SMOKE_DL)/places365/categories_places365.txt \
-	  --train $(SMOKE_DL)/places365/places365_train_standard.txt --val $(SMOKE_DL)/places365/places365_val.txt \
+	  --train-list $(SMOKE_DL)/places365/places365_train_standard.txt --val-list $(SMOKE_DL)/places365/places365_val.txt \
 	  --out $(SMOKE_DL)/places365/lists
 	$(DTK) scenes train --root $(SMOKE_DL)/places365 --list $(SMOKE_DL)/places365/lists/train.txt \
-	  --val $(SMOKE_DL)/places365/lists/val.txt --classes $(SMOKE_DL)/places365/lists/scenes.txt --out $@ \
+	  --val-list $(SMOKE_DL)/places365/lists/val.txt --classes $(SMOKE_DL)/places365/lists/scenes.txt --out $@ \
 	  --size 32 --epochs 1 --batch 16 -j 1
 smoke-ucf101: $(SMOKE_SCENE_MODEL)
 	$(MAKE) --no-print-directory ucf101-all UCF101_ROOT=$(SMOKE_DL)/ucf101 UCF_WORK=$(SMOKE)/ucf101 \
 	  SCUBA_ROOT=$(SMOKE_DL)/scuba HAT_ROOT=$(SMOKE_DL)/hat $(SMOKE_VARS)
 $(SMOKE)/videomae_ucf101.pth: | smoke-ucf101
-	$(DTK) pretrain export $(SMOKE)/ucf101/pretrain --out $@
+	$(DTK) pretrain export --run $(SMOKE)/ucf101/pretrain --out $@
 smoke-kinetics400: $(SMOKE_SCENE_MODEL) $(SMOKE)/videomae_ucf101.pth
 	$(MAKE) --no-print-directory kinetics400-all K400_ROOT=$(SMOKE_DL)/kinetics400 K400_WORK=$(SMOKE)/kinetics400 \
 	  SCUBA_ROOT=$(SMOKE_DL)/kinetics400-scuba HAT_ROOT=$(SMOKE_DL)/kinetics400-hat VIDEOMAE_CKPT=$(SMOKE)/videomae_ucf101.pth \

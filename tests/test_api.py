@@ -29,7 +29,7 @@ def runs(tiny_benchmark, tmp_path_factory):
 
 def test_predict_equals_the_predict_command(runs, tiny_benchmark, tmp_path):
     videos = [str(tiny_benchmark / e.path) for e in read_list(tiny_benchmark / "lists/test.txt")[:2]]
-    result = cli.invoke(app, ["predict", "--run", str(runs["devias"]), "--views", "2x3", "--top", "3", "--workers",
+    result = cli.invoke(app, ["predict", "--run", str(runs["devias"]), "--views", "2x3", "--top", "3", "--jobs",
                               "0", "--device", "cpu", *videos, "--json", str(tmp_path / "p.json")])
     assert result.exit_code == 0, result.output
     printed = {v["name"]: v for v in json.loads((tmp_path / "p.json").read_text())["videos"]}
@@ -54,7 +54,7 @@ def test_features_equal_the_features_command(runs, tiny_benchmark, tmp_path):
     out = tmp_path / "f.zarr"
     result = cli.invoke(app, ["features", "--run", str(runs["devias"]), "--root", str(tiny_benchmark), "--list",
                               str(tmp_path / "two.txt"), "--out", str(out), "--views", "2x1", "--per-clip",
-                              "--workers", "0", "--device", "cpu"])
+                              "--jobs", "0", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     store = VideoStore(out)
     run = load_run(runs["devias"], device="cpu")

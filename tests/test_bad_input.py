@@ -57,7 +57,7 @@ def test_eval_refuses_a_label_past_the_class_list_naming_the_line(run, tiny_benc
     first = read_list(tiny_benchmark / "lists/test.txt")[0]
     suite = _suite(tmp_path, tiny_benchmark, f"# two videos\n{first.path} 0 0\n{first.path} 9 0\n")
     out = _error(runner.invoke(app, ["eval", "--run", str(run), "--suite", suite, "--device", "cpu",
-                                     "--workers", "0"]))
+                                     "--jobs", "0"]))
     assert f"{tmp_path / 'l.txt'}:3:" in out and "action index 9 is not one of the 4 action classes" in out
     assert not (run / "eval" / "t").exists()  # refused before any prediction
 
@@ -73,7 +73,7 @@ def test_eval_names_unreadable_videos_and_what_each_figure_covers(run, tiny_benc
         shutil.copy(tiny_benchmark / name, root / name)
     lines = "".join(f"{e.path} {e.action} {-1 if i == 2 else e.scene}\n" for i, e in enumerate(entries))
     suite = _suite(tmp_path, root, lines)
-    result = runner.invoke(app, ["eval", "--run", str(run), "--suite", suite, "--device", "cpu", "--workers", "0"])
+    result = runner.invoke(app, ["eval", "--run", str(run), "--suite", suite, "--device", "cpu", "--jobs", "0"])
     assert result.exit_code == 0, result.output
     assert entries[1].path in result.output and "1 unreadable video left out" in result.output
     report_md = (run / "eval" / "t" / "report.md").read_text()

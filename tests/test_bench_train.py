@@ -59,7 +59,7 @@ def test_bench_train_with_loader_on_files(tiny_benchmark, tmp_path):
           show_progress=False)
     result = runner.invoke(app, ["bench", "train", "--with-loader", "--root", str(tiny_benchmark), "--mask-store",
                                  str(tmp_path / "m.zarr"), "--scene-store", str(tmp_path / "s.zarr"), "--model", "tiny",
-                                 "--frames", "8", "--size", "32", "--batch", "4", "--workers", "0",
+                                 "--frames", "8", "--size", "32", "--batch", "4", "--jobs", "0",
                                  "--loader-batches", "3", "--steps", "1", "--json", str(tmp_path / "b.json")])
     assert result.exit_code == 0, result.output
     figures = json.loads((tmp_path / "b.json").read_text())
@@ -72,7 +72,7 @@ def test_bench_train_with_loader_on_files(tiny_benchmark, tmp_path):
     # two clips per decoded window, cropped and normalised by the step: a batch of 4 videos is 8 clips
     result = runner.invoke(app, ["bench", "train", "--with-loader", "--root", str(tiny_benchmark), "--mask-store",
                                  str(tmp_path / "m.zarr"), "--scene-store", str(tmp_path / "s.zarr"), "--model", "tiny",
-                                 "--frames", "8", "--size", "32", "--batch", "4", "--workers", "0", "--repeats", "2",
+                                 "--frames", "8", "--size", "32", "--batch", "4", "--jobs", "0", "--repeats", "2",
                                  "--device-transforms", "--loader-batches", "1", "--steps", "1", "--profile", "2",
                                  "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output

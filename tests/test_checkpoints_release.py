@@ -173,7 +173,7 @@ def test_cli_import_then_predict(tiny_benchmark, tmp_path):
     assert result.exit_code == 0, result.output
     assert "devias-release (weights under 'model')" in result.output and "0 missing, 0 unexpected" in result.output
     video = tiny_benchmark / read_list(tiny_benchmark / "lists/test.txt")[0].path
-    result = runner.invoke(app, ["predict", "--run", str(run), str(video), "--views", "1x1", "--workers", "0",
+    result = runner.invoke(app, ["predict", "--run", str(run), str(video), "--views", "1x1", "--jobs", "0",
                                  "--device", "cpu", "--top", "4", "--json", str(tmp_path / "p.json")])
     assert result.exit_code == 0, result.output
     [prediction] = json.loads((tmp_path / "p.json").read_text())["videos"]

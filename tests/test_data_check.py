@@ -26,7 +26,7 @@ def test_a_clean_list_passes_and_counts_classes(tmp_path):
     root = make_dataset(tmp_path)
     (root / "lists/ok.txt").write_text("videos/a.avi 0 0\nvideos/b.mp4 1 -1\nframes/c 1 0\n")
     result = run_cli("data", "check", "--root", root, "--list", root / "lists/ok.txt", "-j", "2",
-                     "--report", tmp_path / "r.json")
+                     "--json", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     assert "3 entries, 3 videos open (5-6 frames); no problems" in result.output
     report = json.loads((tmp_path / "r.json").read_text())[0]
@@ -44,7 +44,7 @@ def test_every_kind_of_problem_is_reported(tmp_path):
     assert plain.exit_code == 1
     assert "undecodable" not in plain.output  # without --decode only the first frame is read
     result = run_cli("data", "check", "--root", root, "--list", root / "lists/bad.txt", "-j", "2", "--decode",
-                     "--report", tmp_path / "r.json")
+                     "--json", tmp_path / "r.json")
     assert result.exit_code == 1
     for line in ("missing videos/missing.avi: file not found",
                  "unreadable videos/text.avi: not a decodable video",

@@ -85,7 +85,7 @@ def test_wrong_files_are_refused_with_the_line(places, tmp_path):
         places365.convert(places, gaps, val=places / "places365_val.txt")
     with pytest.raises(DeviasError, match=r"no train image folder \(data_256 or data_large\); give it with --train"):
         places365.convert(tmp_path, cats, places / "places365_train_standard.txt")
-    with pytest.raises(DeviasError, match="give --train and/or --val"):
+    with pytest.raises(DeviasError, match="give --train-list and/or --val-list"):
         places365.convert(places, cats)
 
 

@@ -56,7 +56,7 @@ def test_two_gloo_processes_give_the_report_of_one(tiny_benchmark, tmp_path):
     single = runner.evaluate(one, load_suite(suite), device="cpu", batch_size=3, workers=0)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
                "devias_tk", "eval", "--run-dir", str(two), "--suite", str(suite), "--device", "cpu", "--batch", "3",
-               "--workers", "0"]
+               "--jobs", "0"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"})
     assert done.returncode == 0, done.stderr[-3000:]

@@ -69,7 +69,7 @@ def test_eval_killed_mid_suite_resumes_from_the_saved_splits(tiny_benchmark, tmp
     # the fourth split's first video hangs (no worker processes: nothing bounds it) after three splits were saved
     hang = read_list(tiny_benchmark / "lists/scuba-sinusoid.txt")[0].path
     proc = subprocess.Popen([sys.executable, "-m", "devias_tk", "eval", "--run", str(killed), "--suite", str(suite),
-                             "--device", "cpu", "--workers", "0"], start_new_session=True,
+                             "--device", "cpu", "--jobs", "0"], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, FAULT_ENV: f"hang:{hang}"})
     deadline = time.monotonic() + 120

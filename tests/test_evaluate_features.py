@@ -73,7 +73,7 @@ def test_knn_from_stores_equals_knn_from_the_run(runs, tiny_benchmark, tmp_path)
         stores[name] = tmp_path / f"{name}.zarr"
         result = cli.invoke(app, ["features", "--run", str(runs["devias"]), "--root", str(tiny_benchmark), "--list",
                                   str(tiny_benchmark / f"lists/{name}.txt"), "--out", str(stores[name]),
-                                  "--workers", "0", "--device", "cpu"])
+                                  "--jobs", "0", "--device", "cpu"])
         assert result.exit_code == 0, result.output
     direct = knn_report(runs["devias"], tiny_benchmark, tiny_benchmark / "lists/train.txt",
                         tiny_benchmark / "lists/test.txt", device="cpu")
@@ -95,7 +95,7 @@ def test_baseline_features_and_failures(runs, tiny_benchmark, tmp_path):
     for name, present in (("two", {"action", "scene"}), ("naive", {"action"})):
         out = tmp_path / f"{name}.zarr"
         result = cli.invoke(app, ["features", "--run", str(runs[name]), "--root", str(tiny_benchmark), "--list",
-                                  str(tmp_path / "l.txt"), "--out", str(out), "--workers", "0", "--device", "cpu"])
+                                  str(tmp_path / "l.txt"), "--out", str(out), "--jobs", "0", "--device", "cpu"])
         assert result.exit_code == 1 and "bad.avi" in result.output  # 1 failure > --max-failures 0
         store = VideoStore(out)
         assert set(store.failures()) == {str(bad)}

@@ -83,7 +83,7 @@ def test_predict_cli_matches_a_hand_run_forward(runs, tiny_benchmark, tmp_path):
     test = read_list(tiny_benchmark / "lists/test.txt")[:3]
     bad = tmp_path / "broken.avi"
     bad.write_bytes(b"not a video at all" * 100)
-    args = ["predict", "--run", str(runs["devias"]), "--views", "1x1", "--top", "4", "--workers", "0", "--device",
+    args = ["predict", "--run", str(runs["devias"]), "--views", "1x1", "--top", "4", "--jobs", "0", "--device",
             "cpu", *(str(tiny_benchmark / e.path) for e in test), str(bad), "--json", str(tmp_path / "p.json"),
             "--overlay", str(tmp_path / "ov")]
     result = cli.invoke(app, args)
@@ -118,7 +118,7 @@ def test_predict_cli_matches_a_hand_run_forward(runs, tiny_benchmark, tmp_path):
 
 def test_predict_a_baseline_from_a_list_prints_what_it_has(runs, tiny_benchmark, tmp_path):
     args = ["predict", "--run", str(runs["naive-action"]), str(tiny_benchmark / "lists/test.txt"), "--views", "1x1",
-            "--workers", "0", "--device", "cpu", "--csv", str(tmp_path / "p.csv"), "--overlay", str(tmp_path / "ov"),
+            "--jobs", "0", "--device", "cpu", "--csv", str(tmp_path / "p.csv"), "--overlay", str(tmp_path / "ov"),
             "--top", "2"]
     result = cli.invoke(app, args)
     assert result.exit_code == 0, result.output

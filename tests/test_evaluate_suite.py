@@ -84,7 +84,7 @@ def test_views_and_suite_errors(tmp_path):
 def test_eval_writes_a_complete_report_and_resumes(tiny_runs, monkeypatch):
     runs, suite = tiny_runs
     result = cli.invoke(app, ["eval", "--run", str(runs[0]), "--suite", str(suite), "--device", "cpu",
-                              "--workers", "0"])
+                              "--jobs", "0"])
     assert result.exit_code == 0, result.output
     out = runs[0] / "eval" / "tiny"
     report = json.loads((out / "report.json").read_text())

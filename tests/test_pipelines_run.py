@@ -314,7 +314,7 @@ def places365(tiny_benchmark, work) -> Path:
     invoke("data", "layout", tiny_benchmark, work / "official", "--as", "places365", "-j", 1)
     root = work / "official/places365"
     invoke("data", "lists", "places365", "--root", root, "--categories", root / "categories_places365.txt",
-           "--train", root / "places365_train_standard.txt", "--val", root / "places365_val.txt")
+           "--train-list", root / "places365_train_standard.txt", "--val-list", root / "places365_val.txt")
     return root
 
 

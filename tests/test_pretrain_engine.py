@@ -120,7 +120,7 @@ run: {{init: {finished_run}/checkpoints/last.pt, init_strict: true, threads: 1}}
 
 def test_export_writes_videomae_layout_and_round_trips_strictly(recipe, finished_run, tmp_path):
     out = tmp_path / "videomae.pth"
-    result = runner.invoke(app, ["pretrain", "export", str(finished_run), "--out", str(out)])
+    result = runner.invoke(app, ["pretrain", "export", "--run", str(finished_run), "--out", str(out)])
     assert result.exit_code == 0, result.output
     exported = read_checkpoint(out)
     weights = exported["model"]
@@ -288,9 +288,9 @@ def test_linear_probe_separates_a_hand_made_case():
 def test_probe_scores_the_pretrained_and_a_random_encoder(finished_run, tiny_benchmark, tmp_path):
     out = tmp_path / "probe.json"
     lists = tiny_benchmark / "lists"
-    result = runner.invoke(app, ["pretrain", "probe", str(finished_run), "--root", str(tiny_benchmark), "--train",
-                                 str(lists / "train.txt"), "--test", str(lists / "test.txt"), "--test",
-                                 str(lists / "hat-scene-only.txt"), "--workers", "0", "--json", str(out)])
+    result = runner.invoke(app, ["pretrain", "probe", "--run", str(finished_run), "--root", str(tiny_benchmark),
+                                 "--train-list", str(lists / "train.txt"), "--test-list", str(lists / "test.txt"),
+                                 "--test-list", str(lists / "hat-scene-only.txt"), "--jobs", "0", "--json", str(out)])
     assert result.exit_code == 0, result.output
     scores = json.loads(out.read_text())
     assert set(scores) == {"pretrained", "random"}

@@ -175,7 +175,7 @@ def test_training_writes_a_checkpoint_that_loads(tiny_benchmark, tmp_path):
 def test_train_command(tiny_benchmark, tmp_path):
     images = tiny_benchmark / "scene_images"
     result = runner.invoke(app, ["scenes", "train", "--root", str(images), "--list", str(images / "train.txt"),
-                                 "--val", str(images / "val.txt"), "--out", str(tmp_path / "s.pt"), "--size", "32",
+                                 "--val-list", str(images / "val.txt"), "--out", str(tmp_path / "s.pt"), "--size", "32",
                                  "--epochs", "1", "--batch", "12", "-j", "1", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "epoch 1/1: loss" in result.output and "validation top-1" in result.output

@@ -166,7 +166,7 @@ def test_eval_predict_and_features_on_a_finetune_run(finetuned, tiny_benchmark, 
     hand = float((probs.argmax(1) == torch.tensor([e.action for e in entries])).float().mean())
     assert report["seen_action"] == pytest.approx(100 * hand, abs=0.01)
 
-    args = ["predict", "--run", str(run), str(tiny_benchmark / "lists/test.txt"), "--views", "1x1", "--workers", "0",
+    args = ["predict", "--run", str(run), str(tiny_benchmark / "lists/test.txt"), "--views", "1x1", "--jobs", "0",
             "--device", "cpu", "--csv", str(tmp_path / "p.csv"), "--top", "1", "--overlay", str(tmp_path / "ov")]
     result = cli.invoke(app, args)
     assert result.exit_code == 0, result.output

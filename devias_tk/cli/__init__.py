@@ -17,7 +17,10 @@ import typer
 from typer.core import TyperGroup
 
 from devias_tk import __version__
+from devias_tk.cli.vocabulary import hide_old_spellings, install_help_rendering
 from devias_tk.errors import DeviasError
+
+install_help_rendering()  # help shows INTEGER, PATH, ... and nothing after a flag, not typer's <int> and <bool>
 
 # name -> (module, attribute, one-line help for the command list); the order is the listing's
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -94,6 +97,7 @@ def load_command(name: str) -> click.Command:
         command = typer.main.get_command(single)
     command.name = name
     add_decoder_option(command, name)
+    hide_old_spellings(command)
     return command
 
 

@@ -139,7 +139,7 @@ def train_bench(
     list_file: Annotated[Path | None, typer.Option("--list", help="--with-loader: list (default ROOT/lists/train.txt).")] = None,
     mask_store: Annotated[Path | None, typer.Option(help="--with-loader: the list's mask store.")] = None,
     scene_store: Annotated[Path | None, typer.Option(help="--with-loader: the list's scene-label store.")] = None,
-    workers: Annotated[int, typer.Option(help="--with-loader: DataLoader worker processes (= cores for the per-core rate).")] = 16,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", "--workers", help="--with-loader: DataLoader worker processes (= cores for the per-core rate).")] = 16,
     loader_batches: Annotated[int, typer.Option(help="--with-loader: timed batches (0: the breakdown only).")] = 20,
     repeats: Annotated[int, typer.Option(help="--with-loader: clips cut from each decoded window (data.repeats); --batch counts videos.")] = 1,
     device_transforms: Annotated[bool, typer.Option("--device-transforms", help="--with-loader: workers send uint8 windows; the step crops and normalises (data.device_transforms).")] = False,
@@ -153,7 +153,7 @@ def train_bench(
 
     Example: [bold]devias-tk bench train --model base --frames 16 --size 224 --batch 12 --device cuda[/]
     The demo recipe's step: [bold]devias-tk bench train --model tiny --depth 4 --stem conv3d --frames 8 --size 64 --batch 16 --amp native[/]
-    Loader: [bold]devias-tk bench train --with-loader --root data/ucf-like --mask-store M --scene-store S --workers 2 --steps 0[/]
+    Loader: [bold]devias-tk bench train --with-loader --root data/ucf-like --mask-store M --scene-store S -j 2 --steps 0[/]
     """
     import dataclasses
 
@@ -166,7 +166,7 @@ def train_bench(
         if mask_store is None or scene_store is None:
             raise typer.BadParameter("--with-loader needs --mask-store and --scene-store built for --list")
         r = bench_loader(str(root), str(list_file or root / "lists" / "train.txt"), str(mask_store), str(scene_store),
-                         frames, 4, size, (batch or [12])[0], workers, loader_batches, method, model, device, steps,
+                         frames, 4, size, (batch or [12])[0], jobs, loader_batches, method, model, device, steps,
                          repeats, device_transforms, profile)
         _print_loader(r, method, model)
         if json_out:

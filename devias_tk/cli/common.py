@@ -18,6 +18,9 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 JOBS_HELP = "Parallel worker processes (default: all CPU cores)."
+# the model stages decode in worker processes and run the model here
+DECODE_JOBS_HELP = "Decoding worker processes (0: decode in this process)."
+TIMEOUT_HELP = "Seconds one video may take in its worker before the worker is killed and the video reported."
 
 
 def resolve_jobs(jobs: int | None) -> int:

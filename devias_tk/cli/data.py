@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from devias_tk.cli.common import JOBS_HELP, console, err_console, resolve_jobs, user_errors
-from devias_tk.cli.defaults import BENCHMARK_PRESETS, SCUBA_LIST
+from devias_tk.cli.common import JOBS_HELP, TIMEOUT_HELP, console, err_console, resolve_jobs, user_errors
+from devias_tk.cli.defaults import BENCHMARK_PRESETS, DECODE_TIMEOUT, SCUBA_LIST
 from devias_tk.data.lists import read_list
 from devias_tk.utils.atomic import atomic_write_text
 
@@ -226,7 +226,7 @@ def inspect_cmd(
 @user_errors
 def bias_cmd(
     root: Annotated[Path, typer.Argument(help="Dataset root.")],
-    train: Annotated[Path | None, typer.Option(help="Training list (default: ROOT/lists/train.txt).")] = None,
+    train: Annotated[Path | None, typer.Option("--train-list", "--train", help="Training list (default: ROOT/lists/train.txt).")] = None,
     lists: Annotated[
         list[Path] | None, typer.Option("--list", help="Lists to evaluate (default: every other ROOT/lists/*.txt).")
     ] = None,
@@ -498,8 +498,8 @@ def lists_generic(
 def lists_places365(
     root: Annotated[Path, typer.Option(help="Places365 root holding the image folders (data_256/ or data_large/, val_256/ or val_large/).")],
     categories: Annotated[Path, typer.Option(help="categories_places365.txt ('/a/airfield 0' lines).")],
-    train: Annotated[Path | None, typer.Option(help="places365_train_standard.txt ('/a/airfield/00000001.jpg 0') -> OUT/train.txt.")] = None,
-    val: Annotated[Path | None, typer.Option(help="places365_val.txt ('Places365_val_00000001.jpg 165') -> OUT/val.txt.")] = None,
+    train: Annotated[Path | None, typer.Option("--train-list", "--train", help="places365_train_standard.txt ('/a/airfield/00000001.jpg 0') -> OUT/train.txt.")] = None,
+    val: Annotated[Path | None, typer.Option("--val-list", "--val", help="places365_val.txt ('Places365_val_00000001.jpg 165') -> OUT/val.txt.")] = None,
     train_dir: Annotated[str | None, typer.Option(help="Training image folder under ROOT (default: data_256, else data_large).")] = None,
     val_dir: Annotated[str | None, typer.Option(help="Validation image folder under ROOT (default: val_256, else val_large).")] = None,
     per_class: Annotated[int | None, typer.Option(help="Keep the first N training images of each class (a quick subset).")] = None,
@@ -508,7 +508,7 @@ def lists_places365(
 ) -> None:
     """Places365-Standard file lists -> image lists for `scenes train` (train.txt, val.txt, scenes.txt).
 
-    Example: [bold]devias-tk data lists places365 --root data/places365 --categories data/places365/categories_places365.txt --train data/places365/places365_train_standard.txt --val data/places365/places365_val.txt[/]
+    Example: [bold]devias-tk data lists places365 --root data/places365 --categories data/places365/categories_places365.txt --train-list data/places365/places365_train_standard.txt --val-list data/places365/places365_val.txt[/]
     """
     from devias_tk.data.formats import places365
 
@@ -556,9 +556,9 @@ def check_cmd(
     actions: Annotated[Path | None, typer.Option(help="Action names (default: ROOT/actions.txt when present).")] = None,
     scenes: Annotated[Path | None, typer.Option(help="Scene names (default: ROOT/scenes.txt when present).")] = None,
     decode: Annotated[bool, typer.Option(help="Also decode each video's first, middle and last frame.")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds per video before a hung decoder is killed and the video reported.")] = 120.0,
-    report: Annotated[Path | None, typer.Option(help="Write the full report (all problems, class counts) as JSON.")] = None,
-    show: Annotated[int, typer.Option(help="Problems printed per kind (all are in --report).")] = 20,
+    timeout: Annotated[float, typer.Option(help=TIMEOUT_HELP)] = DECODE_TIMEOUT,
+    report: Annotated[Path | None, typer.Option("--json", "--report", help="Write the full report (all problems, class counts) as JSON.")] = None,
+    show: Annotated[int, typer.Option(help="Problems printed per kind (all are in --json).")] = 20,
     max_table: Annotated[int, typer.Option(help="Print per-class counts as a table up to this many classes.")] = 30,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 0,
 ) -> None:

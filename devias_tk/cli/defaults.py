@@ -11,3 +11,7 @@ BENCHMARK_PRESETS: tuple[str, ...] = ("tiny", "default", "ucf-like", "k400-like"
 SCUBA_LIST = "testlist01.txt"
 # devias_tk.data.crop_grid.DEFAULT_GRID
 CROP_GRID = "1:1,0.75:2,0.5:3"
+# Seconds one video may take in a worker before the worker is killed and the video reported, in every stage:
+# `data check`, `masks extract`, `scenes label` (--timeout), train's and pretrain's data.decode_timeout,
+# devias_tk.data.guarded.DEFAULT_TIMEOUT (eval, predict, features)
+DECODE_TIMEOUT = 120.0

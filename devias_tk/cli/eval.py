@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from devias_tk.cli.common import console, user_errors
+from devias_tk.cli.common import DECODE_JOBS_HELP, console, user_errors
 from devias_tk.utils.atomic import atomic_write_text
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def evaluate_run(
     views: Annotated[str | None, typer.Option(help="Temporal clips x spatial crops, e.g. 2x3 (default: the suite's).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch: Annotated[int, typer.Option(help="Videos per batch (each with all its views).")] = 8,
-    workers: Annotated[int, typer.Option(help="Decoding worker processes.")] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", "--workers", help=DECODE_JOBS_HELP)] = 2,
     checkpoint: Annotated[str, typer.Option(help="auto (best.pt, else last.pt), best, last, or a file name.")] = "auto",
 ) -> None:
     """Evaluate a run on a suite: per-split predictions (resumable, RUN/eval/predictions/, shared by suites),
@@ -46,9 +46,14 @@ def evaluate_run(
     """
     if ctx.invoked_subcommand is not None:
         return
-    if run is None or not suite:
+    if run is None and not suite:  # plain `devias-tk eval`: its help
         console.print(ctx.get_help())
-        raise typer.Exit(0 if run is None and not suite else 2)
+        raise typer.Exit(0)
+    if run is None or not suite:
+        from devias_tk.errors import DeviasError
+
+        missing = "--run (the run directory)" if run is None else "--suite (a suite YAML, e.g. pipelines/eval/synthetic.yaml)"
+        raise DeviasError(f"eval: missing option {missing}; see devias-tk eval --help")
     from devias_tk.evaluate.suite import load_suite, parse_views
     from devias_tk.utils.runlog import LOG_FILE, run_log
 
@@ -57,15 +62,15 @@ def evaluate_run(
     rank0 = os.environ.get("RANK", "0") == "0"
     with run_log(run / LOG_FILE if rank0 and run.is_dir() else None, console, " ".join(sys.argv)):
         for spec in specs:
-            _evaluate_one(run, spec, parse_views(views) if views else None, device, batch, workers, checkpoint)
+            _evaluate_one(run, spec, parse_views(views) if views else None, device, batch, jobs, checkpoint)
 
 
-def _evaluate_one(run: Path, spec: Suite, views: tuple[int, int] | None, device: str, batch: int, workers: int, checkpoint: str) -> None:
+def _evaluate_one(run: Path, spec: Suite, views: tuple[int, int] | None, device: str, batch: int, jobs: int, checkpoint: str) -> None:
     from devias_tk.evaluate.runner import evaluate, markdown_table
     from devias_tk.utils.runlog import log
     from devias_tk.utils.words import plural
 
-    report = evaluate(run, spec, views, device, batch, workers, checkpoint)
+    report = evaluate(run, spec, views, device, batch, jobs, checkpoint)
     if report is None:  # a rank other than 0 under torchrun: rank 0 prints and writes the report
         return
     log.info(f"definition: {report['definition']}")
@@ -114,7 +119,7 @@ def knn(
     )] = None,
     k: Annotated[int, typer.Option(help="Neighbours.")] = 10,
     temperature: Annotated[float, typer.Option(help="Weight temperature.")] = 0.07,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto (cuda when available, else cpu), cpu or cuda.")] = "auto",
     batch: Annotated[int, typer.Option(help="Videos per batch.")] = 16,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the table as JSON here "
                                                    "(RUN/eval/knn.json is what `eval compare` reads).")] = None,

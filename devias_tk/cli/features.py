@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from devias_tk.cli.common import err_console, print_stage_summary, user_errors
+from devias_tk.cli.common import DECODE_JOBS_HELP, err_console, print_stage_summary, user_errors
 
 
 @user_errors
@@ -20,7 +20,7 @@ def features_cmd(
     views: Annotated[str, typer.Option(help="Temporal clips x spatial crops averaged per video (1x1: the centre view, as `eval knn`).")] = "1x1",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch: Annotated[int, typer.Option(help="Videos per batch (each with all its views).")] = 8,
-    workers: Annotated[int, typer.Option(help="Decoding worker processes.")] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", "--workers", help=DECODE_JOBS_HELP)] = 2,
     checkpoint: Annotated[str, typer.Option(help="auto (best.pt, else last.pt), best, last, or a file name in RUN/checkpoints.")] = "auto",
     shard: Annotated[str, typer.Option(help="Process shard i of n of the list ('i/n'); shards may run on several machines into one store.")] = "0/1",
     retry_failed: Annotated[bool, typer.Option(help="Retry videos recorded as failed by an earlier run.")] = True,
@@ -40,7 +40,7 @@ def features_cmd(
 
     dev = resolve_device(device)
     model = load_run(run, checkpoint, dev)
-    summary = stage.extract_features(model, root, list_file, out, parse_views(views), per_clip, dev, batch, workers,
+    summary = stage.extract_features(model, root, list_file, out, parse_views(views), per_clip, dev, batch, jobs,
                                      parse_shard(shard), retry_failed,
                                      log=lambda m: err_console.print(f"[yellow]{m}[/]"))
     print_stage_summary(f"features -> {out} ({model.method}, checkpoint {model.checkpoint_sha})", summary,

@@ -12,6 +12,7 @@ from devias_tk.cli.common import (
     BACKEND_HELP,
     JOBS_HELP,
     SCHEDULER_HELP,
+    TIMEOUT_HELP,
     console,
     err_console,
     make_backend,
@@ -19,6 +20,7 @@ from devias_tk.cli.common import (
     resolve_jobs,
     user_errors,
 )
+from devias_tk.cli.defaults import DECODE_TIMEOUT
 from devias_tk.data.lists import read_list
 from devias_tk.errors import DeviasError
 
@@ -51,7 +53,7 @@ def extract(
         "top-50% motion seeds are mostly background (docs/measured.md#mask-quality).")] = True,
     shard: Annotated[str, typer.Option(help="Process shard i of n of the list ('i/n').")] = "0/1",
     max_failures: Annotated[int, typer.Option(min=0, help="Exit with status 1 when more videos fail than this.")] = 0,
-    timeout: Annotated[float, typer.Option(help="Seconds one video may take before its worker is killed.")] = 300.0,
+    timeout: Annotated[float, typer.Option(help=TIMEOUT_HELP)] = DECODE_TIMEOUT,
     retry_failed: Annotated[bool, typer.Option(help="Retry videos recorded as failed by an earlier run.")] = True,
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "local",
     scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from devias_tk.cli.common import console, err_console, user_errors
+from devias_tk.cli.common import DECODE_JOBS_HELP, console, err_console, user_errors
 
 
 @user_errors
@@ -23,7 +23,7 @@ def predict_cmd(
     root: Annotated[Path | None, typer.Option(help="Where a list file's paths start (default: the folder holding lists/, else the list's folder).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch: Annotated[int, typer.Option(help="Videos per batch (each with all its views).")] = 4,
-    workers: Annotated[int, typer.Option(help="Decoding worker processes.")] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", "--workers", help=DECODE_JOBS_HELP)] = 2,
     checkpoint: Annotated[str, typer.Option(help="auto (best.pt, else last.pt), best, last, or a file name in RUN/checkpoints.")] = "auto",
 ) -> None:
     """Action and scene top-k of every video, averaged over the views. DEVIAS and every baseline: a model
@@ -56,7 +56,7 @@ def predict_cmd(
     check_outputs({"--json": json_out, "--csv": csv_out}, overlay, [v.name for v in expanded.videos])
     dev = resolve_device(device)
     model = load_run(run, checkpoint, dev)
-    results = stage.predict_videos(model, expanded.videos, view_pair, dev, top, batch, workers)
+    results = stage.predict_videos(model, expanded.videos, view_pair, dev, top, batch, jobs)
     results = [stage.VideoPrediction(name, name, error=why) for name, why in expanded.failed.items()] + results
     if overlay is not None:
         readable = sum(r.error is None for r in results)

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
-from devias_tk.cli.common import console, err_console, user_errors
+from devias_tk.cli.common import DECODE_JOBS_HELP, console, err_console, user_errors
 
 
 class _RunByDefault(TyperGroup):
@@ -59,15 +59,19 @@ def run_cmd(
 @app.command("export")
 @user_errors
 def export_cmd(
-    run: Annotated[Path, typer.Argument(help="A pre-training run directory (its checkpoints/last.pt) or checkpoint file.")],
     out: Annotated[Path, typer.Option(help="File to write (.pth): VideoMAE's pre-training layout under 'model'.")],
+    run: Annotated[Path | None, typer.Option(help="A pre-training run directory (its checkpoints/last.pt) or checkpoint file.")] = None,
+    run_arg: Annotated[Path | None, typer.Argument(hidden=True, help="RUN as a positional argument (the old spelling).")] = None,
 ) -> None:
     """Write a pre-training run's weights in VideoMAE's published pre-training key layout
     (encoder.*, decoder.*, encoder_to_decoder.weight, mask_token), which VideoMAE code and `run.init` read.
 
-    Example: [bold]devias-tk pretrain export runs/pretrain --out videomae_pretrain.pth[/]
+    Example: [bold]devias-tk pretrain export --run runs/pretrain --out videomae_pretrain.pth[/]
     """
+    from devias_tk.cli.vocabulary import one_run
     from devias_tk.pretrain.export import export_videomae
+
+    run = one_run(run, run_arg, "pretrain export")
 
     info = export_videomae(run, out)
     console.print(f"wrote {info['file']}: {info['tensors']} tensors from {info['source']} (epoch {info['epoch']}; "
@@ -77,25 +81,28 @@ def export_cmd(
 @app.command("probe")
 @user_errors
 def probe_cmd(
-    run: Annotated[Path, typer.Argument(help="A pre-training run directory or checkpoint file.")],
     root: Annotated[Path, typer.Option(help="Dataset root the lists are relative to.")],
-    train_list: Annotated[Path, typer.Option("--train", help="List the k-NN and the linear probe are fitted on.")],
-    test_lists: Annotated[list[Path], typer.Option("--test", help="List to score (repeatable).")],
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    train_list: Annotated[Path, typer.Option("--train-list", "--train", help="List the k-NN and the linear probe are fitted on.")],
+    test_lists: Annotated[list[Path], typer.Option("--test-list", "--test", help="List to score (repeatable).")],
+    run: Annotated[Path | None, typer.Option(help="A pre-training run directory or checkpoint file.")] = None,
+    run_arg: Annotated[Path | None, typer.Argument(hidden=True, help="RUN as a positional argument (the old spelling).")] = None,
+    device: Annotated[str, typer.Option(help="auto (cuda when available, else cpu), cpu or cuda.")] = "auto",
     batch: Annotated[int, typer.Option(help="Clips per forward pass.")] = 16,
-    workers: Annotated[int, typer.Option(help="Decoding worker processes.")] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", "--workers", help=DECODE_JOBS_HELP)] = 2,
     k: Annotated[int, typer.Option(help="Neighbours of the weighted k-NN.")] = 10,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
 ) -> None:
     """Top-1 of a weighted k-NN (k = 10, temperature 0.07, cosine) and of a linear probe (softmax regression) on the
     mean-pooled encoder tokens (centre view), action and scene labels, for the pre-trained encoder and a randomly
-    initialised one of the same shape; fitted on --train, scored on each --test list.
+    initialised one of the same shape; fitted on --train-list, scored on each --test-list.
 
-    Example: [bold]devias-tk pretrain probe runs/pretrain --root data/synthetic --train data/synthetic/lists/train.txt --test data/synthetic/lists/test.txt[/]
+    Example: [bold]devias-tk pretrain probe --run runs/pretrain --root data/synthetic --train-list data/synthetic/lists/train.txt --test-list data/synthetic/lists/test.txt[/]
     """
+    from devias_tk.cli.vocabulary import one_run
     from devias_tk.pretrain.probe import feature_probe
 
-    scores = feature_probe(run, root, train_list, test_lists, device, batch, workers, k)
+    run = one_run(run, run_arg, "pretrain probe")
+    scores = feature_probe(run, root, train_list, test_lists, device, batch, jobs, k)
     table = Table(title=f"top-1 % on mean-pooled encoder tokens, fitted on {train_list.name}: pre-trained / random "
                         f"encoder (k-NN k={k}; linear probe)")
     columns = [f"{kind}_{target}" for target in ("action", "scene") for kind in ("knn", "linear")]

@@ -13,6 +13,7 @@ from devias_tk.cli.common import (
     BACKEND_HELP,
     JOBS_HELP,
     SCHEDULER_HELP,
+    TIMEOUT_HELP,
     console,
     err_console,
     make_backend,
@@ -20,7 +21,7 @@ from devias_tk.cli.common import (
     resolve_jobs,
     user_errors,
 )
-from devias_tk.cli.defaults import CROP_GRID
+from devias_tk.cli.defaults import CROP_GRID, DECODE_TIMEOUT
 from devias_tk.data.lists import read_list
 from devias_tk.errors import DeviasError
 
@@ -51,7 +52,7 @@ def train(
     out: Annotated[Path, typer.Option(help="Image model: the checkpoint to write (e.g. models/scenes.pt). --video: the run directory (config, metrics, checkpoints; the model is RUN/scene_model.pt).")],
     root: Annotated[Path | None, typer.Option(help="Image root the list's paths are relative to (--video: data.root).")] = None,
     list_file: Annotated[Path | None, typer.Option("--list", help="Places365-style training list ('<image> <index>').")] = None,
-    val: Annotated[Path | None, typer.Option(help="Validation list, scored after every epoch.")] = None,
+    val: Annotated[Path | None, typer.Option("--val-list", "--val", help="Validation list, scored after every epoch.")] = None,
     classes: Annotated[Path | None, typer.Option(help="Class names file ('<index> <name>' or Places365's '<name> <index>'; default: the images' folder names).")] = None,
     arch: Annotated[str | None, typer.Option(help="timm architecture, built without pretrained weights (image model; default vit_tiny_patch16_224). --video: use model.size=tiny|small|base.")] = None,
     size: Annotated[int | None, typer.Option(help="Input size in pixels, square (default 112; --video: the recipe's, 224).")] = None,
@@ -80,7 +81,7 @@ def train(
     image repeated into a static clip (the same crop and flip on every frame), run by `scenes label` as a clip
     model on every window; plain on one device, under `torchrun --nproc_per_node=N -m devias_tk scenes train
     --video ...` on N; re-running resumes. Examples:
-    [bold]devias-tk scenes train --root data/synthetic/scene_images --list data/synthetic/scene_images/train.txt --val data/synthetic/scene_images/val.txt --out data/scenes/vit_tiny.pt[/]
+    [bold]devias-tk scenes train --root data/synthetic/scene_images --list data/synthetic/scene_images/train.txt --val-list data/synthetic/scene_images/val.txt --out data/scenes/vit_tiny.pt[/]
     [bold]devias-tk scenes train --video --recipe pipelines/scene-synthetic-video.yaml --out runs/scene-video --init data/scenes/vit_tiny.pt[/]
     """
     flags = {"root": root, "list_file": list_file, "val": val, "classes": classes, "size": size, "epochs": epochs,
@@ -155,7 +156,7 @@ def label_cmd(
                                             "distinct frame (a clip model: per window).")] = CROP_GRID,
     shard: Annotated[str, typer.Option(help="Process shard i of n of the list ('i/n').")] = "0/1",
     max_failures: Annotated[int, typer.Option(min=0, help="Exit with status 1 when more videos fail than this.")] = 0,
-    timeout: Annotated[float, typer.Option(help="Seconds one video's decode may take before its worker is killed.")] = 300.0,
+    timeout: Annotated[float, typer.Option(help=TIMEOUT_HELP)] = DECODE_TIMEOUT,
     retry_failed: Annotated[bool, typer.Option(help="Retry videos recorded as failed by an earlier run.")] = True,
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "local",
     scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,

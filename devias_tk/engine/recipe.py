@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,27 @@ class RunSection:
     init_strict: bool = False  # refuse init weights with any missing, unexpected or reshaped tensor
     trackers: str = ""  # also log to "wandb", "mlflow" or "wandb,mlflow" (when installed; devias_tk.engine.trackers)
     tracker_project: str = "devias-tk"  # the W&B project / MLflow experiment
+
+
+def did_you_mean(word: Any, known: Iterable[Any]) -> str:
+    """" (did you mean 'x'?)" for the known name closest to a misspelt `word`, or "" when none is close."""
+    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_names(what: str, unknown: Iterable[Any], known: Iterable[Any]) -> str:
+    """The error for names a recipe gives that the toolkit does not know: each with its closest known name, then
+    every known one. `what` starts the message, e.g. "unknown key(s) in 'optim'"."""
+    known = sorted(str(k) for k in known)
+    return f"{what}: {', '.join(f'{u}{did_you_mean(u, known)}' for u in unknown)} (known: {', '.join(known)})"
+
+
+def check_sections(tree: dict[str, Any], known: Iterable[str]) -> None:
+    """Every top-level name of a recipe is a known section."""
+    known = list(known)
+    unknown = sorted(str(k) for k in set(tree) - set(known))
+    if unknown:
+        raise DeviasError(unknown_names("unknown section(s)", unknown, known))
 
 
 def plain(value: Any) -> Any:
@@ -98,7 +121,7 @@ def build_section(cls: type, name: str, values: dict[str, Any]) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise DeviasError(f"unknown key(s) in '{name}': {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        raise DeviasError(unknown_names(f"unknown key(s) in '{name}'", unknown, known))
     try:
         return cls(**{k: _check_type(f"{name}.{k}", v, hints[k]) for k, v in values.items()})
     except ValueError as exc:  # a section's own validation (e.g. LossConfig)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from devias_tk.cache.kinds import FEATURES
 from devias_tk.cache.store import VideoStore
@@ -16,6 +15,7 @@ from devias_tk.data.scene_labels import with_store_scenes
 from devias_tk.errors import DeviasError
 from devias_tk.evaluate.knn import knn_table
 from devias_tk.evaluate.predict import load_run, predict_entries
+from devias_tk.utils.device import resolve_device
 
 Features = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # action, scene, action labels, scene labels
 
@@ -45,8 +45,7 @@ def knn_report(run_dir: Path, root: Path, train_list: Path, test_list: Path, k: 
                test_scene_store: Path | None = None) -> dict[str, Any]:
     """The k-NN table plus the video counts. Scene labels come from each list's scene column, or, where a
     scene store is given for a list, from its video-level pseudo labels (UCF-101 / Kinetics lists carry -1)."""
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
+    dev = resolve_device(device)  # auto: cuda when available, else cpu (as `pretrain probe`)
     run = load_run(run_dir, "auto", dev)
     data = run.config["data"]
     spec = ClipSpec(clip_len=data["frames"], stride=data["stride"], size=data["size"], num_clips=1, num_crops=1,

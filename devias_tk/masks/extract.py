@@ -154,7 +154,7 @@ def extract(
     params: fame.FameParams = fame.FameParams(),
     jobs: int = 1,
     shard: tuple[int, int] = (0, 1),
-    timeout: float = 300.0,
+    timeout: float = 120.0,  # devias_tk.cli.defaults.DECODE_TIMEOUT
     retry_failed: bool = True,
     show_progress: bool = True,
     log: Callable[[str], None] = lambda _msg: None,

@@ -25,8 +25,10 @@ from devias_tk.engine.recipe import (
     check_amp,
     check_decoder,
     check_fault_limits,
+    check_sections,
     load_recipe,
     section_values,
+    unknown_names,
 )
 from devias_tk.errors import DeviasError
 from devias_tk.models.backbone import BACKBONE_KEYS
@@ -126,15 +128,13 @@ def _take_backbone(tree: dict[str, Any], source: Path) -> dict[str, Any]:
 
 def build_config(tree: dict[str, Any]) -> PretrainConfig:
     """Validate a nested dict (`backbone_from` already applied) and return a PretrainConfig."""
-    unknown = sorted(set(tree) - set(SECTIONS) - {"model"})
-    if unknown:
-        raise DeviasError(f"unknown section(s): {', '.join(unknown)} (known: data, model, mae, optim, run)")
+    check_sections(tree, [*SECTIONS, "model"])
     sections = {name: build_section(cls, name, tree.get(name) or {}) for name, cls in SECTIONS.items()}
     model = dict(section_values(tree.get("model"), "model"))
     bad = sorted(set(model) - BACKBONE_KEYS)
     if bad:
-        raise DeviasError(f"model: {', '.join(bad)} not backbone keys (allowed: {', '.join(sorted(BACKBONE_KEYS))}); "
-                          "the clip shape is data.frames and data.size")
+        raise DeviasError(unknown_names("model: not backbone keys", bad, BACKBONE_KEYS)
+                          + "; the clip shape is data.frames and data.size")
     cfg = PretrainConfig(model=model, **sections)
     if cfg.model.get("stem") in ("conv", "conv3d"):
         # overlapping kernels carry pixels of masked patches into visible tokens: reconstruction would leak

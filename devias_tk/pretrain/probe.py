@@ -20,6 +20,7 @@ from devias_tk.errors import DeviasError
 from devias_tk.evaluate.knn import weighted_knn_predict
 from devias_tk.models.backbone import VideoViT
 from devias_tk.pretrain.export import load_run_checkpoint, run_checkpoint
+from devias_tk.utils.device import resolve_device
 from devias_tk.utils.progress import progress_bar
 
 
@@ -95,7 +96,7 @@ def encoders(run: str | Path, seed: int = 0) -> tuple[dict[str, VideoViT], dict[
 
 
 def feature_probe(run: str | Path, root: str | Path, train_list: str | Path, test_lists: Sequence[str | Path],
-                  device: str = "cpu", batch: int = 16, workers: int = 2, k: int = 10,
+                  device: str = "auto", batch: int = 16, workers: int = 2, k: int = 10,
                   temperature: float = 0.07) -> dict[str, dict[str, dict[str, float | None]]]:
     """{encoder: {test list name: {"knn_action", "knn_scene", "linear_action", "linear_scene": top-1 (None
     without labels), "videos": n}}} for the pre-trained and the random encoder."""
@@ -107,7 +108,7 @@ def feature_probe(run: str | Path, root: str | Path, train_list: str | Path, tes
     lists = {"train": read_list(train_list), **{Path(p).stem: read_list(p) for p in test_lists}}
     if not lists["train"]:
         raise DeviasError(f"{train_list}: no videos")
-    dev = torch.device(device)
+    dev = resolve_device(device)  # auto: cuda when available, else cpu (as `eval knn`)
     feats = {split: pooled_features(models, root, entries, spec, dev, batch, workers, f"features: {split}")
              for split, entries in lists.items()}
     labels = {split: (np.array([e.action for e in entries]), np.array([e.scene for e in entries]))

@@ -23,6 +23,7 @@ from devias_tk.engine.recipe import (
     build_section,
     check_amp,
     check_fault_limits,
+    check_sections,
     load_recipe,
 )
 from devias_tk.errors import DeviasError
@@ -120,9 +121,7 @@ class VideoSceneConfig:
 
 def build_config(tree: dict[str, Any]) -> VideoSceneConfig:
     """Validate a nested dict and return a VideoSceneConfig."""
-    unknown = sorted(set(tree) - set(SECTIONS))
-    if unknown:
-        raise DeviasError(f"unknown section(s): {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
+    check_sections(tree, SECTIONS)
     cfg = VideoSceneConfig(**{name: build_section(cls, name, tree.get(name) or {}) for name, cls in SECTIONS.items()})
     m, d, o, x = cfg.model, cfg.data, cfg.optim, cfg.mix
     if m.size not in SIZES:

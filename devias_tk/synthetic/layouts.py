@@ -77,7 +77,7 @@ READ_WITH = {
     "hvu": "devias-tk data lists hvu --root {root} --videos videos --csv {root}/HVU_Train_V1.0.csv "
            "--csv {root}/HVU_Val_V1.0.csv --categories {root}/HVU_Tags_Categories_V1.0.csv",
     "places365": "devias-tk data lists places365 --root {root} --categories {root}/categories_places365.txt "
-                 "--train {root}/places365_train_standard.txt --val {root}/places365_val.txt",
+                 "--train-list {root}/places365_train_standard.txt --val-list {root}/places365_val.txt",
 }
 
 

@@ -24,11 +24,16 @@ from devias_tk.engine.recipe import (
     check_amp,
     check_decoder,
     check_fault_limits,
+    check_sections,
+    did_you_mean,
     load_recipe,
     plain,
     section_values,
+    unknown_names,
 )
 from devias_tk.errors import DeviasError
+from devias_tk.models.backbone import BACKBONE_KEYS
+from devias_tk.models.factory import METHODS
 from devias_tk.train.losses import LossConfig
 
 
@@ -136,14 +141,27 @@ def _build_section(name: str, values: dict[str, Any]) -> Any:
     return build_section(SECTIONS[name], name, values)
 
 
+def check_model(model: dict[str, Any]) -> None:
+    """model.method is a method and every other model key is one a method reads (a key of another method is let
+    through: one recipe switches methods by override), each misspelling named with its closest known name."""
+    method = model["method"]
+    if method not in METHODS:
+        raise DeviasError(f"model.method: unknown method {method!r}{did_you_mean(method, METHODS)} "
+                          f"(known: {', '.join(METHODS)})")
+    every = BACKBONE_KEYS.union(*(m.keys for m in METHODS.values()), {"method"})
+    unknown = sorted(str(k) for k in set(model) - every)
+    if unknown:
+        raise DeviasError(unknown_names(f"unknown model key(s) for {method}", unknown,
+                                        BACKBONE_KEYS | METHODS[method].keys | {"method"}))
+
+
 def build_config(tree: dict[str, Any]) -> TrainConfig:
     """Validate a nested dict against the schema and return a TrainConfig."""
-    unknown = sorted(set(tree) - set(SECTIONS) - {"model"})
-    if unknown:
-        raise DeviasError(f"unknown section(s): {', '.join(unknown)} (known: data, model, loss, aug, optim, run)")
+    check_sections(tree, [*SECTIONS, "model"])
     sections = {name: _build_section(name, tree.get(name) or {}) for name in SECTIONS}
     model = dict(section_values(tree.get("model"), "model"))
     model.setdefault("method", "devias")
+    check_model(model)
     cfg = TrainConfig(model=model, **sections)
     if cfg.aug.mix not in MIXES:
         raise DeviasError(f"aug.mix must be one of {', '.join(MIXES)} (got {cfg.aug.mix!r})")

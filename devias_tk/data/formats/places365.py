@@ -93,7 +93,7 @@ def convert(root: str | os.PathLike, categories: str | os.PathLike, train: str |
     """Read the official files; `per_class` keeps the first N training images of each class (a quick subset)."""
     root = Path(root)
     if train is None and val is None:
-        raise DeviasError("give --train and/or --val (places365_train_standard.txt, places365_val.txt)")
+        raise DeviasError("give --train-list and/or --val-list (places365_train_standard.txt, places365_val.txt)")
     if per_class is not None and per_class < 1:
         raise DeviasError(f"--per-class {per_class}: keep at least one image per class")
     out = Places365Lists(classes=parse_categories(read_text(categories), str(categories)))
