@@ -211,7 +211,7 @@ def test_configuration_errors_come_before_any_work(recipe, tmp_path):
         (["mae.mask_ratio=0.1"], "masks 0 of 4 patches per frame"),
         (["mae.mask_ratio=1.0"], "mae.mask_ratio must be in (0, 1)"),
         (["data.size=30"], "clip 4x30x30 is not divisible by tubelet 2 and patch 16"),
-        (["model.method=devias"], "model: method not backbone keys"),
+        (["model.method=devias"], "model: not backbone keys: method"),
         (["mae.decoder_heads=3"], "decoder width 16 is not divisible by its 3 heads"),
         (["data.scales=[1.0, 0.5]"], "data.scales: expected a list of 4 values"),
     ]

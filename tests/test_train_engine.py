@@ -66,7 +66,7 @@ def test_configuration_errors_come_before_any_work(tiny_run_setup, tmp_path):
         (["data.hop=4"], "built with hop=2, the recipe uses 4"),
         (["data.train_list=lists/test.txt"], "built from another list"),
         (["data.scene_source=store"], "needs a scene store"),
-        (["model.depht=2"], "unknown config key(s) for devias: depht"),
+        (["model.depht=2"], "unknown model key(s) for devias: depht (did you mean 'depth'?)"),
         (["data.size=30"], "clip 8x30x30 is not divisible by tubelet 2 and patch 16"),
         (["data.train_list=lists/hat-scene-only.txt", "aug.mix=none", "model.method=naive-action"],
          "has no action label (-1)"),

@@ -172,8 +172,8 @@ def test_eval_predict_and_features_on_a_finetune_run(finetuned, tiny_benchmark, 
     assert result.exit_code == 0, result.output
     rows = (tmp_path / "p.csv").read_text().splitlines()
     first = rows[1].split(",")
-    assert first[3] == model.actions[int(probs[0].argmax())] and set(first[5:]) <= {""}  # no scene columns filled
-    mp4 = sorted((tmp_path / "ov").glob("*.mp4"))[0]
+    assert first[4] == model.actions[int(probs[0].argmax())] and set(first[6:]) <= {""}  # no scene columns filled
+    mp4 = sorted((tmp_path / "ov").rglob("*.mp4"))[0]
     assert Video(mp4).info.width == 3 * 32 * 4  # the frame and the action and scene slots' attention, scaled x4
 
     summary = extract_features(model, tiny_benchmark, tiny_benchmark / "lists/test.txt", tmp_path / "f.zarr",

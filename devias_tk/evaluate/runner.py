@@ -59,7 +59,7 @@ def check_split_labels(run: RunModel, suite: Suite) -> None:
     """Every split's list labels are indices into the run's class lists (-1: unknown, left out of the metric);
     only the columns the split scores, and the scene column only when the split reads it from the list."""
     for split in suite.splits:
-        scenes = split.scene and split.scene_labels == "list"
+        scenes = split.scene and split.scene_labels == "list" and run.scenes  # a scene-free run scores no scenes
         check_labels(split.list, read_list(split.list), len(run.actions) if split.action else None,
                      len(run.scenes) if scenes else None)
 
