@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from devias_tk.errors import DeviasError
+from devias_tk.utils.yamlfile import read_mapping
 
 # top-level recipe keys that hold a path, not a section (pretraining's training recipe to take a shape from)
 PATH_KEYS = ("backbone_from",)
@@ -156,12 +157,7 @@ def load_recipe(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, An
     if resolved in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain[_chain.index(resolved):], resolved))
         raise DeviasError(f"{_chain[-1]}: `base:` inherits in a cycle ({cycle}); remove one of these bases")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise DeviasError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise DeviasError(f"{path}: a recipe is a mapping of sections (got {type(data).__name__})")
+    data = read_mapping(path, "a recipe is a mapping of sections")
     base = data.pop("base", None)
     if base is not None and not isinstance(base, str):
         raise DeviasError(f"{path}: base must be the path of another recipe (got {base!r})")

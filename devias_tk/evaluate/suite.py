@@ -32,9 +32,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from devias_tk.errors import DeviasError
+from devias_tk.utils.yamlfile import read_mapping
 
 METRICS = {"top1": 1, "top5": 5}
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")  # ${NAME} or ${NAME:-default}
@@ -118,12 +117,7 @@ def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     if not path.is_file():
         raise DeviasError(f"{path}: suite not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise DeviasError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise DeviasError(f"{path}: a suite is a mapping (name, root, views, splits, ...), got {type(data).__name__}")
+    data = read_mapping(path, "a suite is a mapping (name, root, views, splits, ...)")
     known = {"name", "definition", "root", "views", "scene_labels", "splits"}
     unknown = sorted(set(data) - known)
     if unknown:
