@@ -35,15 +35,15 @@ def png_shape(path: Path) -> tuple[int, int]:
 
 
 def _capture(monkeypatch) -> list:
-    """Figures handed to figures._save, kept open for inspection (then saved as usual)."""
+    """Figures handed to figures.save_figure, kept open for inspection (then saved as usual)."""
     kept = []
-    save = figures._save
+    save = figures.save_figure
 
     def keep(fig, path):
         kept.append([(len(ax.get_xticklabels()), len(ax.get_yticklabels()), len(ax.texts)) for ax in fig.axes])
         return save(fig, path)
 
-    monkeypatch.setattr(figures, "_save", keep)
+    monkeypatch.setattr(figures, "save_figure", keep)
     return kept
 
 

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devias_tk import __version__
+from devias_tk.cache.store import file_sha256
 
 
 @dataclass(frozen=True)
@@ -18,6 +23,12 @@ class StoreKind:
     version: int  # root attribute `format_version`
     writer: str  # the command that writes it, named when a store must be rebuilt
     rows: Mapping[str, str] = field(default_factory=dict)  # per video group: array -> what its row k holds
+
+    def stamp(self, list_path: Path, num_videos: int, **own: Any) -> dict[str, Any]:
+        """A writer's root attributes: this kind and format, the toolkit version, the stage's `own` ones, then
+        the list the store is built from."""
+        return {"kind": self.name, "format_version": self.version, "toolkit_version": __version__, **own,
+                "source_list": Path(list_path).name, "list_sha256": file_sha256(list_path), "num_videos": num_videos}
 
 
 # History: 1 computed the tubelet masks on frames resized to `tubelet_size` (too coarse for FAME's colour model

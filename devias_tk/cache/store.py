@@ -26,6 +26,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -263,6 +264,22 @@ class VideoStore:
         return json.loads(meta.read_text()).get("attributes", {})
 
 
+@dataclass
+class StageSummary:
+    """What a per-video stage run (`masks extract`, `scenes label`, `features`) reports; `finish_run` fills in
+    the failures, the timings and the seconds."""
+
+    store: Path
+    listed: int  # videos in this shard of the list
+    skipped: int  # already in the store
+    done: int = 0  # finished in this run
+    failed: dict[str, str] = field(default_factory=dict)  # path -> reason, this shard, after the run
+    padded: list[str] = field(default_factory=list)  # shorter than one window (`features`: always empty)
+    partial: dict[str, str] = field(default_factory=dict)  # path -> note: partly decodable, done in this run
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # summed per-video seconds by phase
+
+
 def open_for_run(
     out: str | os.PathLike, attrs: Mapping, identity: tuple[str, ...], entries: list, shard: tuple[int, int],
     retry_failed: bool, log: Callable[[str], None], writer: str | None = None,
@@ -284,7 +301,7 @@ def open_for_run(
 
 
 def finish_run(store: VideoStore, summary: Any, mine: list, timings: dict[str, float], started: float) -> Any:
-    """The close of a per-video stage run: `summary` (a stage summary) gets this shard's failures as the store
+    """The close of a per-video stage run: `summary` (a `StageSummary`) gets this shard's failures as the store
     records them, the timings and the wall seconds since `started` (time.perf_counter)."""
     final = store.failures()
     summary.failed = {e.path: final[e.path] for e in mine if e.path in final}

@@ -27,7 +27,6 @@ NormBox = tuple[float, float, float, float]  # (y0, x0, y1, x1), fractions of th
 # random-resized crops of area 0.08..1 on 4:3 frames (0.64; the eval view 0.52, 5 crops 0.57, 30 crops
 # 0.67), then was checked with `devias-tk bench scene-targets` (README).
 DEFAULT_GRID = "1:1,0.75:2,0.5:3"
-FULL_FRAME = "1:1"
 NO_CROPS = "none"
 
 

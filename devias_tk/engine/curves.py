@@ -10,9 +10,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devias_tk.utils.atomic import atomic_path
 from devias_tk.utils.runlog import log
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 LOSS_TERMS = ("loss", "action", "scene", "cos", "amd", "guide")
 MIX_CURVES = ("action_mixed", "action_unmixed")  # action loss over the scene mix's mixed / unmixed samples
@@ -77,9 +81,16 @@ def training_curves(metrics_path: Path, path: Path) -> Path | None:
     ax_lr.set_ylabel("lr")
     ax_lr.set_xlabel("step")
     ax_lr.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Figure, path: Path, dpi: int = 120) -> Path:
+    """`fig` written to `path` as a PNG (atomically, its folder created), then closed."""
+    import matplotlib.pyplot as plt
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     plt.close(fig)
     return path
 

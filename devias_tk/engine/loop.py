@@ -31,8 +31,20 @@ from devias_tk.engine import distributed as dist_utils
 from devias_tk.engine.checkpoint import LAST, save_checkpoint, unwrap
 from devias_tk.engine.faults import SampleFaults
 from devias_tk.engine.optim import Schedule, set_lr
-from devias_tk.engine.runtime import MetricsLog
+from devias_tk.engine.recipe import RunSection
+from devias_tk.engine.runtime import (
+    MetricsLog,
+    RunResult,
+    RunStart,
+    autocast_dtype,
+    finish_run,
+    grad_scaler,
+    precision_line,
+    wrap_model,
+)
 from devias_tk.errors import DeviasError
+from devias_tk.models.checkpoints import LoadReport
+from devias_tk.utils.runlog import log
 
 
 @dataclass
@@ -197,3 +209,60 @@ def _scaled_update(net: nn.Module, optimizer: torch.optim.Optimizer, scaler: tor
     before = scaler.get_scale()
     scaler.update()
     return scaler.get_scale() >= before
+
+
+class Stage:
+    """What `train`, `pretrain` and `scenes train --video` set up alike around `fit`: the weights a new run starts
+    from (run.init, read by the stage's `load_init(model, path, strict)`), the resumed position (model,
+    optimizer, fp16 loss scaler), the stage's run files (`start_files`, main process), DDP / torch.compile and the
+    autocast precision. `fit` then trains with checkpoints in RUN/checkpoints, `finish` ends the run."""
+
+    def __init__(self, start: RunStart, run: RunSection, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 state: dict | None, load_init: Callable[[nn.Module, str, bool], LoadReport],
+                 start_files: Callable[[], None]) -> None:
+        self.start, self.run, self.optimizer = start, run, optimizer
+        if run.init and state is None:
+            report = load_init(model, run.init, run.init_strict)
+            if start.info.is_main:
+                log.info(f"init from {report.summary()}")
+        self.scaler = grad_scaler(run.amp, start.device)
+        self.pos = restore(model, optimizer, state, self.scaler)
+        if start.info.is_main:
+            if state is not None:
+                log.info(f"resuming {start.run_dir} at epoch {self.pos.epoch}, batch {self.pos.epoch_batch} "
+                         f"(step {self.pos.step})")
+            start_files()
+        self.net = wrap_model(model, start.info, start.device, run.compile)
+        self.amp_dtype = autocast_dtype(run.amp, start.device)
+        self.autocast = self.amp_dtype is not None
+        self.dtype = self.amp_dtype or torch.bfloat16  # the autocast dtype when `autocast`
+        if start.info.is_main:
+            log.info(precision_line(run.amp, self.amp_dtype, start.device))
+
+    def fit(self, loader: Any, sampler: Any, schedule: Schedule, compute: Compute, fields: Callable[[], dict[str, Any]],
+            metrics: MetricsLog, faults: SampleFaults, description: str, clips_key: str = "clip",
+            after_epoch: Callable[[int], None] | None = None, log_values: Callable[[], dict[str, float]] | None = None,
+            closing: tuple[Any, ...] = ()) -> dict[str, float]:
+        """`fit` from the resumed position, saving the model, optimizer, position and the stage's `fields()`;
+        `loader`, the loaders in `closing` and `metrics` are closed after. Returns the last logged values."""
+        start, run = self.start, self.run
+        spec = LoopSpec(seed=run.seed, autocast=self.autocast, amp_dtype=self.dtype, log_every=run.log_every,
+                        save_every=run.save_every, save_every_steps=run.save_every_steps, description=description,
+                        clips_key=clips_key)
+        save = saver(start.run_dir, self.net, self.optimizer, start.info, fields, self.scaler)
+        last_path = start.run_dir / "checkpoints" / LAST
+        try:
+            return fit(self.net, self.optimizer, loader, sampler, schedule, spec, self.pos, compute, save,
+                       device=start.device, info=start.info, metrics=metrics, console=start.console,
+                       after_epoch=after_epoch, last_good=last_path if last_path.is_file() else None, faults=faults,
+                       log_values=log_values, scaler=self.scaler)
+        finally:
+            for opened in (loader, *closing):
+                if opened is not None:
+                    opened.close()
+            metrics.close()
+
+    def finish(self, last: dict[str, float]) -> RunResult:
+        """The run's end (`finish_run`): parameter checksums, the process group closed, what the stage reports."""
+        start = self.start
+        return finish_run(start.run_dir, self.net, start.info, self.pos.step, self.pos.epoch, start.started, last)

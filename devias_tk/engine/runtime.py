@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,14 @@ from torch.nn.parallel import DistributedDataParallel
 from devias_tk import __version__
 from devias_tk.data.guarded import GuardedItems, GuardedLoader
 from devias_tk.engine import distributed as dist_utils
-from devias_tk.engine.checkpoint import unwrap
+from devias_tk.engine.checkpoint import load_checkpoint, resume_state, unwrap
+from devias_tk.engine.recipe import RunSection
 from devias_tk.engine.trackers import Trackers
 from devias_tk.errors import DeviasError
 from devias_tk.utils.atomic import atomic_write_text
 from devias_tk.utils.diskfull import disk_full_guard
 from devias_tk.utils.locks import lock_output
-from devias_tk.utils.runlog import LOG_FILE, file_only, run_log
+from devias_tk.utils.runlog import LOG_FILE, file_only, log, run_log
 
 
 @dataclass
@@ -78,39 +79,41 @@ def start_process(wanted: str, threads: int) -> tuple[torch.device, dist_utils.D
 RESUME_FREE = (("data", "max_skipped"), ("data", "decode_timeout"))  # may change between a stop and its resume
 
 
-def run_locked(run_dir: str | Path, device: str, threads: int, seed: int, prepare: Callable[[], Any],
-               body: Callable[[Any, Path, torch.device, dist_utils.DistInfo, float], RunResult],
-               console: Console | None = None, command: str = "") -> RunResult:
+@dataclass
+class RunStart:
+    """Where a training-like stage's body runs (`run_locked`): the run directory, device, process group, start
+    time, console and command line."""
+
+    run_dir: Path
+    device: torch.device
+    info: dist_utils.DistInfo
+    started: float
+    console: Console
+    command: str
+
+
+def run_locked(run_dir: str | Path, run: RunSection, prepare: Callable[[], Any],
+               body: Callable[[Any, RunStart], RunResult], console: Console | None = None,
+               command: str = "") -> RunResult:
     """A training-like stage's start: device and process group, the seed (the model is initialised while
-    preparing), every check of `prepare()`, then `body(prepared, run_dir, device, info, started)` with the run
-    directory locked and its messages going to `console` and RUN/log.txt (main process)."""
+    preparing), every check of `prepare()`, then `body(prepared, start)`. The main process holds the run
+    directory's writer lock (RUN/.lock: a second `train` / `pretrain` into the same RUN stops with the holder's
+    pid, host and command) and its messages go to `console` and are appended to RUN/log.txt
+    (devias_tk.utils.runlog); other ranks print nothing."""
     started = time.perf_counter()
-    device_, info = start_process(device, threads)
-    torch.manual_seed(seed)
+    device, info = start_process(run.device, run.threads)
+    torch.manual_seed(run.seed)
     prepared = prepare()
-    with locked_run(Path(run_dir), info, console, command):
-        return body(prepared, Path(run_dir), device_, info, started)
-
-
-@contextlib.contextmanager
-def locked_run(run_dir: Path, info: dist_utils.DistInfo, console: Console | None = None,
-               command: str = "") -> Iterator[None]:
-    """Hold the run directory's writer lock (RUN/.lock, main process) for the block: a second `train` /
-    `pretrain` into the same RUN stops with the holder's pid, host and command. The main process's messages
-    go to `console` and are appended to RUN/log.txt (devias_tk.utils.runlog); other ranks print nothing."""
-    lock = None
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        lock = lock_output(run_dir / ".lock", f"{run_dir}")
+    start = RunStart(Path(run_dir), device, info, started, console or Console(stderr=True), command)
+    if not info.is_main:
+        return body(prepared, start)
+    start.run_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_output(start.run_dir / ".lock", f"{start.run_dir}")
     try:
-        if info.is_main:
-            with run_log(run_dir / LOG_FILE, console, command):
-                yield
-        else:
-            yield
+        with run_log(start.run_dir / LOG_FILE, start.console, command):
+            return body(prepared, start)
     finally:
-        if lock is not None:
-            lock.release()
+        lock.release()
 
 
 def check_same_config(run_dir: Path, resolved: dict[str, Any], rebuild: Callable[[dict], dict]) -> None:
@@ -129,6 +132,17 @@ def check_same_config(run_dir: Path, resolved: dict[str, Any], rebuild: Callable
     if saved_path.is_file() and comparable(rebuild(yaml.safe_load(saved_path.read_text()))) != comparable(resolved):
         raise DeviasError(f"{run_dir} holds a run with another configuration; resume it with its own "
                           "recipe and overrides, or use another --out")
+
+
+def resume_run(start: RunStart, resume: str, cfg: Any, build_config: Callable[[dict], Any],
+               load: Callable[[Path], dict[str, Any]] = load_checkpoint) -> dict | None:
+    """The checkpoint state a stage resumes from (`resume_state`; None: a fresh start), refusing a run directory
+    written with another configuration than `cfg` (`build_config`: a saved config.yaml tree -> its config)."""
+    say = log.warning if start.info.is_main else (lambda _message: None)
+    source, state = resume_state(start.run_dir, resume, load, say, start.info.is_main)
+    if source is not None:
+        check_same_config(start.run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
+    return state
 
 
 def write_run_files(run_dir: Path, config: dict[str, Any], info: dist_utils.DistInfo, device: torch.device,

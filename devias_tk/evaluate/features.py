@@ -26,15 +26,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from devias_tk import __version__
 from devias_tk.cache.kinds import FEATURES
-from devias_tk.cache.store import file_sha256, open_for_run
+from devias_tk.cache.store import StageSummary, finish_run, open_for_run
 from devias_tk.data.dataset import ClipDataset
 from devias_tk.data.guarded import GuardedItems, GuardedLoader
 from devias_tk.data.lists import check_labels, read_list
@@ -48,31 +46,16 @@ IDENTITY = ("kind", "format_version", "checkpoint_sha", "views", "per_clip", "fr
             "list_sha256")
 
 
-@dataclass
-class FeatureSummary:
-    store: Path
-    listed: int
-    skipped: int
-    done: int = 0
-    failed: dict[str, str] = field(default_factory=dict)
-    padded: list[str] = field(default_factory=list)  # the shared stage summary's field; always empty here
-    partial: dict[str, str] = field(default_factory=dict)  # path -> note: partly decodable, done in this run
-    seconds: float = 0.0
-
-
 def store_attributes(run: RunModel, views: tuple[int, int], per_clip: bool, list_path: Path, num_videos: int,
                      dim: int) -> dict:
     data = run.config["data"]
-    return {
-        "kind": FEATURES.name, "format_version": FEATURES.version, "toolkit_version": __version__,
-        "run": str(run.checkpoint.parent.parent), "checkpoint": str(run.checkpoint),
-        "checkpoint_sha": run.checkpoint_sha, "method": run.method,
-        "class_names": {"actions": list(run.actions), "scenes": list(run.scenes)},
-        "features": METHODS[run.method].features if run.method in METHODS else "action / scene features of the model",
-        "dim": dim, "views": list(views), "per_clip": per_clip, "frames": data["frames"], "stride": data["stride"],
-        "size": data["size"], "source_list": list_path.name, "list_sha256": file_sha256(list_path),
-        "num_videos": num_videos,
-    }
+    return FEATURES.stamp(
+        list_path, num_videos, run=str(run.checkpoint.parent.parent), checkpoint=str(run.checkpoint),
+        checkpoint_sha=run.checkpoint_sha, method=run.method,
+        class_names={"actions": list(run.actions), "scenes": list(run.scenes)},
+        features=METHODS[run.method].features if run.method in METHODS else "action / scene features of the model",
+        dim=dim, views=list(views), per_clip=per_clip, frames=data["frames"], stride=data["stride"], size=data["size"],
+    )
 
 
 def video_arrays(pred: dict[str, torch.Tensor | None], row: int, views: int, per_clip: bool) -> dict[str, np.ndarray]:
@@ -119,7 +102,7 @@ def batch_arrays(run: RunModel, clips: torch.Tensor, views: int, per_clip: bool,
 def extract_features(run: RunModel, root: Path, list_path: Path, out: Path, views: tuple[int, int] = (1, 1),
                      per_clip: bool = False, device: torch.device | None = None, batch: int = 8,
                      workers: int = 2, shard: tuple[int, int] = (0, 1), retry_failed: bool = True,
-                     log: Callable[[str], None] = lambda _m: None) -> FeatureSummary:
+                     log: Callable[[str], None] = lambda _m: None) -> StageSummary:
     """Fill `out` with the features of every video of `list_path` (this shard); resumes finished work."""
     started = time.perf_counter()
     device = device or torch.device("cpu")
@@ -130,7 +113,7 @@ def extract_features(run: RunModel, root: Path, list_path: Path, out: Path, view
     dim = run.model.backbone.embed_dim
     store, mine, todo = open_for_run(out, store_attributes(run, views, per_clip, Path(list_path), len(entries), dim),
                                      IDENTITY, entries, shard, retry_failed, log)
-    summary = FeatureSummary(Path(out), len(mine), len(mine) - len(todo))
+    summary = StageSummary(Path(out), len(mine), len(mine) - len(todo))
     num_views = views[0] * views[1]
     if todo:
         # unreadable, hung or crashing videos are recorded as failures (devias_tk.data.guarded)
@@ -153,7 +136,4 @@ def extract_features(run: RunModel, root: Path, list_path: Path, out: Path, view
                             summary.partial[entry.path] = note["warning"]
                         summary.done += 1
                 advance(len(item["index"]) + len(item["failed"]), len(item["failed"]))
-    final = store.failures()
-    summary.failed = {e.path: final[e.path] for e in mine if e.path in final}
-    summary.seconds = time.perf_counter() - started
-    return summary
+    return finish_run(store, summary, mine, {}, started)

@@ -13,21 +13,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from devias_tk.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from devias_tk.engine.curves import training_curves
+from devias_tk.engine.curves import save_figure, training_curves
 from devias_tk.utils.atomic import atomic_path
 
 __all__ = ["attention_grid", "comparison_figure", "confusion_figure", "projection_figure", "training_curves"]
 
 LABELLED = 30  # classes up to which a confusion matrix names its ticks (beyond, the names cannot be read)
 NUMBERED = 20  # classes up to which it writes each cell's count
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-    plt.close(fig)
-    return path
 
 
 def cluster_order(matrix: np.ndarray) -> np.ndarray:
@@ -78,7 +70,7 @@ def confusion_figure(matrix: np.ndarray, names: list[str], title: str, path: Pat
             if v:
                 ax.text(j, i, str(v), ha="center", va="center", fontsize=6,
                         color="white" if norm[i, j] > 0.5 else "black")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _pca2(x: np.ndarray) -> np.ndarray:
@@ -125,7 +117,7 @@ def projection_figure(action_feat: np.ndarray, scene_feat: np.ndarray, actions: 
             cmap, vmin, vmax = _class_colours(labels)
             ax.scatter(xy[known, 0], xy[known, 1], s=8, c=labels[known], cmap=cmap, vmin=vmin, vmax=vmax, alpha=0.8)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def comparison_figure(rows: dict[str, dict[str, list[float]]], title: str, path: Path) -> Path:
@@ -149,7 +141,7 @@ def comparison_figure(rows: dict[str, dict[str, list[float]]], title: str, path:
     ax.legend(fontsize=8, ncol=3, loc="upper left")
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def denormalise(clip: np.ndarray) -> np.ndarray:

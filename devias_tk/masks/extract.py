@@ -20,18 +20,16 @@ UCF-101-length video), zstd-compressed.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from devias_tk import __version__
 from devias_tk.cache.kinds import FAME_MASKS
-from devias_tk.cache.store import VideoStore, file_sha256, finish_run, open_for_run
+from devias_tk.cache.store import StageSummary, VideoStore, finish_run, open_for_run
 from devias_tk.data.lists import VideoEntry, read_list, resolve
 from devias_tk.data.video import Video
 from devias_tk.errors import DeviasError, DiskFullError, VideoReadError
@@ -60,20 +58,16 @@ def check_format_version(path: str | Path, command: str = "masks extract") -> No
 
 
 def store_attributes(spec: WindowSpec, params: fame.FameParams, list_path: Path, num_videos: int) -> dict:
-    return {
-        "kind": FAME_MASKS.name,
-        "format_version": FAME_MASKS.version,
-        "toolkit_version": __version__,
-        "algorithm": ("FAME soft masks (motion seeds + 1000-bin HSV colour model)" if params.colour_model else
-                      "FAME's blurred, min-max normalised motion map (no colour model)")
-                     + " at the working size, tubelet masks area-pooled to tubelet_size; uint8 = round(255 * p)",
-        "params": params.to_dict(),
-        **dataclasses.asdict(spec),
-        "short_policy": SHORT_POLICY,
-        "source_list": Path(list_path).name,
-        "list_sha256": file_sha256(list_path),
-        "num_videos": num_videos,
-    }
+    algorithm = ("FAME soft masks (motion seeds + 1000-bin HSV colour model)" if params.colour_model else
+                 "FAME's blurred, min-max normalised motion map (no colour model)")
+    return mask_attributes(spec, algorithm + " at the working size, tubelet masks area-pooled to tubelet_size; "
+                           "uint8 = round(255 * p)", params.to_dict(), list_path, num_videos)
+
+
+def mask_attributes(spec: WindowSpec, algorithm: str, params: dict, list_path: Path, num_videos: int) -> dict:
+    """A mask store's root attributes (`masks extract`, `masks import-gt`)."""
+    return FAME_MASKS.stamp(list_path, num_videos, algorithm=algorithm, params=params, **dataclasses.asdict(spec),
+                            short_policy=SHORT_POLICY)
 
 
 @dataclass(frozen=True)
@@ -133,19 +127,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-@dataclass
-class ExtractSummary:
-    store: Path
-    listed: int  # videos in this shard of the list
-    skipped: int  # already in the store
-    done: int  # finished in this run
-    failed: dict[str, str] = field(default_factory=dict)  # path -> reason, this shard, after the run
-    padded: list[str] = field(default_factory=list)
-    partial: dict[str, str] = field(default_factory=dict)  # path -> note: partly decodable, done in this run
-    seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)  # summed per-video seconds by phase
-
-
 def extract(
     root: str | Path,
     list_path: str | Path,
@@ -159,7 +140,7 @@ def extract(
     show_progress: bool = True,
     log: Callable[[str], None] = lambda _msg: None,
     backend: Backend = LOCAL,
-) -> ExtractSummary:
+) -> StageSummary:
     """Fill `out` with masks for every video of `list_path` (this shard); resumes finished work. A full disk
     stops the run (DiskFullError naming the store and the space needed); the store stays valid."""
     spec.validate()
@@ -169,13 +150,11 @@ def extract(
     store, mine, todo = open_for_run(out, store_attributes(spec, params, Path(list_path), len(entries)), IDENTITY,
                                      entries, shard, retry_failed, log, writer="masks extract")
     try:
-        summary = ExtractSummary(Path(out), len(mine), len(mine) - len(todo), 0)
+        summary = StageSummary(Path(out), len(mine), len(mine) - len(todo), 0)
         tasks = [_Task(e.path, str(resolve(root, e)), str(store.path), spec, params) for e in todo]
         timings = {"decode_s": 0.0, "fame_s": 0.0, "write_s": 0.0}
         if tasks:
-            bar = (progress_bar("masks", len(tasks), "videos", show_failures=True) if show_progress
-                   else contextlib.nullcontext(lambda *_a, **_k: None))
-            with bar as advance:
+            with progress_bar("masks", len(tasks), "videos", show_failures=True, disable=not show_progress) as advance:
                 for seen, result in enumerate(run_tasks(process_video, tasks, jobs, timeout, single_threaded_cv2,
                                                         backend)):
                     task: _Task = result.item

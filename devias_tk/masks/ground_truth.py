@@ -8,22 +8,19 @@ top-beta cut then keeps the pixels the actor covers most. This is an upper bound
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from devias_tk import __version__
-from devias_tk.cache.kinds import FAME_MASKS
-from devias_tk.cache.store import VideoStore, file_sha256
+from devias_tk.cache.store import VideoStore
 from devias_tk.data.lists import read_list
 from devias_tk.data.transforms import short_side_size
 from devias_tk.errors import DeviasError
-from devias_tk.masks.extract import IDENTITY, check_format_version
+from devias_tk.masks.extract import IDENTITY, check_format_version, mask_attributes
 from devias_tk.masks.fame import to_uint8
 from devias_tk.masks.quality import gt_mask_path
-from devias_tk.masks.windows import SHORT_POLICY, WindowSpec, window_indices, window_starts
+from devias_tk.masks.windows import WindowSpec, window_indices, window_starts
 from devias_tk.utils.progress import progress_bar
 
 ALGORITHM = "ground truth: share of the window's (or tubelet's) frames in which a pixel is the actor"
@@ -53,10 +50,7 @@ def import_ground_truth(list_path: str | Path, gt_dir: str | Path, out: str | Pa
     spec.validate()
     entries = read_list(list_path)
     check_format_version(out, "masks import-gt")
-    attrs = {"kind": FAME_MASKS.name, "format_version": FAME_MASKS.version, "toolkit_version": __version__,
-             "algorithm": ALGORITHM, "params": {"source": "ground truth"}, **dataclasses.asdict(spec),
-             "short_policy": SHORT_POLICY, "source_list": Path(list_path).name,
-             "list_sha256": file_sha256(list_path), "num_videos": len(entries)}
+    attrs = mask_attributes(spec, ALGORITHM, {"source": "ground truth"}, Path(list_path), len(entries))
     store = VideoStore.open_or_create(out, attrs, IDENTITY)
     done = store.done()
     todo = [e for e in entries if e.path not in done]

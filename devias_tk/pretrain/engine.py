@@ -31,21 +31,17 @@ from devias_tk.data.lists import VideoEntry, read_list
 from devias_tk.data.video import use_decoder
 from devias_tk.data.windows import ClipGrid
 from devias_tk.engine import distributed as dist_utils
-from devias_tk.engine.checkpoint import LAST, load_initial_weights, resume_state, unwrap
+from devias_tk.engine.checkpoint import load_initial_weights, unwrap
 from devias_tk.engine.faults import SampleFaults, leave_out, write_skipped
-from devias_tk.engine.loop import LoopSpec, fit, restore, saver
+from devias_tk.engine.loop import Stage
 from devias_tk.engine.optim import build_optimizer, param_groups, scaled_schedule
 from devias_tk.engine.runtime import (
     MetricsLog,
     RunResult,
-    autocast_dtype,
-    check_same_config,
-    finish_run,
-    grad_scaler,
+    RunStart,
     make_loader,
-    precision_line,
+    resume_run,
     run_locked,
-    wrap_model,
     write_run_files,
 )
 from devias_tk.engine.sampler import EpochSampler
@@ -203,21 +199,13 @@ def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: str = "auto", con
              command: str = "") -> RunResult:
     """Pre-train `cfg` into `run_dir`. resume: "auto" (continue RUN/checkpoints/last.pt if present),
     "never" (refuse a run directory that has checkpoints), or a checkpoint path."""
-    console = console or Console(stderr=True)
-    return run_locked(run_dir, cfg.run.device, cfg.run.threads, cfg.run.seed, lambda: prepare(cfg),
-                      lambda prep, run, device, info, started: _pretrain(prep, run, resume, console, command, device,
-                                                                         info, started),
-                      console=console, command=command)
+    return run_locked(run_dir, cfg.run, lambda: prepare(cfg), lambda prep, start: _pretrain(prep, start, resume),
+                      console, command)
 
 
-def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, command: str, device: torch.device,
-              info: dist_utils.DistInfo, started: float) -> RunResult:
-    cfg = prep.cfg
-    resume_from, state = resume_state(run_dir, resume, load_run_checkpoint,
-                                      log.warning,
-                                      info.is_main)
-    if resume_from is not None:
-        check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
+def _pretrain(prep: Prepared, start: RunStart, resume: str) -> RunResult:
+    cfg, run_dir, device, info = prep.cfg, start.run_dir, start.device, start.info
+    state = resume_run(start, resume, cfg, build_config, load_run_checkpoint)
 
     if info.is_main:
         entries, failed = _readable(prep, run_dir)
@@ -229,52 +217,25 @@ def _pretrain(prep: Prepared, run_dir: Path, resume: str, console: Console, comm
 
     model = prep.model.to(device)
     optimizer = build_optimizer(param_groups(model, cfg.optim.weight_decay, 1.0, 1.0), cfg.optim.betas)
-    if cfg.run.init and state is None:
-        report = load_init(model, cfg.run.init, cfg.run.init_strict)
-        if info.is_main:
-            log.info(f"init from {report.summary()}")
-    scaler = grad_scaler(cfg.run.amp, device)
-    pos = restore(model, optimizer, state, scaler)
-    if state is not None and info.is_main:
-        log.info(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
     dataset = GuardedItems(PretrainClips(prep.root, entries, prep.data_spec, cfg.run.seed), [e.path for e in entries],
                            "replace", cfg.run.seed, timeout=cfg.data.decode_timeout)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
     schedule = scaled_schedule(cfg.optim, sampler.batches_per_epoch, info.world)
-
-    if info.is_main:
-        write_run_files(run_dir, cfg.to_dict(), info, device, command, method=METHOD, videos=len(entries),
-                        parameters=sum(p.numel() for p in model.parameters()),
-                        encoder_parameters=sum(p.numel() for p in model.backbone.parameters()))
-    net = wrap_model(model, info, device, cfg.run.compile)
-    amp_dtype = autocast_dtype(cfg.run.amp, device)
-    autocast = amp_dtype is not None
-    if info.is_main:
-        log.info(precision_line(cfg.run.amp, amp_dtype, device))
+    stage = Stage(start, cfg.run, model, optimizer, state, load_init, lambda: write_run_files(
+        run_dir, cfg.to_dict(), info, device, start.command, method=METHOD, videos=len(entries),
+        parameters=sum(p.numel() for p in model.parameters()),
+        encoder_parameters=sum(p.numel() for p in model.backbone.parameters())))
     metrics = MetricsLog(run_dir, info.is_main)
-    make_figures = FigureMaker(prep, entries, run_dir, device, autocast, amp_dtype or torch.bfloat16) \
-        if info.is_main else None
-
-    save = saver(run_dir, net, optimizer, info, lambda: {
-        "config": cfg.to_dict(), "method": METHOD, "model_config": prep.backbone_config, "mae_config": prep.mae_config,
-    }, scaler)
+    make_figures = FigureMaker(prep, entries, run_dir, device, stage.autocast, stage.dtype) if info.is_main else None
 
     def after_epoch(epoch: int) -> None:
         if make_figures is not None:
-            make_figures(unwrap(net), epoch)
+            make_figures(unwrap(stage.net), epoch)
 
-    spec = LoopSpec(seed=cfg.run.seed, autocast=autocast, amp_dtype=amp_dtype or torch.bfloat16,
-                    log_every=cfg.run.log_every, save_every=cfg.run.save_every,
-                    save_every_steps=cfg.run.save_every_steps, description="pretrain")
-    last_path = run_dir / "checkpoints" / LAST
     loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device)
     faults = SampleFaults(run_dir, len(prep.entries), cfg.data.max_skipped, len(failed), info)
-    try:
-        last = fit(net, optimizer, loader, sampler, schedule, spec, pos,
-                   lambda n, batch, _step: compute_loss(n, batch, prep.step_spec), save, device=device, info=info,
-                   metrics=metrics, console=console, after_epoch=after_epoch,
-                   last_good=last_path if last_path.is_file() else None, faults=faults, scaler=scaler)
-    finally:
-        loader.close()
-        metrics.close()
-    return finish_run(run_dir, net, info, pos.step, pos.epoch, started, last)
+    last = stage.fit(loader, sampler, schedule, lambda n, batch, _step: compute_loss(n, batch, prep.step_spec),
+                     lambda: {"config": cfg.to_dict(), "method": METHOD, "model_config": prep.backbone_config,
+                              "mae_config": prep.mae_config},
+                     metrics, faults, "pretrain", after_epoch=after_epoch)
+    return stage.finish(last)

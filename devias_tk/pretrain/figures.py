@@ -11,16 +11,9 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import numpy as np
 
-from devias_tk.utils.atomic import atomic_path
+from devias_tk.engine.curves import save_figure
 
 ROWS = ("original", "masked input", "reconstruction")
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
-    return path
 
 
 def reconstruction_figure(original: np.ndarray, masked: np.ndarray, reconstruction: np.ndarray, title: str,
@@ -43,7 +36,7 @@ def reconstruction_figure(original: np.ndarray, masked: np.ndarray, reconstructi
                 if k == 0 and r == 0:
                     ax.set_title(f"frame {t}", fontsize=7)
     fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)
 
 
 def read_losses(metrics_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -68,4 +61,4 @@ def loss_curve(metrics_path: Path, path: Path, title: str = "pre-training loss (
     ax.set_ylabel("loss")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)

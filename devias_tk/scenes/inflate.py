@@ -29,7 +29,6 @@ from torch import nn
 # The forward passes live at the model level (the trainer's online targets use them too).
 from devias_tk.models.scene_model import (  # noqa: F401  (re-exported)
     CLIP_MODEL,
-    INFLATIONS,
     FrameAverage,
     clip_model_probs,
     image_probs,

@@ -32,19 +32,17 @@ the clips cut from them in the main process. Its cost is a full clip forward per
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from devias_tk import __version__
 from devias_tk.cache.kinds import SCENE_LABELS
-from devias_tk.cache.store import VideoStore, file_sha256, finish_run, open_for_run
+from devias_tk.cache.store import StageSummary, VideoStore, finish_run, open_for_run
 from devias_tk.data.crop_grid import DEFAULT_GRID, NormBox, square_grid
 from devias_tk.data.lists import read_list, resolve
 from devias_tk.data.windows import SHORT_POLICY, ClipGrid
@@ -64,23 +62,10 @@ IDENTITY = ("kind", "format_version", "model.sha256", "model.input_size", "infla
 
 def store_attributes(model: SceneModel, grid: ClipGrid, list_path: Path, num_videos: int,
                      crops: Sequence[NormBox]) -> dict:
-    return {
-        "kind": SCENE_LABELS.name,
-        "format_version": SCENE_LABELS.version,
-        "toolkit_version": __version__,
-        "model": model.describe(),
-        "class_names": list(model.class_names),
-        "num_classes": model.num_classes,
-        "inflation": model.inflation,
-        "window": grid.window,
-        "stride": grid.stride,
-        "hop": grid.hop,
-        "short_policy": SHORT_POLICY,
-        "crop_grid": [list(b) for b in crops],
-        "source_list": Path(list_path).name,
-        "list_sha256": file_sha256(list_path),
-        "num_videos": num_videos,
-    }
+    return SCENE_LABELS.stamp(list_path, num_videos, model=model.describe(), class_names=list(model.class_names),
+                              num_classes=model.num_classes, inflation=model.inflation, window=grid.window,
+                              stride=grid.stride, hop=grid.hop, short_policy=SHORT_POLICY,
+                              crop_grid=[list(b) for b in crops])
 
 
 def video_arrays(item_probs: np.ndarray, positions: np.ndarray | None, num_views: int) -> dict[str, np.ndarray]:
@@ -175,18 +160,11 @@ class FrameBatcher:
 
 
 @dataclass
-class LabelSummary:
-    store: Path
-    listed: int  # videos in this shard of the list
-    skipped: int  # already in the store
-    done: int  # finished in this run
-    failed: dict[str, str] = field(default_factory=dict)  # path -> reason, this shard, after the run
-    padded: list[str] = field(default_factory=list)
-    partial: dict[str, str] = field(default_factory=dict)  # path -> note: partly decodable, done in this run
+class LabelSummary(StageSummary):
+    """`StageSummary` (timings: decode_s summed over workers, infer_s, write_s) and the work done."""
+
     clips: int = 0  # windows labelled in this run
     frames: int = 0  # images through the model in this run (a clip model: clips x frames)
-    seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)  # decode_s (summed over workers), infer_s, write_s
 
     @property
     def clips_per_s(self) -> float:
@@ -229,9 +207,8 @@ def label(
                  for e in todo]
         work = _Labelling(model, dev, grid, len(crops), batch, store, summary, len(tasks))
         if tasks:
-            bar = (progress_bar("scenes", len(tasks), "videos", show_failures=True, count_unit="clips")
-                   if show_progress else contextlib.nullcontext(lambda *_a, **_k: None))
-            with bar as advance:
+            with progress_bar("scenes", len(tasks), "videos", show_failures=True, count_unit="clips",
+                              disable=not show_progress) as advance:
                 for result in run_tasks(decode_for_labels, tasks, jobs, timeout, single_threaded_cv2, backend):
                     value = result.value if result.ok else {"ok": False, "reason": result.error}
                     work.take(result.item.video, value, advance)

@@ -15,15 +15,9 @@ import torch
 from devias_tk.data.lists import read_class_names
 from devias_tk.models import scene_model as _models
 from devias_tk.models.scene_model import (  # noqa: F401  (re-exported)
-    CSAIL_ARCHS,
     FORMAT,
-    FORMAT_VERSION,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    LOADERS,
-    PLACES365_CSAIL,
-    TIMM_STATE_DICT,
-    LoadOptions,
     SceneModel,
     build_image_model,
     default_normalisation,

@@ -33,21 +33,17 @@ from torch.utils.data import DataLoader
 from devias_tk.data.guarded import GuardedItems
 from devias_tk.data.lists import read_class_names
 from devias_tk.engine import distributed as dist_utils
-from devias_tk.engine.checkpoint import LAST, init_file, load_checkpoint, resume_state, unwrap
+from devias_tk.engine.checkpoint import init_file, load_checkpoint, unwrap
 from devias_tk.engine.faults import SampleFaults
-from devias_tk.engine.loop import LoopSpec, fit, restore, saver
+from devias_tk.engine.loop import Stage
 from devias_tk.engine.optim import build_optimizer, param_groups, scaled_schedule
 from devias_tk.engine.runtime import (
     MetricsLog,
     RunResult,
-    autocast_dtype,
-    check_same_config,
-    finish_run,
-    grad_scaler,
+    RunStart,
     make_loader,
-    precision_line,
+    resume_run,
     run_locked,
-    wrap_model,
     write_run_files,
 )
 from devias_tk.engine.sampler import EpochSampler
@@ -194,33 +190,19 @@ def train_video(cfg: VideoSceneConfig, run_dir: str | Path, resume: str = "auto"
                 command: str = "") -> RunResult:
     """Train `cfg` into `run_dir`. resume: "auto" (continue RUN/checkpoints/last.pt if present), "never", or a
     checkpoint path. The finished model is RUN/scene_model.pt."""
-    console = console or Console(stderr=True)
-    return run_locked(run_dir, cfg.run.device, cfg.run.threads, cfg.run.seed, lambda: prepare(cfg),
-                      lambda prep, run, device, info, started: _train(prep, run, resume, console, command, device,
-                                                                      info, started),
-                      console=console, command=command)
+    return run_locked(run_dir, cfg.run, lambda: prepare(cfg), lambda prep, start: _train(prep, start, resume),
+                      console, command)
 
 
-def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command: str, device: torch.device,
-           info: dist_utils.DistInfo, started: float) -> RunResult:
-    cfg = prep.cfg
+def _train(prep: Prepared, start: RunStart, resume: str) -> RunResult:
+    cfg, run_dir, device, info = prep.cfg, start.run_dir, start.device, start.info
     say = log.info if info.is_main else (lambda _m: None)
-    resume_from, state = resume_state(run_dir, resume, load_checkpoint,
-                                      log.warning,
-                                      info.is_main)
-    if resume_from is not None:
-        check_same_config(run_dir, cfg.to_dict(), lambda tree: build_config(tree).to_dict())
+    state = resume_run(start, resume, cfg, build_config)
     history: list[dict] = [] if state is None else list(state.get("val_history", []))
 
     model = prep.model.to(device)
     optimizer = build_optimizer(layer_decay_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay),
                                 cfg.optim.betas)
-    if cfg.run.init and state is None:
-        say(f"init from {load_init(model, cfg.run.init, cfg.run.init_strict).summary()}")
-    scaler = grad_scaler(cfg.run.amp, device)
-    pos = restore(model, optimizer, state, scaler)
-    if state is not None:
-        say(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
     d = cfg.data
     augment = Augment(scale=d.scale, flip=d.flip, jitter=d.jitter)
     dataset = GuardedItems(KeyedImages(prep.root, prep.train, d.size, augment, cfg.run.seed),
@@ -228,49 +210,33 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                            groups=[e.label for e in prep.train], timeout=d.decode_timeout)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
     schedule = scaled_schedule(cfg.optim, sampler.batches_per_epoch, info.world)
-    if info.is_main:
-        write_run_files(run_dir, cfg.to_dict(), info, device, command, method=METHOD, images=len(prep.train),
-                        classes=len(prep.class_names), parameters=sum(p.numel() for p in model.parameters()))
-    net = wrap_model(model, info, device, cfg.run.compile)
-    amp_dtype = autocast_dtype(cfg.run.amp, device)
-    autocast = amp_dtype is not None
-    say(precision_line(cfg.run.amp, amp_dtype, device))
+    stage = Stage(start, cfg.run, model, optimizer, state, load_init, lambda: write_run_files(
+        run_dir, cfg.to_dict(), info, device, start.command, method=METHOD, images=len(prep.train),
+        classes=len(prep.class_names), parameters=sum(p.numel() for p in model.parameters())))
+    net = stage.net
     metrics = MetricsLog(run_dir, info.is_main)
     val_loader = (DataLoader(ImageDataset(prep.root, prep.val, d.size, prep.resize_size),
                              batch_size=cfg.optim.batch_size, num_workers=min(d.num_workers, 2))
                   if prep.val and info.is_main else None)
 
-    save = saver(run_dir, net, optimizer, info, lambda: {
-        "config": cfg.to_dict(), "method": METHOD, "class_names": prep.class_names, "val_history": history,
-    }, scaler)
-
     def after_epoch(epoch: int) -> None:
         if val_loader is not None:
             top1, top5 = evaluate_images(unwrap(net), val_loader, IMAGENET_MEAN, IMAGENET_STD, device,
-                                         frames=cfg.model.frames, autocast=autocast,
-                                         dtype=amp_dtype or torch.bfloat16)
-            row = {"epoch": epoch, "step": pos.step, "val_top1": top1, "val_top5": top5}
+                                         frames=cfg.model.frames, autocast=stage.autocast, dtype=stage.dtype)
+            row = {"epoch": epoch, "step": stage.pos.step, "val_top1": top1, "val_top5": top5}
             history.append(row)
-            metrics.log(row, pos.step)
+            metrics.log(row, stage.pos.step)
             say(f"epoch {epoch}/{cfg.optim.epochs}: validation top-1 {top1:.1f}%, top-5 {top5:.1f}% "
                 f"({len(prep.val)} images as {cfg.model.frames}-frame static clips)")
         dist_utils.barrier(info)
 
-    spec = LoopSpec(seed=cfg.run.seed, autocast=autocast, amp_dtype=amp_dtype or torch.bfloat16,
-                    log_every=cfg.run.log_every, save_every=cfg.run.save_every,
-                    save_every_steps=cfg.run.save_every_steps, description="scenes train --video", clips_key="image")
     step_spec = StepSpec(len(prep.class_names), cfg.model.frames, MixSpec(**vars(cfg.mix)), cfg.run.seed, info.rank)
-    last_path = run_dir / "checkpoints" / LAST
     loader = make_loader(dataset, cfg.optim.batch_size, sampler, d.num_workers, device)
     faults = SampleFaults(run_dir, len(prep.train), d.max_skipped, 0, info)
-    try:
-        last = fit(net, optimizer, loader, sampler, schedule, spec, pos,
-                   lambda n, batch, step: compute_loss(n, batch, step_spec, step), save, device=device, info=info,
-                   metrics=metrics, console=console, after_epoch=after_epoch,
-                   last_good=last_path if last_path.is_file() else None, faults=faults, scaler=scaler)
-    finally:
-        loader.close()
-        metrics.close()
+    last = stage.fit(loader, sampler, schedule, lambda n, batch, step: compute_loss(n, batch, step_spec, step),
+                     lambda: {"config": cfg.to_dict(), "method": METHOD, "class_names": prep.class_names,
+                              "val_history": history},
+                     metrics, faults, "scenes train --video", clips_key="image", after_epoch=after_epoch)
     if info.is_main:
         final = history[-1] if history else {}
         save_checkpoint(run_dir / MODEL_FILE, unwrap(net), arch=VIDEO_ARCH, model_kwargs=cfg.module_kwargs(),
@@ -279,4 +245,4 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                         metrics={"epochs": history, "train_images": len(prep.train), "val_images": len(prep.val),
                                  **{k: final[k] for k in ("val_top1", "val_top5") if k in final}},
                         train={**cfg.to_dict(), "run_dir": str(run_dir)})
-    return finish_run(run_dir, net, info, pos.step, pos.epoch, started, last)
+    return stage.finish(last)

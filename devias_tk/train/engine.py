@@ -35,23 +35,18 @@ from devias_tk.data.guarded import GuardedItems, GuardedLoader, collate_readable
 from devias_tk.data.lists import VideoEntry, check_labels, read_class_names, read_list
 from devias_tk.data.video import use_decoder
 from devias_tk.data.windows import ClipGrid
-from devias_tk.engine import distributed as dist_utils
-from devias_tk.engine.checkpoint import LAST, load_initial_weights, resume_state, save_checkpoint, unwrap
+from devias_tk.engine.checkpoint import load_initial_weights, save_checkpoint, unwrap
 from devias_tk.engine.curves import CurvesRefresher
 from devias_tk.engine.faults import SampleFaults, leave_out, read_skipped, write_skipped
-from devias_tk.engine.loop import LoopSpec, fit, restore, saver
+from devias_tk.engine.loop import Stage
 from devias_tk.engine.optim import build_optimizer, param_groups
 from devias_tk.engine.runtime import (
     MetricsLog,
     RunResult,
-    autocast_dtype,
-    check_same_config,
-    finish_run,
-    grad_scaler,
+    RunStart,
     make_loader,
-    precision_line,
+    resume_run,
     run_locked,
-    wrap_model,
     write_run_files,
 )
 from devias_tk.engine.sampler import EpochSampler
@@ -327,55 +322,29 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: str = "auto", console: 
     """Train `cfg` into `run_dir`. resume: "auto" (continue from RUN/checkpoints/last.pt, or previous.pt when
     last.pt is damaged), "never" (refuse a run directory that has checkpoints), or a checkpoint path.
     The run directory is locked while training (a second `train` into it stops, naming this process)."""
-    console = console or Console(stderr=True)
-    return run_locked(run_dir, cfg.run.device, cfg.run.threads, cfg.run.seed, lambda: prepare(cfg),
-                      lambda prep, run, device, info, started: _train(prep, run, resume, console, command, device,
-                                                                      info, started),
-                      console=console, command=command)
+    return run_locked(run_dir, cfg.run, lambda: prepare(cfg), lambda prep, start: _train(prep, start, resume),
+                      console, command)
 
 
-def _say(is_main: bool) -> Callable[[str], None]:
-    def say(message: str) -> None:
-        if is_main:
-            log.warning(message)
-
-    return say
-
-
-def _print(is_main: bool, message: str) -> None:
-    if is_main:
-        log.info(message)
-
-
-def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command: str, device: torch.device,
-           info: dist_utils.DistInfo, started: float) -> RunResult:
-    cfg = prep.cfg
-    resume_from, state = resume_state(run_dir, resume, say=_say(info.is_main), is_main=info.is_main)
-    if resume_from is not None:
+def _train(prep: Prepared, start: RunStart, resume: str) -> RunResult:
+    cfg, run_dir, device, info = prep.cfg, start.run_dir, start.device, start.info
+    state = resume_run(start, resume, cfg, build_config)
+    if state is not None:
         prep = _as_started(prep, run_dir)
     model = prep.model.to(device)
     if prep.scene_model is not None:
         prep.scene_model.module.to(device)
-    if cfg.run.init and resume_from is None:
-        report = load_initial_weights(model, cfg.run.init, strict=cfg.run.init_strict, method=cfg.method)
-        _print(info.is_main, f"init from {report.summary()}")
     optimizer = build_optimizer(
         param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay, cfg.optim.slot_lr_scale), cfg.optim.betas
     )
     dataset = _training_items(prep)
     sampler = EpochSampler(len(dataset), cfg.optim.batch_size, cfg.run.seed, info.rank, info.world)
-    scaler = grad_scaler(cfg.run.amp, device)
-    pos = restore(model, optimizer, state, scaler)
+    stage = Stage(start, cfg.run, model, optimizer, state,
+                  lambda m, path, strict: load_initial_weights(m, path, strict=strict, method=cfg.method),
+                  lambda: _start_run_files(prep, start))
     best = [state.get("best", -math.inf) if state is not None else -math.inf]  # best.pt's score, a cell for closures
-    if state is not None and info.is_main:
-        log.info(f"resuming {run_dir} at epoch {pos.epoch}, batch {pos.epoch_batch} (step {pos.step})")
     del state
-    if info.is_main:
-        _start_run_files(prep, run_dir, info, device, command)
-    net = wrap_model(model, info, device, cfg.run.compile)
-    amp_dtype = autocast_dtype(cfg.run.amp, device)
-    autocast = amp_dtype is not None
-    _print(info.is_main, precision_line(cfg.run.amp, amp_dtype, device))
+    net, pos = stage.net, stage.pos
     faults = SampleFaults(run_dir, prep.listed, cfg.data.max_skipped, len(prep.skipped), info)
     val_loader = _validation_loader(prep) if prep.val_entries and info.is_main else None
     trackers = open_trackers(cfg.run.trackers, run_dir, cfg.to_dict(), cfg.run.name or run_dir.name,
@@ -383,7 +352,6 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     metrics = MetricsLog(run_dir, info.is_main, trackers)
     saved = {"config": cfg.to_dict(), "method": cfg.method,
              "class_names": {"actions": prep.actions, "scenes": prep.scenes}, "model_config": prep.model_config}
-    save = saver(run_dir, net, optimizer, info, lambda: {"best": best[0], **saved}, scaler)
     curves = CurvesRefresher(run_dir, info.is_main)
 
     def after_epoch(epoch: int) -> None:
@@ -393,7 +361,7 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
     def validate(epoch: int) -> None:
         if val_loader is None:  # main process only: best.pt is written without a barrier
             return
-        scores = quick_eval(net, val_loader, device, None, autocast, amp_dtype or torch.bfloat16)
+        scores = quick_eval(net, val_loader, device, None, stage.autocast, stage.dtype)
         score = selection_score(scores)
         if score is not None:
             scores[SELECTION] = score
@@ -412,27 +380,16 @@ def _train(prep: Prepared, run_dir: Path, resume: str, console: Console, command
                                    prep.scene_model)
         return loss, by_mix.take(terms)
 
-    spec = LoopSpec(seed=cfg.run.seed, autocast=autocast, amp_dtype=amp_dtype or torch.bfloat16,
-                    log_every=cfg.run.log_every, save_every=cfg.run.save_every,
-                    save_every_steps=cfg.run.save_every_steps, description="train", clips_key="crop_box")
-    last_path = run_dir / "checkpoints" / LAST
     loader = make_loader(dataset, cfg.optim.batch_size, sampler, cfg.data.num_workers, device, collate_train)
-    try:
-        last = fit(net, optimizer, loader, sampler, cfg.schedule(len(dataset), info.world), spec, pos, compute, save,
-                   device=device, info=info, metrics=metrics, console=console, after_epoch=after_epoch,
-                   last_good=last_path if last_path.is_file() else None, faults=faults,
-                   log_values=lambda: by_mix.values(info), scaler=scaler)
-    finally:
-        for opened in (x for x in (loader, val_loader) if x is not None):
-            opened.close()
-        metrics.close()
-    return finish_run(run_dir, net, info, pos.step, pos.epoch, started, last)
+    last = stage.fit(loader, sampler, cfg.schedule(len(dataset), info.world), compute,
+                     lambda: {"best": best[0], **saved}, metrics, faults, "train", clips_key="crop_box",
+                     after_epoch=after_epoch, log_values=lambda: by_mix.values(info), closing=(val_loader,))
+    return stage.finish(last)
 
 
 def _as_started(prep: Prepared, run_dir: Path) -> Prepared:
-    """A resumed run's preparation: the same configuration as the run's (else an error), and the training set it
-    started with (the videos it left out then, whatever the stores hold now)."""
-    check_same_config(run_dir, prep.cfg.to_dict(), lambda tree: build_config(tree).to_dict())
+    """A resumed run's preparation: the training set it started with (the videos it left out then, whatever the
+    stores hold now)."""
     recorded = read_skipped(run_dir)
     if recorded is not None and recorded.keys() != prep.skipped.keys():
         return prepare(prep.cfg, left_out=recorded)
@@ -460,17 +417,16 @@ def _validation_loader(prep: Prepared) -> GuardedLoader:
                          context=None, persistent=False, prefetch=2)
 
 
-def _start_run_files(prep: Prepared, run_dir: Path, info: dist_utils.DistInfo, device: torch.device,
-                     command: str) -> None:
+def _start_run_files(prep: Prepared, start: RunStart) -> None:
     """RUN/config.yaml, run.json and skipped_videos.txt, and what the run validates on (main process)."""
-    cfg = prep.cfg
-    write_run_files(run_dir, cfg.to_dict(), info, device, command, num_actions=len(prep.actions),
+    cfg, run_dir = prep.cfg, start.run_dir
+    write_run_files(run_dir, cfg.to_dict(), start.info, start.device, start.command, num_actions=len(prep.actions),
                     num_scenes=len(prep.scenes), method=cfg.method,
                     validation={"source": "data.val_list" if cfg.data.val_list else "held-out training videos",
                                 "videos": len(prep.val_entries), "train_videos": len(prep.entries),
                                 "selection": SELECTION},
                     warnings=prep.warnings, skipped_videos=len(prep.skipped))
-    write_skipped(run_dir, prep.skipped, _say(True))
+    write_skipped(run_dir, prep.skipped, log.warning)
     what = (f"data.val_list ({len(prep.val_entries)} videos)" if cfg.data.val_list else
             f"{len(prep.val_entries)} of {len(prep.entries) + len(prep.val_entries)} training videos held out "
             f"(data.val_fraction={cfg.data.val_fraction}, seed {cfg.run.seed})")

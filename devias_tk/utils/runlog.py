@@ -32,10 +32,6 @@ def set_console_level(level: int) -> None:
     _console_level = level
 
 
-def console_level() -> int:
-    return _console_level
-
-
 class ConsoleHandler(logging.Handler):
     """Prints records through a rich Console, so they land above a live progress bar on the same console."""
 
