@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from devias_tk.data.encode import write_video
 from devias_tk.data.lists import VideoEntry, read_list, write_list
 from devias_tk.synthetic import benchmark
+
+# The property tests draw the same examples on every run, so CI cannot pass or fail by luck;
+# HYPOTHESIS_PROFILE=explore draws fresh ones (for hunting new counterexamples by hand).
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 INDEX_BITS = 8
 BAR = 8  # pixels per bit bar
