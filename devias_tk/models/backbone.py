@@ -208,9 +208,9 @@ class VideoViT(nn.Module):
 
         try:  # fail early on an impossible default shape, naming the keys a recipe sets
             self.patch_embed.grid(frames, img_size, img_size)
-        except ValueError:
-            raise ValueError(f"model.frames ({frames}) must be a multiple of model.tubelet_size ({tubelet_size}) and "
-                             f"model.img_size ({img_size}) of model.patch_size ({patch_size})") from None
+        except ValueError as exc:
+            raise ValueError(f"{exc} (set by model.frames / data.frames, model.img_size / data.size, "
+                             "model.tubelet_size and model.patch_size)") from None
         # Position tables are plain cached tensors, not buffers: out of the state dict, and not
         # re-broadcast by DDP every step. One per (token count, device), built on that device.
         self._pos_cache: dict[tuple[int, str], torch.Tensor] = {}
