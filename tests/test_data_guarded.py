@@ -4,12 +4,15 @@ worker process is killed and handled like a failure, and batches come out as wit
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 
 import numpy as np
 import pytest
 import torch
 
-from devias_tk.data.guarded import FAULT_KEY, GuardedItems, GuardedLoader
+from devias_tk.data.guarded import FAULT_KEY, GuardedItems, GuardedLoader, collate_readable
 from devias_tk.errors import DeviasError, VideoReadError
 from devias_tk.utils.workers import FAULT_ENV
 
@@ -75,7 +78,8 @@ def _epochs(loader: GuardedLoader, keys: dict[int, list]) -> list[list[int]]:
     return out
 
 
-def test_hung_and_crashing_decodes_in_workers_cost_one_sample_each(monkeypatch):
+@pytest.mark.parametrize("context", ["spawn", "forkserver"])
+def test_hung_and_crashing_decodes_in_workers_cost_one_sample_each(monkeypatch, context):
     keys = {e: _keys(e) for e in (0, 1)}
     # without workers, v3 and v8 fail with an exception: the reference batches
     reference = GuardedLoader(GuardedItems(Numbers(bad=(3, 8)), PATHS, "replace", seed=1, groups=GROUPS), 4)
@@ -83,7 +87,7 @@ def test_hung_and_crashing_decodes_in_workers_cost_one_sample_each(monkeypatch):
     # in a worker process v3 hangs and v8 kills its worker: both are killed, marked and replaced the same way
     monkeypatch.setenv(FAULT_ENV, "hang:v3.avi,crash:v8.avi")
     guarded = GuardedItems(Numbers(), PATHS, "replace", seed=1, groups=GROUPS, timeout=1.0)
-    loader = GuardedLoader(guarded, 4, workers=1)
+    loader = GuardedLoader(guarded, 4, workers=1, context=context)  # the faults reach a forkserver's workers too
     try:
         got = _epochs(loader, keys)
     finally:
@@ -92,3 +96,56 @@ def test_hung_and_crashing_decodes_in_workers_cost_one_sample_each(monkeypatch):
     assert loader.restarts == 2  # once per bad video: the second epoch knows them already
     assert guarded.known_bad == {3: "decoding took over 1 s (worker killed)",
                                  8: "the decoder crashed its worker process"}
+
+
+class StallsOnce(GuardedItems):
+    """A worker that stops before taking its first item (as one deadlocked at start-up would), once per marker:
+    the stall is outside the decode, so no item is ever in flight."""
+
+    def __init__(self, marker, always: bool = False) -> None:
+        super().__init__(Numbers(), PATHS, "report", timeout=1.0)
+        self.marker, self.always = marker, always
+
+    def __getitem__(self, key):
+        if self.always or not self.marker.exists():
+            self.marker.touch()
+            while True:
+                time.sleep(1)
+        return super().__getitem__(key)
+
+
+def test_workers_that_take_no_work_are_restarted_without_blaming_a_video(tmp_path):
+    items = StallsOnce(tmp_path / "stalled")
+    loader = GuardedLoader(items, 4, workers=1, collate_fn=collate_readable, context="fork", idle_limit=2.0)
+    try:
+        got = [int(x) for batch in loader for x in batch["x"]]
+    finally:
+        loader.close()
+    assert got == [10 * i for i in range(len(PATHS))]  # every item, in order, after one restart
+    assert loader.restarts == 1 and items.known_bad == {}
+
+
+def test_workers_that_never_take_work_stop_the_loader_with_an_error(tmp_path):
+    loader = GuardedLoader(StallsOnce(tmp_path / "stalled", always=True), 4, workers=1, collate_fn=collate_readable,
+                           context="fork", idle_limit=1.5)
+    try:
+        with pytest.raises(DeviasError, match=r"stopped taking work \(no worker took an item for \d s, 3 restarts"):
+            list(loader)
+    finally:
+        loader.close()
+    assert loader.restarts == 3
+
+
+class ParentPid(GuardedItems):
+    def __getitem__(self, key):
+        return {"x": torch.tensor(os.getppid())}
+
+
+def test_forkserver_workers_are_not_forked_from_this_threaded_process():
+    threading.Thread(target=time.sleep, args=(0.5,)).start()  # a parent with another thread, as zarr's IO loop
+    loader = GuardedLoader(ParentPid(Numbers(), PATHS, "report"), 4, workers=2, context="forkserver")
+    try:
+        parents = {int(x) for batch in loader for x in batch["x"]}
+    finally:
+        loader.close()
+    assert len(parents) == 1 and os.getpid() not in parents  # both workers come from the one fork server

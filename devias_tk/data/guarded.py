@@ -13,12 +13,16 @@ reported under the item's "fault" key (JSON). In "report" mode (evaluation: int 
 decode in a small shared table; when the loader waits past the time limit, or a worker dies, the main
 process reads the culprit off the table, marks the video bad, and restarts the workers at the batch it
 was waiting for. Batches come out exactly as without the fault, since every item is a function of its key.
+Workers that stop taking work at all (a worker deadlocked at start-up, before its first item) are caught by
+the same wait: with nothing in flight and no worker activity for `idle_limit` seconds, every worker is restarted
+(no video marked), and after IDLE_RESTARTS such restarts in a row the loader gives up with an error.
 Without worker processes (num_workers 0) exceptions are still caught, but a hang cannot be bounded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -31,18 +35,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from torch.utils.data.dataloader import default_collate
 
 from devias_tk.errors import DeviasError, VideoReadError
 from devias_tk.utils.words import reason_line
-from devias_tk.utils.workers import inject_fault
+from devias_tk.utils.workers import FAULT_ENV, forkserver_context, inject_fault
 
 FAULT_KEY = "fault"
 DEFAULT_TIMEOUT = 120.0  # seconds one item may take to decode
 MAX_TRIES = 8  # videos tried for one sample before the data is declared broken
 GROUP_TRIES = 3  # of which drawn from the failed video's own group (action class)
 POLL_S = 5.0  # how often a waiting loader looks for a hung worker
+IDLE_FLOOR_S = 60.0  # least wait with no worker activity before the workers count as hung (covers a spawn start-up)
+IDLE_RESTARTS = 3  # restarts in a row without a batch before the loader gives up
 _REPLACEMENT_STREAM = 0x5EED  # keeps replacement draws apart from every other use of (seed, epoch, index)
 
 
@@ -55,8 +62,9 @@ def describe_failure(exc: BaseException) -> str:
 
 
 class InFlight:
-    """The video each loader worker is decoding and since when: a (slots, 3) float64 table in a file every
-    worker maps (columns: start on the system-wide monotonic clock or 0 when idle, worker pid, dataset index)."""
+    """The video each loader worker is decoding and since when: a (slots, 4) float64 table in a file every
+    worker maps (columns: start on the system-wide monotonic clock or 0 when idle, worker pid, dataset index,
+    the time of the worker's last start or end of an item)."""
 
     def __init__(self, path: Path, slots: int) -> None:
         self.path, self.slots = path, slots
@@ -66,7 +74,7 @@ class InFlight:
     @classmethod
     def create(cls, folder: Path, slots: int) -> InFlight:
         table = cls(folder / "inflight.f64", slots)
-        np.zeros((slots, 3), np.float64).tofile(table.path)
+        np.zeros((slots, 4), np.float64).tofile(table.path)
         return table
 
     def __getstate__(self) -> dict:
@@ -74,15 +82,17 @@ class InFlight:
 
     def _rows(self) -> np.memmap:
         if self._table is None or self._pid != os.getpid():
-            self._table = np.memmap(self.path, np.float64, "r+", shape=(self.slots, 3))
+            self._table = np.memmap(self.path, np.float64, "r+", shape=(self.slots, 4))
             self._pid = os.getpid()
         return self._table
 
     def begin(self, slot: int, index: int) -> None:
-        self._rows()[slot] = (time.monotonic(), os.getpid(), index)
+        now = time.monotonic()
+        self._rows()[slot] = (now, os.getpid(), index, now)
 
     def end(self, slot: int) -> None:
-        self._rows()[slot, 0] = 0.0
+        rows = self._rows()
+        rows[slot, 0], rows[slot, 3] = 0.0, time.monotonic()
 
     def clear(self) -> None:
         self._rows()[:] = 0.0
@@ -91,6 +101,14 @@ class InFlight:
         """pid -> dataset index of the items in flight for longer than `timeout` seconds."""
         rows, now = np.array(self._rows()), time.monotonic()
         return {int(r[1]): int(r[2]) for r in rows if r[0] > 0 and now - r[0] > timeout}
+
+    def idle_since(self, since: float) -> float | None:
+        """Seconds without any worker activity, counted from `since` at the earliest; None while an item is in
+        flight (a slow item is for `stuck` to judge)."""
+        rows = np.array(self._rows())
+        if (rows[:, 0] > 0).any():
+            return None
+        return time.monotonic() - max(since, float(rows[:, 3].max()))
 
     def of_pids(self, pids: Iterable[int]) -> dict[int, int]:
         rows, wanted = np.array(self._rows()), set(pids)
@@ -108,6 +126,7 @@ class GuardedItems(Dataset):
         if mode not in ("replace", "report"):
             raise ValueError(f"mode must be replace or report (got {mode!r})")
         self.inner, self.paths, self.mode, self.seed, self.timeout = inner, list(paths), mode, seed, timeout
+        self.faults = os.environ.get(FAULT_ENV, "")  # tests' fault injection, carried to any worker
         self.known_bad: dict[int, str] = {}  # index -> reason: not tried again (set by GuardedLoader too)
         self.inflight: InFlight | None = None
         self.pools: dict[int, np.ndarray] = {}
@@ -131,7 +150,7 @@ class GuardedItems(Dataset):
         if self.inflight is not None:
             self.inflight.begin(slot, index)
         try:
-            inject_fault(self.paths[index])
+            inject_fault(self.paths[index], self.faults)
             return self.inner[key]
         finally:
             if self.inflight is not None:
@@ -192,6 +211,18 @@ def collate_readable(items: list[dict]) -> dict | None:
     return {**default_collate(good), "failed": [(i["index"], i["error"]) for i in items if "error" in i]}
 
 
+def collate_clips(items: list[dict]) -> dict:
+    """Report-mode items of clips: the readable ones' clips stacked (None when none), their list indices,
+    'failed': [(index, reason)] and 'warnings': [(index, note)] (a partly decodable video)."""
+    good = [i for i in items if "error" not in i]
+    return {
+        "clip": torch.stack([i["clip"] for i in good]) if good else None,
+        "index": [i["index"] for i in good],
+        "failed": [(i["index"], i["error"]) for i in items if "error" in i],
+        "warnings": [(i["index"], i["warning"]) for i in good if i.get("warning")],
+    }
+
+
 class _Plan(Sampler[list[Any]]):
     """The batches still to load this pass (a batch sampler the loader restarts from)."""
 
@@ -207,7 +238,11 @@ class _Plan(Sampler[list[Any]]):
 
 class _Stuck(Exception):
     def __init__(self, culprits: dict[int, int], reason: str) -> None:
-        self.culprits, self.reason = culprits, reason  # pid -> dataset index
+        self.culprits, self.reason = culprits, reason  # pid -> dataset index (-1: no video to blame)
+
+    @property
+    def idle(self) -> bool:
+        return all(index < 0 for index in self.culprits.values())
 
 
 _DEAD_PIDS = re.compile(r"DataLoader worker \(pids?(?:\(s\))? ([\d, ]+)\)")
@@ -225,16 +260,28 @@ def _quiet_sigchld(iterator: Any) -> None:
             iterator._worker_pids_set = False
 
 
+def _modules_of(*objects: Any) -> list[str]:
+    """The modules that define `objects` (functions) or their types: what a worker imports to unpickle them."""
+    names = {o.__module__ if inspect.isfunction(o) else type(o).__module__ for o in objects if o is not None}
+    return sorted(names - {"__main__", "builtins"})
+
+
 class GuardedLoader:
     """Batches of a GuardedItems over `sampler`'s keys (None: 0..len-1 in order), restarting its workers past a
-    hung or dead one (see the module docstring). `set_epoch`-style samplers are read afresh at each pass."""
+    hung or dead one (see the module docstring). `set_epoch`-style samplers are read afresh at each pass.
+
+    `context`: how workers start: "spawn", or "forkserver" (quick; `forkserver_context` with the dataset's and
+    collate function's modules preloaded); plain fork copies this process's threads' locks (see there)."""
 
     def __init__(self, dataset: GuardedItems, batch_size: int, sampler: Iterable | None = None, workers: int = 0,
                  pin_memory: bool = False, collate_fn: Callable | None = None, context: str | None = "spawn",
-                 persistent: bool = True, prefetch: int = 4) -> None:
+                 persistent: bool = True, prefetch: int = 4, idle_limit: float | None = None) -> None:
         self.dataset, self.batch_size, self.sampler, self.workers = dataset, batch_size, sampler, workers
+        self.idle_limit = idle_limit if idle_limit is not None else max(dataset.timeout, IDLE_FLOOR_S)
         self.options = {"pin_memory": pin_memory, "collate_fn": collate_fn, "num_workers": workers}
         if workers > 0:
+            if context == "forkserver":
+                context = forkserver_context(_modules_of(dataset.inner, collate_fn))
             self.options.update(multiprocessing_context=context, persistent_workers=persistent,
                                 prefetch_factor=prefetch, timeout=min(dataset.timeout, POLL_S))
             self._folder = Path(tempfile.mkdtemp(prefix="devias-loader-"))
@@ -251,7 +298,8 @@ class GuardedLoader:
     def _keys(self) -> list[Any]:
         return list(self.sampler) if self.sampler is not None else list(range(len(self.dataset)))
 
-    def _next(self, iterator: Iterator) -> Any:
+    def _next(self, iterator: Any) -> Any:
+        since = time.monotonic()
         while True:
             try:
                 return next(iterator)
@@ -262,6 +310,10 @@ class GuardedLoader:
                     stuck = table.stuck(self.dataset.timeout)
                     if stuck:
                         raise _Stuck(stuck, f"decoding took over {self.dataset.timeout:g} s (worker killed)") from None
+                    idle = table.idle_since(since)
+                    if idle is not None and idle > self.idle_limit:
+                        pids = [w.pid for w in getattr(iterator, "_workers", [])]
+                        raise _Stuck(dict.fromkeys(pids, -1), f"no worker took an item for {idle:.0f} s") from None
                     continue  # slow, not stuck
                 dead = _DEAD_PIDS.search(text)
                 culprits = table.of_pids(int(p) for p in re.findall(r"\d+", dead.group(1))) \
@@ -282,7 +334,7 @@ class GuardedLoader:
     def __iter__(self) -> Iterator[Any]:
         keys = self._keys()
         batches = [keys[i : i + self.batch_size] for i in range(0, len(keys), self.batch_size)]
-        done = 0
+        done = idle_restarts = 0
         while done < len(batches):
             self._plan.batches = batches[done:]
             if self._loader is None:
@@ -297,13 +349,19 @@ class GuardedLoader:
                         batch = self._next(iterator)
                     except StopIteration:
                         return
-                    done += 1
+                    done, idle_restarts = done + 1, 0
                     yield batch
             except _Stuck as stuck:
                 for index in stuck.culprits.values():
-                    self.dataset.known_bad[index] = stuck.reason
+                    if index >= 0:
+                        self.dataset.known_bad[index] = stuck.reason
                 self.restarts += 1
+                idle_restarts = idle_restarts + 1 if stuck.idle else 0
                 self._stop(stuck.culprits)
+                if idle_restarts >= IDLE_RESTARTS:
+                    raise DeviasError(f"the loader's worker processes stopped taking work ({stuck.reason}, "
+                                      f"{idle_restarts} restarts in a row); run without worker processes "
+                                      "(data.num_workers=0, or -j 0) to see where") from None
 
     def close(self) -> None:
         self._stop()

@@ -289,8 +289,8 @@ def split_diagnostics(model: nn.Module, root: Path, entries: list[VideoEntry], s
     backbone = model.backbone  # type: ignore[attr-defined]
     items = GuardedItems(CentreViews(root, todo, centre, backbone.tubelet_size, backbone.patch_size),
                          [e.path for e in todo], "report", timeout=timeout)
-    loader = GuardedLoader(items, batch_size, workers=workers, collate_fn=_collate, context=None, persistent=False,
-                           prefetch=2)
+    loader = GuardedLoader(items, batch_size, workers=workers, collate_fn=_collate, context="forkserver",
+                           persistent=False, prefetch=2)
     records: list[dict[str, float]] = []
     without_actor, failed = len(entries) - len(skip) - len(todo), 0
     autocast = device.type == "cuda"

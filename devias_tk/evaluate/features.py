@@ -34,10 +34,10 @@ import torch
 from devias_tk.cache.kinds import FEATURES
 from devias_tk.cache.store import StageSummary, finish_run, open_for_run
 from devias_tk.data.dataset import ClipDataset
-from devias_tk.data.guarded import GuardedItems, GuardedLoader
+from devias_tk.data.guarded import GuardedItems, GuardedLoader, collate_clips
 from devias_tk.data.lists import check_labels, read_list
 from devias_tk.evaluate.metrics import softmax
-from devias_tk.evaluate.predict import RunModel, _collate
+from devias_tk.evaluate.predict import RunModel
 from devias_tk.evaluate.videos import clip_spec
 from devias_tk.models.factory import METHODS
 from devias_tk.utils.progress import progress_bar
@@ -118,8 +118,8 @@ def extract_features(run: RunModel, root: Path, list_path: Path, out: Path, view
     if todo:
         # unreadable, hung or crashing videos are recorded as failures (devias_tk.data.guarded)
         items = GuardedItems(ClipDataset(root, todo, spec, train=False), [e.path for e in todo], "report")
-        loader = GuardedLoader(items, batch, workers=workers, collate_fn=_collate, context=None, persistent=False,
-                               prefetch=2)
+        loader = GuardedLoader(items, batch, workers=workers, collate_fn=collate_clips, context="forkserver",
+                               persistent=False, prefetch=2)
         with progress_bar("features", len(todo), "videos", show_failures=True) as advance, closing(loader):
             for item in loader:
                 for index, reason in item["failed"]:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from devias_tk.data.dataset import ClipDataset, ClipSpec
-from devias_tk.data.guarded import DEFAULT_TIMEOUT, GuardedItems, GuardedLoader
+from devias_tk.data.guarded import DEFAULT_TIMEOUT, GuardedItems, GuardedLoader, collate_clips
 from devias_tk.data.lists import VideoEntry
 from devias_tk.engine.checkpoint import load_checkpoint, run_checkpoint
 from devias_tk.evaluate.metrics import average_views
@@ -46,16 +46,6 @@ def load_run(run_dir: str | Path, which: str = "auto", device: str | torch.devic
     return RunModel(model, state["method"], actions, scenes, state["config"], path, sha)
 
 
-def _collate(items: list[dict]) -> dict:
-    good = [i for i in items if "error" not in i]
-    return {
-        "clip": torch.stack([i["clip"] for i in good]) if good else None,
-        "index": [i["index"] for i in good],
-        "failed": [(i["index"], i["error"]) for i in items if "error" in i],
-        "warnings": [(i["index"], i["warning"]) for i in good if i.get("warning")],
-    }
-
-
 @torch.no_grad()
 def predict_entries(run: RunModel, root: Path, entries: list[VideoEntry], spec: ClipSpec, device: torch.device,
                     batch_size: int, workers: int, description: str, show_progress: bool = True,
@@ -72,8 +62,8 @@ def predict_entries(run: RunModel, root: Path, entries: list[VideoEntry], spec: 
     views = spec.num_clips * spec.num_crops
     items = GuardedItems(ClipDataset(root, entries, spec, train=False), [e.path for e in entries], "report",
                          timeout=timeout)
-    loader = GuardedLoader(items, batch_size, workers=workers, collate_fn=_collate, context=None, persistent=False,
-                           prefetch=2)
+    loader = GuardedLoader(items, batch_size, workers=workers, collate_fn=collate_clips, context="forkserver",
+                           persistent=False, prefetch=2)
     out: dict[str, np.ndarray | None] = {}
     failed: dict[int, str] = {}
     warnings: dict[int, str] = {}

@@ -414,7 +414,7 @@ def _validation_loader(prep: Prepared) -> GuardedLoader:
     items = GuardedItems(ClipDataset(prep.root, prep.val_entries, spec, train=False),
                          [e.path for e in prep.val_entries], "report", timeout=cfg.data.decode_timeout)
     return GuardedLoader(items, cfg.optim.batch_size, workers=cfg.data.num_workers, collate_fn=collate_readable,
-                         context=None, persistent=False, prefetch=2)
+                         context="forkserver", persistent=False, prefetch=2)
 
 
 def _start_run_files(prep: Prepared, start: RunStart) -> None:

@@ -13,9 +13,10 @@ import multiprocessing as mp
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from multiprocessing.context import BaseContext
 from typing import Any
 
 # Fault injection for tests of the time limits, crash and disk-full handling of the stages and loaders:
@@ -25,22 +26,37 @@ from typing import Any
 FAULT_ENV = "DEVIAS_TK_FAULT"
 
 
-def injected(kind: str, source: str) -> bool:
-    """Whether FAULT_ENV asks for a fault of `kind` on `source`."""
-    for fault in os.environ.get(FAULT_ENV, "").split(","):
+def injected(kind: str, source: str, faults: str | None = None) -> bool:
+    """Whether `faults` (default: FAULT_ENV of this process) asks for a fault of `kind` on `source`."""
+    for fault in (os.environ.get(FAULT_ENV, "") if faults is None else faults).split(","):
         wanted, _, needle = fault.partition(":")
         if wanted == kind and needle and needle in source:
             return True
     return False
 
 
-def inject_fault(source: str) -> None:
-    """Hang or die as FAULT_ENV asks when `source` matches; call it at the start of a per-video task."""
-    if injected("hang", source):
+def inject_fault(source: str, faults: str | None = None) -> None:
+    """Hang or die as `faults` (default: FAULT_ENV) asks when `source` matches; call it at the start of a
+    per-video task. A forkserver worker has the server's environment, so its caller passes the faults along."""
+    if injected("hang", source, faults):
         while True:  # like a decoder spinning forever
             time.sleep(1)
-    if injected("crash", source):
+    if injected("crash", source, faults):
         os._exit(134)
+
+
+def forkserver_context(modules: Iterable[str] = ()) -> BaseContext:
+    """A start method for worker processes that is quick and safe from a threaded parent.
+
+    Forking this process copies locks that its other threads (Zarr's event loop, joblib's executor, a progress
+    refresher) may hold at that instant, and a child that needs one waits forever; 'spawn' avoids that but
+    imports torch again in every worker. A forkserver forks from a clean process that imported `modules`
+    once. Where there is none (Windows), spawn."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", *modules])  # read when the server starts: the first caller's list counts
+    return ctx
 
 
 def single_threaded_cv2() -> None:
