@@ -76,7 +76,7 @@ def test_amp_choice_decides_autocast(monkeypatch, amp, device, native, expected)
     from devias_tk.engine import runtime
 
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
-    assert runtime.autocast_enabled(amp, torch.device(device)) is expected
+    assert (runtime.autocast_dtype(amp, torch.device(device)) is not None) is expected
 
 
 def test_native_bf16_follows_the_cpu_flags(monkeypatch):

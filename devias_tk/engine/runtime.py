@@ -248,11 +248,6 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if enabled else None
 
 
-def autocast_enabled(amp: str, device: torch.device) -> bool:
-    """Whether run.amp autocasts on `device` at all (`autocast_dtype` says in which dtype)."""
-    return autocast_dtype(amp, device) is not None
-
-
 def _check_fp16_autocast(device: torch.device) -> None:
     # A torch whose autocast lacks float16 on this device only warns and runs fp32: refuse instead, so a run
     # never trains in another precision than its log says.
