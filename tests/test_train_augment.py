@@ -9,6 +9,7 @@ from devias_tk.models.backbone import PatchEmbed3d
 from devias_tk.train.augment import (
     amd_target,
     be_mix,
+    clear_foreground,
     random_derangement,
     scene_mix,
     top_beta_mask,
@@ -35,6 +36,33 @@ def test_scene_mix_pastes_foreground_exactly_where_mask_is_one():
         assert (out.clips[i][fg] == i + 1).all()
         assert (out.clips[i][~fg] == out.perm[i] + 1).all()
     assert out.scene.tolist() == [10 + p for p in out.perm.tolist()]
+
+
+def test_clear_foreground_fills_the_mask_with_the_frames_other_pixels_mean():
+    # one clip, one channel, two frames of 2 x 2: the mask covers the top-left pixel
+    clip = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[10.0, 20.0], [30.0, 60.0]]]])[None]  # (1, 1, 2, 2, 2)
+    mask = torch.tensor([[1.0, 0.0], [0.0, 0.0]])[None, None, None]
+    out = clear_foreground(clip, mask)
+    assert out[0, 0, 0].tolist() == [[3.0, 2.0], [3.0, 4.0]]  # (2 + 3 + 4) / 3
+    assert torch.allclose(out[0, 0, 1], torch.tensor([[110 / 3, 20.0], [30.0, 60.0]]))
+    assert torch.equal(clear_foreground(clip, torch.ones_like(mask)), torch.zeros_like(clip))  # nothing to average
+
+
+def test_scene_mix_with_a_cleared_donor_shows_one_actor():
+    clips, masks = clips_and_masks()
+    clips = clips + torch.linspace(0, 1, 5)  # a gradient across each frame, so a flattened region is visible
+    out = scene_mix(clips, masks, torch.arange(4), 1.0, torch.Generator().manual_seed(0), clear_donor=True)
+    plain = scene_mix(clips, masks, torch.arange(4), 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(out.perm, plain.perm)  # the same draws
+    for i in range(4):
+        j = int(out.perm[i])
+        own, donor = masks[i].bool(), masks[j].bool()
+        assert torch.equal(out.clips[i][:, :, own], clips[i][:, :, own])  # clip i's actor as it was
+        rest = ~own & ~donor
+        assert torch.equal(out.clips[i][:, :, rest], clips[j][:, :, rest])  # the donor's scene as it was
+        hidden = ~own & donor  # the donor's actor, where clip i's does not cover it: its scene's mean colour
+        want = (clips[j][:, :, ~donor].mean(-1, keepdim=True)).expand(3, 2, int(hidden.sum()))
+        assert torch.allclose(out.clips[i][:, :, hidden], want)
 
 
 def test_scene_mix_carries_distributions_and_respects_probability():

@@ -56,7 +56,7 @@ def test_cli_prints_config_plan_and_checks(setup, tmp_path):
     assert result.exit_code == 0, result.output
     merged = yaml.safe_load(result.output.split("data plan")[0].split("\n", 1)[1])
     assert merged["optim"]["epochs"] == 5 and merged["optim"]["lr"] == 0.01 and merged["loss"]["lambda_cos"] == 1.0
-    assert merged["aug"] == {"mix": "fame", "beta": 0.2, "p_aug": 0.5, "be_max_lambda": 0.3}
+    assert merged["aug"] == {"mix": "fame", "beta": 0.2, "p_aug": 0.5, "be_max_lambda": 0.3, "clear_donor": False}
     assert "steps: 6 batches and 6 updates per epoch; 5 epochs = 30 updates (6 of warm-up)" in result.output
     assert "ok model devias builds" in result.output and "nothing written" in result.output
     assert not (tmp_path / "run").exists()

@@ -4,7 +4,8 @@
   background of clip perm(i), per sample with probability p_aug. The action target stays i's; the
   scene target (index or cached distribution) becomes perm(i)'s. perm is a random derangement (a
   random single cycle over the batch), so a selected sample always receives another clip's
-  background; a batch of one is never mixed. Masked-out samples are returned bit-identical.
+  background; a batch of one is never mixed. Masked-out samples are returned bit-identical. With
+  `clear_donor` the background clip's own masked region is first flattened (`clear_foreground`).
 - `be_mix`: the BE baseline: per clip one random frame of the same clip, one lambda ~ U(0, 0.3) per
   batch, x_t <- (1 - lambda) x_t + lambda x_frame.
 - `top_beta_mask`: soft mask -> hard mask with k = round(beta * H * W) ones per map, none where the soft
@@ -45,12 +46,22 @@ def random_derangement(
     return perm
 
 
+def clear_foreground(clips: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """`clips` (B, C, T, H, W) with the pixels under `masks` (broadcastable, 1 = foreground) replaced by the mean of
+    the same frame's and channel's other pixels: the clip's actor becomes a flat patch of its scene's colour."""
+    keep = 1 - masks.to(clips.dtype)
+    area = keep.expand_as(clips).sum((-2, -1), keepdim=True).clamp_min(1)
+    mean = (clips * keep).sum((-2, -1), keepdim=True) / area
+    return clips * keep + mean * (1 - keep)
+
+
 def scene_mix(
     clips: torch.Tensor,
     masks: torch.Tensor,
     scene: torch.Tensor,
     p_aug: float,
     generator: torch.Generator | None = None,
+    clear_donor: bool = False,
 ) -> SceneMix:
     """Eq. 8 over a batch. clips (B, C, T, H, W); masks: the clips' hard masks, (B, H, W) or any shape
     broadcastable to the clips (one mask for all frames in the paper); scene: (B,) or (B, S).
@@ -70,7 +81,8 @@ def scene_mix(
     apply = (torch.rand(batch, generator=generator, device=rng_device) < p_aug).to(device, non_blocking=True)
     perm = random_derangement(batch, generator, rng_device).to(device, non_blocking=True)
     m = masks.to(clips.dtype)
-    pasted = clips[perm] * (1 - m) + clips * m
+    background = clear_foreground(clips, m) if clear_donor else clips
+    pasted = background[perm] * (1 - m) + clips * m
     out = torch.where(apply.view(batch, 1, 1, 1, 1), pasted, clips)
     sel = apply.view(batch, *([1] * (scene.dim() - 1)))
     new_scene = torch.where(sel, scene[perm], scene)

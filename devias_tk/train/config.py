@@ -83,6 +83,9 @@ class AugSection:
     beta: float = 0.3  # foreground share of the hard mask
     p_aug: float = 0.4  # share of a batch that gets another clip's background
     be_max_lambda: float = 0.3
+    # toolkit option, not in the paper: the background clip's own masked actor is flattened to the mean colour of
+    # its unmasked pixels (per frame and channel) before the paste, so a mixed clip shows one actor, not two
+    clear_donor: bool = False
 
 
 @dataclass

@@ -280,7 +280,7 @@ def _specs(cfg: TrainConfig, record: Method, patch: int, num_actions: int,
     step_spec = StepSpec(
         method=record.name, num_actions=num_actions, mix=cfg.aug.mix, beta=cfg.aug.beta, p_aug=cfg.aug.p_aug,
         be_max_lambda=cfg.aug.be_max_lambda, patch_size=patch, guide_pool=GUIDE_PIXELS_PER_PATCH, loss=cfg.loss,
-        clip_size=cfg.data.size,
+        clip_size=cfg.data.size, clear_donor=cfg.aug.clear_donor,
     )
     return data_spec, step_spec
 

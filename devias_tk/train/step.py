@@ -32,6 +32,7 @@ class StepSpec:
     guide_pool: int  # pixels of the resized per-tubelet masks per patch (side)
     loss: LossConfig
     clip_size: int = 0  # crop size the step cuts uint8 windows to (batches with "frames": data.device_transforms)
+    clear_donor: bool = False  # aug.clear_donor: the background clip's own actor flattened before the paste
 
     @property
     def needs_masks(self) -> bool:
@@ -64,7 +65,7 @@ def compute_loss(model: nn.Module, batch: Mapping[str, torch.Tensor], spec: Step
     if spec.needs_masks:
         hard = augment.top_beta_mask(batch["soft_mask"].float(), spec.beta)
     if spec.mix == "fame":
-        mixed = augment.scene_mix(clips, hard, scene, spec.p_aug, generator)
+        mixed = augment.scene_mix(clips, hard, scene, spec.p_aug, generator, spec.clear_donor)
         clips, scene = mixed.clips, mixed.scene
     elif spec.mix == "be":
         clips = augment.be_mix(clips, generator, spec.be_max_lambda)[0]
