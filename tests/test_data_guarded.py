@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from devias_tk.data.guarded import FAULT_KEY, GuardedItems, GuardedLoader, collate_readable
+from devias_tk.data.video import DECODER_ENV
 from devias_tk.errors import DeviasError, VideoReadError
 from devias_tk.utils.workers import FAULT_ENV
 
@@ -149,3 +150,26 @@ def test_forkserver_workers_are_not_forked_from_this_threaded_process():
     finally:
         loader.close()
     assert len(parents) == 1 and os.getpid() not in parents  # both workers come from the one fork server
+
+
+class DecoderSeen(GuardedItems):
+    def __getitem__(self, key):
+        return {"x": torch.tensor(["unset", "decord", "pyav"].index(os.environ.get(DECODER_ENV, "unset")))}
+
+
+def test_a_fork_servers_workers_see_this_process_environment_of_now(monkeypatch):
+    """The server keeps the environment it started with; the loader's items carry the decoder choice and the
+    fault injection of the moment they were made, set and unset alike."""
+    monkeypatch.delenv(DECODER_ENV, raising=False)
+    seen = []
+    for value in ("pyav", "decord", None):
+        if value is None:
+            monkeypatch.delenv(DECODER_ENV)
+        else:
+            monkeypatch.setenv(DECODER_ENV, value)
+        loader = GuardedLoader(DecoderSeen(Numbers(), PATHS, "report"), 6, workers=2, context="forkserver")
+        try:
+            seen.append({int(x) for batch in loader for x in batch["x"]})
+        finally:
+            loader.close()
+    assert seen == [{2}, {1}, {0}]

@@ -39,9 +39,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from torch.utils.data.dataloader import default_collate
 
+from devias_tk.data.video import DECODER_ENV
 from devias_tk.errors import DeviasError, VideoReadError
 from devias_tk.utils.words import reason_line
-from devias_tk.utils.workers import FAULT_ENV, forkserver_context, inject_fault
+from devias_tk.utils.workers import FAULT_ENV, EnvSnapshot, forkserver_context, inject_fault
 
 FAULT_KEY = "fault"
 DEFAULT_TIMEOUT = 120.0  # seconds one item may take to decode
@@ -126,7 +127,8 @@ class GuardedItems(Dataset):
         if mode not in ("replace", "report"):
             raise ValueError(f"mode must be replace or report (got {mode!r})")
         self.inner, self.paths, self.mode, self.seed, self.timeout = inner, list(paths), mode, seed, timeout
-        self.faults = os.environ.get(FAULT_ENV, "")  # tests' fault injection, carried to any worker
+        # the decoder choice and the tests' fault injection, as this process has them, in every worker
+        self.env = EnvSnapshot((DECODER_ENV, FAULT_ENV))
         self.known_bad: dict[int, str] = {}  # index -> reason: not tried again (set by GuardedLoader too)
         self.inflight: InFlight | None = None
         self.pools: dict[int, np.ndarray] = {}
@@ -140,6 +142,10 @@ class GuardedItems(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
+    def __setstate__(self, state: dict) -> None:  # unpickled in a spawned or fork-server worker
+        self.__dict__.update(state)
+        self.env.restore()
+
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.inner, "set_epoch"):
             self.inner.set_epoch(epoch)
@@ -150,7 +156,7 @@ class GuardedItems(Dataset):
         if self.inflight is not None:
             self.inflight.begin(slot, index)
         try:
-            inject_fault(self.paths[index], self.faults)
+            inject_fault(self.paths[index])
             return self.inner[key]
         finally:
             if self.inflight is not None:

@@ -26,23 +26,37 @@ from typing import Any
 FAULT_ENV = "DEVIAS_TK_FAULT"
 
 
-def injected(kind: str, source: str, faults: str | None = None) -> bool:
-    """Whether `faults` (default: FAULT_ENV of this process) asks for a fault of `kind` on `source`."""
-    for fault in (os.environ.get(FAULT_ENV, "") if faults is None else faults).split(","):
+def injected(kind: str, source: str) -> bool:
+    """Whether FAULT_ENV asks for a fault of `kind` on `source`."""
+    for fault in os.environ.get(FAULT_ENV, "").split(","):
         wanted, _, needle = fault.partition(":")
         if wanted == kind and needle and needle in source:
             return True
     return False
 
 
-def inject_fault(source: str, faults: str | None = None) -> None:
-    """Hang or die as `faults` (default: FAULT_ENV) asks when `source` matches; call it at the start of a
-    per-video task. A forkserver worker has the server's environment, so its caller passes the faults along."""
-    if injected("hang", source, faults):
+def inject_fault(source: str) -> None:
+    """Hang or die as FAULT_ENV asks when `source` matches; call it at the start of a per-video task."""
+    if injected("hang", source):
         while True:  # like a decoder spinning forever
             time.sleep(1)
-    if injected("crash", source, faults):
+    if injected("crash", source):
         os._exit(134)
+
+
+class EnvSnapshot:
+    """Environment variables as this process has them now (None: unset), to restore in a worker process that
+    was started with another environment (a fork server's)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.values = {name: os.environ.get(name) for name in names}
+
+    def restore(self) -> None:
+        for name, value in self.values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def forkserver_context(modules: Iterable[str] = ()) -> BaseContext:
@@ -51,7 +65,8 @@ def forkserver_context(modules: Iterable[str] = ()) -> BaseContext:
     Forking this process copies locks that its other threads (Zarr's event loop, joblib's executor, a progress
     refresher) may hold at that instant, and a child that needs one waits forever; 'spawn' avoids that but
     imports torch again in every worker. A forkserver forks from a clean process that imported `modules`
-    once. Where there is none (Windows), spawn."""
+    once; its workers have the server's environment, not this process's (see `EnvSnapshot`). Where there is
+    none (Windows), spawn."""
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
