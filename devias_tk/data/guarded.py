@@ -49,7 +49,8 @@ DEFAULT_TIMEOUT = 120.0  # seconds one item may take to decode
 MAX_TRIES = 8  # videos tried for one sample before the data is declared broken
 GROUP_TRIES = 3  # of which drawn from the failed video's own group (action class)
 POLL_S = 5.0  # how often a waiting loader looks for a hung worker
-IDLE_FLOOR_S = 60.0  # least wait with no worker activity before the workers count as hung (covers a spawn start-up)
+IDLE_FLOOR_S = 300.0  # least wait with no worker activity before the workers count as hung (a slow start-up:
+# many spawned workers importing torch from a network file system)
 IDLE_RESTARTS = 3  # restarts in a row without a batch before the loader gives up
 _REPLACEMENT_STREAM = 0x5EED  # keeps replacement draws apart from every other use of (seed, epoch, index)
 
