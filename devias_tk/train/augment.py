@@ -50,9 +50,9 @@ def clear_foreground(clips: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """`clips` (B, C, T, H, W) with the pixels under `masks` (broadcastable, 1 = foreground) replaced by the mean of
     the same frame's and channel's other pixels: the clip's actor becomes a flat patch of its scene's colour."""
     keep = 1 - masks.to(clips.dtype)
-    area = keep.expand_as(clips).sum((-2, -1), keepdim=True).clamp_min(1)
-    mean = (clips * keep).sum((-2, -1), keepdim=True) / area
-    return clips * keep + mean * (1 - keep)
+    kept = clips * keep
+    mean = kept.sum((-2, -1), keepdim=True) / keep.expand_as(clips).sum((-2, -1), keepdim=True).clamp_min(1)
+    return kept + mean * (1 - keep)
 
 
 def scene_mix(
