@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from devias_tk.engine import distributed as dist_utils
+from devias_tk.engine import precision
 from devias_tk.engine.checkpoint import LAST, save_checkpoint, unwrap
 from devias_tk.engine.faults import SampleFaults
 from devias_tk.engine.optim import Schedule, set_lr
@@ -82,6 +83,9 @@ class LoopSpec:
     description: str = "train"
     clips_key: str = "clip"
     amp_dtype: torch.dtype = torch.bfloat16  # float16 needs fit's `scaler`
+    # run.amp=native on a CPU with bf16: time the first batch in fp32 and in bf16 and train in the faster
+    # (devias_tk.engine.precision); `fit`'s `on_precision` hears the choice
+    probe_precision: bool = False
 
 
 def saver(run_dir: Path, net: nn.Module, optimizer: torch.optim.Optimizer, info: dist_utils.DistInfo,
@@ -121,13 +125,17 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
         device: torch.device, info: dist_utils.DistInfo, metrics: MetricsLog, console: Console,
         after_epoch: Callable[[int], None] | None = None, last_good: Path | None = None,
         faults: SampleFaults | None = None, log_values: Callable[[], dict[str, float]] | None = None,
-        scaler: torch.amp.GradScaler | None = None) -> dict[str, float]:
+        scaler: torch.amp.GradScaler | None = None,
+        on_precision: Callable[[torch.dtype | None, dict[str, float]], None] | None = None) -> dict[str, float]:
     """Train from `pos` to the end of `schedule.epochs`; returns the last logged values. `sampler` has
     `set_epoch(epoch, skip_batches)`; `pos` is updated in place. `faults`: the replaced samples of a guarded
     loader, recorded; past their budget the run is saved (last.pt) and stops with their error. `log_values`:
     the stage's own values of a log step (monitoring collected between log steps), logged after the terms.
-    `scaler`: fp16's loss scaler (see the module's docstring); None runs the unscaled step."""
+    `scaler`: fp16's loss scaler (see the module's docstring); None runs the unscaled step. With
+    `spec.probe_precision` the first batch is first timed in fp32 and bf16 on a copy of the model; the rest of the
+    run trains in the faster and `on_precision(dtype or None, times)` hears which."""
     bpe = schedule.batches_per_epoch
+    autocast, amp_dtype, probe = spec.autocast, spec.amp_dtype, spec.probe_precision
     last: dict[str, float] = {}
     net.train()
     with progress_bar(console, info.is_main) as progress:
@@ -142,9 +150,18 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
                 set_lr(optimizer, schedule.lr(pos.schedule_step(schedule.accum_steps)))
                 torch.manual_seed((spec.seed * 1_000_003 + pos.step) * 4099 + info.rank)
                 batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+                if probe:
+                    probe = False
+                    chosen, times = precision.faster_precision(
+                        precision.probe_step(unwrap(net), compute, batch, pos.step, device))
+                    autocast, amp_dtype = chosen is not None, chosen or torch.bfloat16
+                    if log_values is not None:
+                        log_values()  # drops what the probe's steps added to the stage's monitoring
+                    if on_precision is not None:
+                        on_precision(chosen, times)
                 sync = info.enabled and (pos.step + 1) % schedule.accum_steps != 0
                 with net.no_sync() if sync else contextlib.nullcontext():  # type: ignore[operator]
-                    with torch.autocast(device.type, dtype=spec.amp_dtype, enabled=spec.autocast):
+                    with torch.autocast(device.type, dtype=amp_dtype, enabled=autocast):
                         loss, terms = compute(net, batch, pos.step)
                     share = loss / schedule.accum_steps
                     (share if scaler is None else scaler.scale(share)).backward()
@@ -211,6 +228,10 @@ def _scaled_update(net: nn.Module, optimizer: torch.optim.Optimizer, scaler: tor
     return scaler.get_scale() >= before
 
 
+# the checkpoint field of run.amp=native's measured choice on CPU ("bf16" | "fp32"), kept across a resume
+MEASURED_KEY = "amp_measured"
+
+
 class Stage:
     """What `train`, `pretrain` and `scenes train --video` set up alike around `fit`: the weights a new run starts
     from (run.init, read by the stage's `load_init(model, path, strict)`), the resumed position (model,
@@ -233,11 +254,28 @@ class Stage:
                          f"(step {self.pos.step})")
             start_files()
         self.net = wrap_model(model, start.info, start.device, run.compile)
-        self.amp_dtype = autocast_dtype(run.amp, start.device)
-        self.autocast = self.amp_dtype is not None
-        self.dtype = self.amp_dtype or torch.bfloat16  # the autocast dtype when `autocast`
-        if start.info.is_main:
-            log.info(precision_line(run.amp, self.amp_dtype, start.device))
+        self._set_precision(autocast_dtype(run.amp, start.device))
+        # run.amp=native on a CPU with bf16: the faster of fp32 and bf16, measured on the first batch (`fit`) or
+        # recorded by the run before a resume; not under torchrun (every process must agree) or torch.compile
+        self.measured: str | None = None
+        self.probe = (self.amp_dtype is not None and run.amp == "native" and start.device.type == "cpu"
+                      and not start.info.enabled and not run.compile)
+        if self.probe and state is not None and state.get(MEASURED_KEY) in ("bf16", "fp32"):
+            self.probe, self.measured = False, state[MEASURED_KEY]
+            self._set_precision(torch.bfloat16 if self.measured == "bf16" else None)
+        if start.info.is_main and not self.probe:
+            log.info(precision_line(run.amp, self.amp_dtype, start.device)
+                     + (" (measured the faster on this CPU at the run's start)" if self.measured else ""))
+
+    def _set_precision(self, dtype: torch.dtype | None) -> None:
+        self.amp_dtype = dtype
+        self.autocast = dtype is not None
+        self.dtype = dtype or torch.bfloat16  # the autocast dtype when `autocast`
+
+    def _measured(self, dtype: torch.dtype | None, times: dict[str, float]) -> None:
+        self._set_precision(dtype)
+        self.probe, self.measured = False, "bf16" if dtype is not None else "fp32"
+        log.info(precision.probe_line(dtype, times))
 
     def fit(self, loader: Any, sampler: Any, schedule: Schedule, compute: Compute, fields: Callable[[], dict[str, Any]],
             metrics: MetricsLog, faults: SampleFaults, description: str, clips_key: str = "clip",
@@ -248,14 +286,18 @@ class Stage:
         start, run = self.start, self.run
         spec = LoopSpec(seed=run.seed, autocast=self.autocast, amp_dtype=self.dtype, log_every=run.log_every,
                         save_every=run.save_every, save_every_steps=run.save_every_steps, description=description,
-                        clips_key=clips_key)
-        save = saver(start.run_dir, self.net, self.optimizer, start.info, fields, self.scaler)
+                        clips_key=clips_key, probe_precision=self.probe)
+
+        def all_fields() -> dict[str, Any]:
+            return {**fields(), **({MEASURED_KEY: self.measured} if self.measured else {})}
+
+        save = saver(start.run_dir, self.net, self.optimizer, start.info, all_fields, self.scaler)
         last_path = start.run_dir / "checkpoints" / LAST
         try:
             return fit(self.net, self.optimizer, loader, sampler, schedule, spec, self.pos, compute, save,
                        device=start.device, info=start.info, metrics=metrics, console=start.console,
                        after_epoch=after_epoch, last_good=last_path if last_path.is_file() else None, faults=faults,
-                       log_values=log_values, scaler=self.scaler)
+                       log_values=log_values, scaler=self.scaler, on_precision=self._measured)
         finally:
             for opened in (loader, *closing):
                 if opened is not None:
