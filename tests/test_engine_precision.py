@@ -119,3 +119,21 @@ def test_other_precisions_and_cpus_without_bf16_are_not_probed(tiny_run_setup, t
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     engine.train(config_from(recipe, ["run.amp=bf16", "optim.epochs=1"]), tmp_path / "b")
     assert loop.MEASURED_KEY not in load_checkpoint(tmp_path / "b/checkpoints/last.pt")
+
+
+def test_a_probe_that_keeps_fp32_trains_bit_identically_to_fp32(tiny_run_setup, tmp_path, monkeypatch):
+    recipe, _ = tiny_run_setup
+    engine.train(config_from(recipe, ["run.amp=off", "optim.epochs=1"]), tmp_path / "off")
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    real = precision.faster_precision
+
+    def keeps_fp32(run, *args, **kwargs):
+        real(run, repeats=1)  # the real probe's steps, in both precisions, on the copy
+        return None, {"fp32": 0.2, "bf16": 0.3}
+
+    monkeypatch.setattr(precision, "faster_precision", keeps_fp32)
+    engine.train(config_from(recipe, ["run.amp=native", "optim.epochs=1"]), tmp_path / "native")
+    a = load_checkpoint(tmp_path / "off/checkpoints/last.pt")["model"]
+    b = load_checkpoint(tmp_path / "native/checkpoints/last.pt")["model"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
