@@ -131,9 +131,8 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
     `set_epoch(epoch, skip_batches)`; `pos` is updated in place. `faults`: the replaced samples of a guarded
     loader, recorded; past their budget the run is saved (last.pt) and stops with their error. `log_values`:
     the stage's own values of a log step (monitoring collected between log steps), logged after the terms.
-    `scaler`: fp16's loss scaler (see the module's docstring); None runs the unscaled step. With
-    `spec.probe_precision` the first batch is first timed in fp32 and bf16 on a copy of the model; the rest of the
-    run trains in the faster and `on_precision(dtype or None, times)` hears which."""
+    `scaler`: fp16's loss scaler (see the module's docstring); None runs the unscaled step. `on_precision`: see
+    `_measure_precision` (with `spec.probe_precision`)."""
     bpe = schedule.batches_per_epoch
     autocast, amp_dtype, probe = spec.autocast, spec.amp_dtype, spec.probe_precision
     last: dict[str, float] = {}
@@ -151,14 +150,8 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
                 torch.manual_seed((spec.seed * 1_000_003 + pos.step) * 4099 + info.rank)
                 batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
                 if probe:
-                    probe = False
-                    chosen, times = precision.faster_precision(
-                        precision.probe_step(unwrap(net), compute, batch, pos.step, device))
-                    autocast, amp_dtype = chosen is not None, chosen or torch.bfloat16
-                    if log_values is not None:
-                        log_values()  # drops what the probe's steps added to the stage's monitoring
-                    if on_precision is not None:
-                        on_precision(chosen, times)
+                    probe, (autocast, amp_dtype) = False, _measure_precision(net, compute, batch, pos.step, device,
+                                                                             log_values, on_precision)
                 sync = info.enabled and (pos.step + 1) % schedule.accum_steps != 0
                 with net.no_sync() if sync else contextlib.nullcontext():  # type: ignore[operator]
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=autocast):
@@ -186,16 +179,8 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
                 if faults is not None and faults.should_stop(pos.step, schedule.accum_steps, check_now):
                     raise faults.error(save("last.pt", pos))
                 if pos.step % spec.log_every == 0 or pos.epoch_batch == bpe:
-                    elapsed = time.perf_counter() - window_start
-                    last = {
-                        "step": pos.step, "epoch": pos.epoch + pos.epoch_batch / bpe,
-                        "lr": optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0),
-                        "loss": float(dist_utils.all_reduce_mean(loss.detach().float(), info)),
-                        **{k: float(v) for k, v in terms.items()}, **(log_values() if log_values else {}),
-                        **({} if scaler is None else {"loss_scale": scaler.get_scale(),
-                                                       "skipped_updates": pos.skipped}),
-                        "clips_per_s": window_clips / max(elapsed, 1e-9),
-                    }
+                    clips_per_s = window_clips / max(time.perf_counter() - window_start, 1e-9)
+                    last = _log_record(pos, bpe, optimizer, loss, terms, info, log_values, scaler, clips_per_s)
                     metrics.log(last, pos.step)
                     window_start, window_clips = time.perf_counter(), 0
                     progress.update(task, status=f"epoch {pos.epoch + 1}/{schedule.epochs} loss {last['loss']:.3f} "
@@ -212,6 +197,36 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: 
             if pos.epoch % spec.save_every == 0 or pos.epoch == schedule.epochs:
                 last_good = save("last.pt", pos)
     return last
+
+
+def _log_record(pos: Position, bpe: int, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                terms: Mapping[str, torch.Tensor], info: dist_utils.DistInfo,
+                log_values: Callable[[], dict[str, float]] | None, scaler: torch.amp.GradScaler | None,
+                clips_per_s: float) -> dict[str, float]:
+    """A log step's values: position, learning rate, the loss (mean over processes), its terms, the stage's own
+    values, the fp16 scaler's state and the clips per second since the last log step."""
+    return {
+        "step": pos.step, "epoch": pos.epoch + pos.epoch_batch / bpe,
+        "lr": optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0),
+        "loss": float(dist_utils.all_reduce_mean(loss.detach().float(), info)),
+        **{k: float(v) for k, v in terms.items()}, **(log_values() if log_values else {}),
+        **({} if scaler is None else {"loss_scale": scaler.get_scale(), "skipped_updates": pos.skipped}),
+        "clips_per_s": clips_per_s,
+    }
+
+
+def _measure_precision(net: nn.Module, compute: Compute, batch: Mapping[str, Any], step: int, device: torch.device,
+                       log_values: Callable[[], dict[str, float]] | None,
+                       on_precision: Callable[[torch.dtype | None, dict[str, float]], None] | None,
+                       ) -> tuple[bool, torch.dtype]:
+    """The first batch timed in fp32 and bf16 on a copy of the model (`precision.faster_precision`): (autocast,
+    dtype) for the rest of the run; `on_precision(dtype or None, times)` hears the choice."""
+    chosen, times = precision.faster_precision(precision.probe_step(unwrap(net), compute, batch, step, device))
+    if log_values is not None:
+        log_values()  # drops what the probe's steps added to the stage's monitoring
+    if on_precision is not None:
+        on_precision(chosen, times)
+    return chosen is not None, chosen or torch.bfloat16
 
 
 def _scaled_update(net: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
