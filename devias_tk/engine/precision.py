@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from devias_tk.engine.runtime import precision_label
+
 # bf16 must save at least this share of the fp32 step to be taken: on a near tie fp32 (exact, and a choice that
 # does not flip between two runs on the same machine) wins
 BF16_MARGIN = 0.1
@@ -70,5 +72,5 @@ def probe_step(model: nn.Module, compute: Callable[[nn.Module, Mapping[str, Any]
 def probe_line(chosen: Candidate, times: dict[str, float]) -> str:
     """The log line of a measured choice."""
     ms = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in times.items())
-    return (f"precision: {'bf16 autocast' if chosen is not None else 'fp32'} on cpu (run.amp=native, the faster "
+    return (f"precision: {precision_label(chosen)} on cpu (run.amp=native, the faster "
             f"of the two on this CPU; one training step: {ms})")
